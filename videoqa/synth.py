@@ -1,0 +1,277 @@
+"""Synthetic videos whose content is known exactly: scenes with hard cuts, text cards, spoken lines.
+
+Tests, benchmarks and the needle-in-a-haystack builder describe a video as a ``SynthSpec`` and get back a
+file plus its ground truth: where every cut is, when each text card is on screen, when each sentence is
+spoken. Pictures come from ffmpeg's generated patterns or from real footage; speech from espeak-ng.
+Everything runs through ``ffmpeg`` and ``espeak-ng`` called with argument lists (never a shell).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import wave
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from videoqa.errors import VideoqaError
+
+# ffmpeg's generated sources, chosen to look unlike each other so every cut is a real visual change.
+PATTERNS: tuple[str, ...] = (
+    "testsrc2",
+    "smptebars",
+    "color=c=0x1f4e79",
+    "cellauto=rule=110",
+    "rgbtestsrc",
+    "color=c=0xc55a11",
+    "life=mold=10:ratio=0.2:death_color=#0a3d12:life_color=#e2f0d9",
+    "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02",
+    "color=c=0x404040",
+    "smptehdbars",
+)
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+_SUBPROCESS_TIMEOUT_S = 3600.0
+
+
+class SynthError(VideoqaError):
+    """A synthetic video could not be made (a missing program, or ffmpeg failed)."""
+
+
+@dataclass(frozen=True)
+class SynthScene:
+    """One shot. ``source`` is an ffmpeg pattern (``"lavfi:testsrc2"``) or a video file path."""
+
+    duration_s: float
+    source: str
+    offset_s: float = 0.0  # where to start reading a file source; it loops when it runs out
+
+    def __post_init__(self) -> None:
+        if self.duration_s <= 0:
+            raise ValueError(f"scene duration must be positive, got {self.duration_s}")
+        if self.offset_s < 0:
+            raise ValueError(f"scene offset must be >= 0, got {self.offset_s}")
+
+
+@dataclass(frozen=True)
+class TextCard:
+    """Text drawn in a box over the picture from ``start_s`` for ``duration_s`` seconds."""
+
+    start_s: float
+    duration_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SpokenLine:
+    """A sentence spoken by espeak-ng, starting at ``start_s``."""
+
+    start_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """Everything needed to render a synthetic video."""
+
+    scenes: tuple[SynthScene, ...]
+    cards: tuple[TextCard, ...] = ()
+    speech: tuple[SpokenLine, ...] = ()
+    width: int = 640
+    height: int = 360
+    fps: float = 30.0
+    keyframe_interval: int = 250  # frames between keyframes (x264's default GOP length)
+    audio: bool = True  # write an audio track (silent where nothing is spoken)
+    voice: str = "en-us"  # espeak-ng voice
+
+    def __post_init__(self) -> None:
+        if not self.scenes:
+            raise ValueError("a synthetic video needs at least one scene")
+        if self.width % 2 or self.height % 2 or self.width <= 0 or self.height <= 0:
+            raise ValueError(f"size must be positive and even, got {self.width}x{self.height}")
+        if self.fps <= 0 or self.keyframe_interval <= 0:
+            raise ValueError("fps and keyframe_interval must be positive")
+        if self.speech and not self.audio:
+            raise ValueError("spoken lines need audio=True")
+        for item in (*self.cards, *self.speech):
+            if not 0 <= item.start_s < self.duration_s:
+                raise ValueError(f"{item} starts outside the video (0-{self.duration_s:.1f} s)")
+
+    @property
+    def duration_s(self) -> float:
+        return sum(scene.duration_s for scene in self.scenes)
+
+    @property
+    def cut_times_s(self) -> list[float]:
+        """Times of the hard cuts between consecutive scenes."""
+        times, elapsed = [], 0.0
+        for scene in self.scenes[:-1]:
+            elapsed += scene.duration_s
+            times.append(elapsed)
+        return times
+
+
+@dataclass(frozen=True)
+class SpokenSpan:
+    """Where a spoken line actually sounds, once synthesised."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+@dataclass(frozen=True)
+class SynthVideo:
+    """A rendered synthetic video and its ground truth."""
+
+    path: Path
+    spec: SynthSpec
+    spoken: tuple[SpokenSpan, ...] = field(default=())
+
+    def manifest(self) -> dict[str, object]:
+        """Ground truth as plain data (also written next to the video as ``.json``)."""
+        return {
+            "path": str(self.path),
+            "duration_s": self.spec.duration_s,
+            "cut_times_s": self.spec.cut_times_s,
+            "cards": [asdict(card) for card in self.spec.cards],
+            "spoken": [asdict(span) for span in self.spoken],
+            "spec": asdict(self.spec),
+        }
+
+
+def render(spec: SynthSpec, path: Path) -> SynthVideo:
+    """Render ``spec`` to ``path`` (an .mp4) and write its manifest to ``path.with_suffix('.json')``."""
+    _require_programs(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="videoqa-synth-") as tmp:
+        work = Path(tmp)
+        spoken = tuple(_synthesise_speech(spec, work))
+        command = _ffmpeg_command(spec, spoken, work, path)
+        _run(command, "ffmpeg")
+    video = SynthVideo(path=path, spec=spec, spoken=tuple(
+        SpokenSpan(span.start_s, span.end_s, span.text) for span, _ in spoken))
+    path.with_suffix(".json").write_text(json.dumps(video.manifest(), indent=2))
+    return video
+
+
+def pattern_scenes(durations_s: Sequence[float]) -> tuple[SynthScene, ...]:
+    """Scenes of the given lengths, cycling through visually distinct generated patterns."""
+    return tuple(SynthScene(d, "lavfi:" + PATTERNS[i % len(PATTERNS)])
+                 for i, d in enumerate(durations_s))
+
+
+def loop_video(source: Path, repeats: int, path: Path) -> Path:
+    """Write ``source`` played ``repeats`` times back to back into ``path`` without re-encoding."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    _run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(repeats - 1), "-i", str(source),
+          "-c", "copy", str(path)], "ffmpeg")
+    return path
+
+
+def _require_programs(spec: SynthSpec) -> None:
+    needed = ["ffmpeg"] + (["espeak-ng"] if spec.speech else [])
+    missing = [name for name in needed if shutil.which(name) is None]
+    if missing:
+        raise SynthError(f"{', '.join(missing)} not found; install it (Debian: apt-get install "
+                         f"{' '.join(missing)})")
+    if spec.cards and _font_file() is None:
+        raise SynthError("no font for text cards; install fonts-dejavu-core")
+
+
+def _font_file() -> str | None:
+    return next((font for font in _FONT_CANDIDATES if Path(font).is_file()), None)
+
+
+def _synthesise_speech(spec: SynthSpec, work: Path) -> list[tuple[SpokenSpan, Path]]:
+    spans = []
+    for index, line in enumerate(spec.speech):
+        wav = work / f"speech{index}.wav"
+        _run(["espeak-ng", "-v", spec.voice, "-w", str(wav), line.text], "espeak-ng")
+        with wave.open(str(wav)) as handle:
+            length_s = handle.getnframes() / handle.getframerate()
+        spans.append((SpokenSpan(line.start_s, line.start_s + length_s, line.text), wav))
+    return spans
+
+
+def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], work: Path,
+                    out: Path) -> list[str]:
+    inputs: list[str] = []
+    filters: list[str] = []
+    for index, scene in enumerate(spec.scenes):
+        inputs += _scene_input(scene, spec)
+        filters.append(f"[{index}:v]scale={spec.width}:{spec.height}:"
+                       f"force_original_aspect_ratio=decrease,pad={spec.width}:{spec.height}:"
+                       f"(ow-iw)/2:(oh-ih)/2,setsar=1,fps={spec.fps},format=yuv420p,"
+                       f"trim=duration={scene.duration_s},setpts=PTS-STARTPTS[s{index}]")
+    labels = "".join(f"[s{i}]" for i in range(len(spec.scenes)))
+    filters.append(f"{labels}concat=n={len(spec.scenes)}:v=1:a=0{_card_filters(spec, work)}[vout]")
+    maps = ["-map", "[vout]"]
+    if spec.audio:
+        first_audio = len(spec.scenes)
+        inputs += ["-f", "lavfi", "-t", f"{spec.duration_s}",
+                   "-i", "anullsrc=channel_layout=mono:sample_rate=22050"]
+        for _, wav in spoken:
+            inputs += ["-i", str(wav)]
+        filters.append(_audio_filter(spoken, first_audio))
+        maps += ["-map", "[aout]", "-c:a", "aac", "-b:a", "64k"]
+    return ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", ";".join(filters), *maps,
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+            "-g", str(spec.keyframe_interval), "-pix_fmt", "yuv420p", "-r", f"{spec.fps}",
+            "-t", f"{spec.duration_s}", "-movflags", "+faststart", str(out)]
+
+
+def _scene_input(scene: SynthScene, spec: SynthSpec) -> list[str]:
+    if scene.source.startswith("lavfi:"):
+        pattern = scene.source.removeprefix("lavfi:")
+        separator = ":" if "=" in pattern else "="
+        return ["-f", "lavfi", "-i", f"{pattern}{separator}size={spec.width}x{spec.height}"
+                f":rate={spec.fps}:duration={scene.duration_s}"]
+    return ["-stream_loop", "-1", "-ss", f"{scene.offset_s}", "-t", f"{scene.duration_s}",
+            "-i", scene.source]
+
+
+def _card_filters(spec: SynthSpec, work: Path) -> str:
+    parts = []
+    for index, card in enumerate(spec.cards):
+        # The text goes through a file so no character needs escaping for the filter syntax.
+        text_file = work / f"card{index}.txt"
+        text_file.write_text(card.text)
+        end_s = card.start_s + card.duration_s
+        parts.append(
+            f",drawtext=fontfile={_font_file()}:textfile={text_file}:expansion=none:fontcolor=white"
+            f":fontsize={max(12, spec.height // 12)}:box=1:boxcolor=black@0.85:boxborderw=12"
+            f":x=(w-text_w)/2:y=(h-text_h)/2:enable='between(t,{card.start_s},{end_s})'")
+    return "".join(parts)
+
+
+def _audio_filter(spoken: Sequence[tuple[SpokenSpan, Path]], first_input: int) -> str:
+    if not spoken:
+        return f"[{first_input}:a]anull[aout]"
+    chains, labels = [], [f"[{first_input}:a]"]
+    for index, (span, _) in enumerate(spoken):
+        delay_ms = round(span.start_s * 1000)
+        chains.append(f"[{first_input + 1 + index}:a]aresample=22050,aformat=channel_layouts=mono,"
+                      f"adelay={delay_ms}:all=1[sp{index}]")
+        labels.append(f"[sp{index}]")
+    mix = f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first[aout]"
+    return ";".join([*chains, mix])
+
+
+def _run(command: list[str], program: str) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True,
+                                timeout=_SUBPROCESS_TIMEOUT_S)
+    except OSError as exc:
+        raise SynthError(f"{program} could not run: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SynthError(f"{program} did not finish in {_SUBPROCESS_TIMEOUT_S:.0f} s") from exc
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SynthError(f"{program} failed: {detail}")

@@ -1,0 +1,66 @@
+"""Data passed between pipeline stages: frozen dataclasses with units in their field names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio track of a video file."""
+
+    codec: str  # decoder name, e.g. "aac"
+    sample_rate_hz: int
+    channels: int
+    decodable: bool  # a few packets were decoded successfully while probing
+    problem: str | None = None  # why it could not be decoded, when it could not
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a user needs to know about a video before asking about it (see ``video.probe``)."""
+
+    path: str
+    size_bytes: int
+    container: str  # container format, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    video_codec: str
+    duration_s: float  # length of the video track
+    start_s: float  # presentation time of the first frame in the file; timestamps we report start at 0
+    fps: float  # average frame rate
+    variable_fps: bool  # frame intervals differ (phones, screen recordings)
+    frame_count: int
+    frame_count_exact: bool  # False when the container does not store it and it was estimated
+    coded_width: int  # as stored, before rotation
+    coded_height: int
+    rotation_deg: int  # clockwise rotation that makes the frame upright: 0, 90, 180 or 270
+    pixel_format: str
+    bit_rate_bps: int | None
+    audio: AudioInfo | None
+
+    @property
+    def width(self) -> int:
+        """Width of the upright frame, as a player shows it."""
+        return self.coded_height if self.rotation_deg in (90, 270) else self.coded_width
+
+    @property
+    def height(self) -> int:
+        """Height of the upright frame, as a player shows it."""
+        return self.coded_width if self.rotation_deg in (90, 270) else self.coded_height
+
+
+@dataclass(frozen=True, eq=False)
+class FrameBatch:
+    """Consecutive sampled frames, upright, in presentation order.
+
+    ``timestamps_s`` has shape (n,) float64: each frame's real presentation time in seconds, measured
+    from the first frame of the video. ``pixels`` has shape (n, height, width, 3), uint8 RGB.
+    """
+
+    timestamps_s: npt.NDArray[np.float64]
+    pixels: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return int(self.timestamps_s.shape[0])

@@ -35,7 +35,7 @@ class VideoInfo:
     frame_count_exact: bool  # False when the container does not store it and it was estimated
     coded_width: int  # as stored, before rotation
     coded_height: int
-    rotation_deg: int  # clockwise rotation that makes the frame upright: 0, 90, 180 or 270
+    rotation_deg: int  # counter-clockwise turn that shows the frame upright: 0, 90, 180 or 270
     pixel_format: str
     bit_rate_bps: int | None
     audio: AudioInfo | None

@@ -1,0 +1,5 @@
+"""``python -m videoqa`` runs the command line."""
+
+from videoqa.cli import main
+
+main()

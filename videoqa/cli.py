@@ -1,0 +1,165 @@
+"""The ``videoqa`` command: a thin layer over the library. Answers go to stdout, everything else to stderr.
+
+Heavy modules (numpy, PyAV, torch) are imported inside the commands that need them, so ``--help`` and
+``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from videoqa import __version__
+from videoqa.errors import VideoqaError
+from videoqa.timefmt import format_clock
+
+if TYPE_CHECKING:
+    from videoqa.types import VideoInfo
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(click.ClickException):
+    """A problem with the user's input: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def reports_user_errors(command: F) -> F:
+    """Turn VideoqaError (and invalid option combinations) into a one-line UserError."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (VideoqaError, ValueError) as exc:
+            raise UserError(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _OneLineWarnings(logging.Handler):
+    """Print videoqa's warnings as ``warning: ...`` lines on stderr, each message once."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self._seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self._seen:
+            self._seen.add(message)
+            click.echo(f"{record.levelname.lower()}: {message}", err=True)
+
+
+EPILOG = """\b
+Examples:
+  videoqa info talk.mp4
+  videoqa info --json talk.mp4 | jq .duration_s
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, "-V", "--version", prog_name="videoqa")
+def cli() -> None:
+    """Answer questions about long videos, caption them, and chat about them - locally."""
+    logger = logging.getLogger("videoqa")
+    if not any(isinstance(handler, _OneLineWarnings) for handler in logger.handlers):
+        logger.addHandler(_OneLineWarnings())
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
+INFO_EPILOG = """\b
+Examples:
+  videoqa info holiday.mp4
+  videoqa info --json holiday.mp4
+"""
+
+
+@cli.command(epilog=INFO_EPILOG)
+@click.argument("video", type=click.Path(path_type=Path, dir_okay=True, exists=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@reports_user_errors
+def info(video: Path, as_json: bool) -> None:
+    """Show what a video holds: length, frame rate, size, rotation, codecs, audio."""
+    from videoqa.video import probe
+
+    details = probe(video)
+    if as_json:
+        click.echo(json.dumps(_info_json(details), indent=2))
+    else:
+        click.echo(_info_text(details))
+    if details.audio is not None and not details.audio.decodable:
+        logging.getLogger("videoqa").warning(
+            "the %s audio track cannot be decoded (%s); speech will not be used for this video",
+            details.audio.codec, details.audio.problem)
+
+
+def _info_json(details: VideoInfo) -> dict[str, Any]:
+    data = asdict(details)
+    data["width"], data["height"] = details.width, details.height
+    return data
+
+
+def _info_text(details: VideoInfo) -> str:
+    rate = f"{details.fps:.3f}".rstrip("0").rstrip(".")
+    frames = f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)")
+    rotation = f"{details.rotation_deg}° (shown upright)" if details.rotation_deg else "none"
+    rows = [
+        ("duration", f"{format_clock(details.duration_s)} ({details.duration_s:.2f} s)"),
+        ("frame rate", f"{rate} fps ({'variable' if details.variable_fps else 'constant'})"),
+        ("frames", frames),
+        ("resolution", f"{details.width}x{details.height}"),
+        ("rotation", rotation),
+        ("video codec", f"{details.video_codec} ({details.pixel_format})"),
+        ("audio", _audio_text(details)),
+        ("container", details.container),
+        ("file size", _size_text(details.size_bytes)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join([details.path, *(f"  {name:<{width}}  {value}" for name, value in rows)])
+
+
+def _audio_text(details: VideoInfo) -> str:
+    audio = details.audio
+    if audio is None:
+        return "none"
+    text = f"{audio.codec}, {audio.sample_rate_hz} Hz, {audio.channels} ch"
+    return text if audio.decodable else f"{text} (cannot be decoded)"
+
+
+def _size_text(size_bytes: int) -> str:
+    value, unit = float(size_bytes), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{value:.1f} {unit} ({size_bytes:,} bytes)" if unit != "B" else f"{size_bytes} bytes"
+
+
+def main() -> None:
+    """Console entry point: no traceback reaches the user unless VIDEOQA_DEBUG is set."""
+    try:
+        cli.main(prog_name="videoqa", standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("VIDEOQA_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} "
+                   "(set VIDEOQA_DEBUG=1 to see the traceback, and please report it)", err=True)
+        sys.exit(1)

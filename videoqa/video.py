@@ -1,0 +1,333 @@
+"""Video decoding: probe a file, sample frames by time in bounded memory, fetch a frame at a time.
+
+Sampling is by presentation time, never by frame index, so variable frame rate videos are sampled
+evenly and every timestamp we report is the real time at which that frame is shown (seconds from the
+first frame). Rotated phone videos come out upright. Decoding runs behind a stall watchdog; a decoder
+that fails or stalls hands over to the next one (see ``decoders.py``) and the user is told once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from videoqa.decoders import (
+    DECODERS,
+    DecodeRequest,
+    DecoderFailure,
+    DecoderStalled,
+    run_with_watchdog,
+)
+from videoqa.errors import VideoError
+from videoqa.types import AudioInfo, FrameBatch, VideoInfo
+
+log = logging.getLogger("videoqa")
+
+BACKENDS = ("auto", *DECODERS)
+# Decoders tried, in order, for backend="auto" (see the decode benchmark for why PyAV comes first).
+AUTO_ORDER = ("pyav", "decord")
+# Packets read while probing to judge whether the frame rate varies; enough for ~10 s at 60 fps.
+_VFR_PROBE_PACKETS = 600
+# Frame intervals further than this from the median count as irregular; more than _VFR_SHARE of them
+# makes the video variable frame rate (a few dropped frames do not).
+_VFR_TOLERANCE = 0.1
+_VFR_SHARE = 0.02
+_AUDIO_PROBE_PACKETS = 8
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Which frames to sample and how to decode them."""
+
+    fps: float = 1.0  # frames sampled per second of video
+    max_frames: int | None = None  # cap on frames: when fps would give more, spread this many evenly
+    start_s: float = 0.0  # sample from this time on
+    end_s: float | None = None  # sample up to this time (None: the end of the video)
+    max_side: int | None = None  # shrink frames so the longer side is at most this (None: full size)
+    batch_size: int = 16  # frames per FrameBatch
+    backend: str = "auto"  # "auto", "pyav" or "decord"
+    stall_timeout_s: float = 60.0  # give up on a decoder that yields nothing for this long
+
+    def __post_init__(self) -> None:
+        if not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be a positive number, got {self.fps}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
+        if self.start_s < 0 or (self.end_s is not None and self.end_s <= self.start_s):
+            raise ValueError(f"need 0 <= start_s < end_s, got {self.start_s} and {self.end_s}")
+        if self.max_side is not None and self.max_side < 16:
+            raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.stall_timeout_s <= 0:
+            raise ValueError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
+
+
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` if it names a non-empty regular file we can read; raise VideoError otherwise."""
+    file = Path(path)
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        raise VideoError(f"{file}: no such file; check the path") from None
+    except OSError as exc:
+        raise VideoError(f"{file}: cannot access it ({exc.strerror})") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise VideoError(f"{file}: is a directory; give a video file")
+    if not stat.S_ISREG(status.st_mode):
+        raise VideoError(f"{file}: not a regular file (a pipe or device); give a video file")
+    if status.st_size == 0:
+        raise VideoError(f"{file}: the file is empty (0 bytes); it may still be downloading or copying")
+    try:
+        with file.open("rb") as handle:
+            handle.read(1)
+    except PermissionError:
+        raise VideoError(f"{file}: permission denied; make the file readable (chmod +r)") from None
+    except OSError as exc:
+        raise VideoError(f"{file}: cannot read it ({exc.strerror})") from None
+    return file
+
+
+def probe(path: str | os.PathLike[str], timeout_s: float = 60.0) -> VideoInfo:
+    """Read what a user needs to know about a video: length, frame rate, size, rotation, codecs, audio.
+
+    Raises VideoError for anything that is not a readable video. Decodes the first video frame (to
+    learn the rotation and prove the video track decodes) and a few audio packets (to learn whether the
+    audio track can be used), all under a time-out.
+    """
+    file = check_file(path)
+    try:
+        return next(iter(run_with_watchdog(lambda: [_probe(file)], timeout_s, "probe")))
+    except DecoderStalled:
+        raise VideoError(f"{file}: reading the file stalled for {timeout_s:.0f} s; "
+                         "it may be damaged or on a slow disk") from None
+
+
+def _probe(file: Path) -> VideoInfo:
+    import av
+
+    try:
+        container = av.open(str(file))
+    except av.FFmpegError as exc:
+        raise VideoError(f"{file}: not a video file FFmpeg can read ({_ffmpeg_reason(exc)}); "
+                         "if it was cut short by a download or copy, get it again") from None
+    with container:
+        if not container.streams.video:
+            kind = "only audio" if container.streams.audio else "no video track"
+            raise VideoError(f"{file}: the file has {kind}; give a file with a video track")
+        stream = container.streams.video[0]
+        first = _first_video_frame(container, stream, file)
+        start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        duration_s = _duration_s(container, stream)
+        fps = _average_fps(stream, duration_s)
+        frame_count = int(stream.frames or 0)
+        audio = _probe_audio(file) if container.streams.audio else None
+        return VideoInfo(
+            path=str(file),
+            size_bytes=file.stat().st_size,
+            container=str(container.format.name),
+            video_codec=str(stream.codec_context.name),
+            duration_s=duration_s,
+            start_s=start_s,
+            fps=fps,
+            variable_fps=_is_variable_fps(file),
+            frame_count=frame_count or round(duration_s * fps),
+            frame_count_exact=frame_count > 0,
+            coded_width=int(stream.codec_context.width),
+            coded_height=int(stream.codec_context.height),
+            rotation_deg=int(first.rotation) % 360,
+            pixel_format=str(stream.codec_context.format.name if stream.codec_context.format
+                             else first.format.name),
+            bit_rate_bps=int(container.bit_rate) if container.bit_rate else None,
+            audio=audio,
+        )
+
+
+def _first_video_frame(container: Any, stream: Any, file: Path) -> Any:
+    import av
+
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                return frame
+    except av.FFmpegError as exc:
+        raise VideoError(f"{file}: the video track cannot be decoded ({_ffmpeg_reason(exc)})") from None
+    raise VideoError(f"{file}: the video track holds no decodable frame; the file may be truncated")
+
+
+def _duration_s(container: Any, stream: Any) -> float:
+    if stream.duration is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return float(container.duration) / 1_000_000  # AV_TIME_BASE
+    raise VideoError(f"{container.name}: the file does not say how long it is; remux it with "
+                     "ffmpeg -i IN -c copy OUT.mp4")
+
+
+def _average_fps(stream: Any, duration_s: float) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return float(rate)
+    if stream.frames and duration_s > 0:
+        return float(stream.frames) / duration_s
+    return 0.0
+
+
+def _is_variable_fps(file: Path) -> bool:
+    """Judge from the first packets' presentation times (sorted: B-frames arrive out of order)."""
+    import av
+
+    with av.open(str(file)) as container:
+        stream = container.streams.video[0]
+        times = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    times.append(float(packet.pts * packet.time_base))
+                if len(times) >= _VFR_PROBE_PACKETS:
+                    break
+        except av.FFmpegError:
+            pass  # a damaged stretch ends the sample early; judge from what was read
+    intervals = np.diff(np.sort(np.asarray(times)))
+    intervals = intervals[intervals > 0]
+    if len(intervals) < 3:
+        return False
+    median = float(np.median(intervals))
+    irregular = np.abs(intervals - median) > _VFR_TOLERANCE * median
+    return bool(np.mean(irregular) > _VFR_SHARE)
+
+
+def _probe_audio(file: Path) -> AudioInfo:
+    """Describe the first audio track and try to decode a few packets of it."""
+    import av
+
+    with av.open(str(file)) as container:
+        stream = container.streams.audio[0]
+        context = stream.codec_context
+        codec = str(context.name) if context is not None else "unknown"
+        info = AudioInfo(codec=codec, sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
+                         channels=int(getattr(context, "channels", 0) or 0), decodable=False)
+        try:
+            decoded = 0
+            for index, packet in enumerate(container.demux(stream)):
+                decoded += len(packet.decode())
+                if decoded or index >= _AUDIO_PROBE_PACKETS:
+                    break
+        except av.FFmpegError as exc:
+            return replace(info, problem=_ffmpeg_reason(exc))
+        if not decoded:
+            return replace(info, problem="no audio could be decoded from the first packets")
+        return replace(info, decodable=True)
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return str(reason).strip().rstrip(".")
+
+
+def plan_times(info: VideoInfo, options: SamplingOptions) -> npt.NDArray[np.float64]:
+    """Target times in seconds: the middle of each sampling interval between start and end.
+
+    With ``fps`` the intervals are 1/fps long; when that would exceed ``max_frames`` frames, the span is
+    split into ``max_frames`` equal intervals instead. Shape (n,), increasing.
+    """
+    end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
+    span_s = end_s - options.start_s
+    if span_s <= 0:
+        return np.zeros(0, dtype=np.float64)
+    count = max(1, math.ceil(span_s * options.fps - 1e-9))
+    if options.max_frames is not None:
+        count = min(count, options.max_frames)
+    step_s = span_s / count if options.max_frames is not None and count == options.max_frames \
+        else 1.0 / options.fps
+    times = options.start_s + (np.arange(count, dtype=np.float64) + 0.5) * step_s
+    return times[times < end_s]
+
+
+def sample_frames(path: str | os.PathLike[str], options: SamplingOptions | None = None,
+                  info: VideoInfo | None = None) -> Iterator[FrameBatch]:
+    """Yield upright frames sampled by time (see ``plan_times``) in batches; memory stays flat."""
+    options = options or SamplingOptions()
+    info = info or probe(path)
+    yield from read_frames(info, plan_times(info, options), options)
+
+
+def frame_at(path: str | os.PathLike[str], time_s: float, max_side: int | None = None,
+             info: VideoInfo | None = None) -> FrameBatch:
+    """The frame shown at ``time_s`` seconds, upright, as a one-frame batch."""
+    info = info or probe(path)
+    if not 0 <= time_s <= info.duration_s:
+        raise VideoError(f"{info.path}: time {time_s:.2f} s is outside the video "
+                         f"(0-{info.duration_s:.2f} s)")
+    options = SamplingOptions(max_side=max_side, batch_size=1)
+    target = np.asarray([min(time_s, max(0.0, info.duration_s - 1e-3))], dtype=np.float64)
+    for batch in read_frames(info, target, options):
+        return batch
+    raise VideoError(f"{info.path}: no frame could be decoded at {time_s:.2f} s")
+
+
+def read_frames(info: VideoInfo, times_s: npt.NDArray[np.float64],
+                options: SamplingOptions) -> Iterator[FrameBatch]:
+    """Yield the frames shown at sorted ``times_s``, upright, each once, falling back between decoders.
+
+    A decoder that fails or stalls hands the remaining times to the next one with one warning; when the
+    last one fails the error is a VideoError. Frames that end early (a truncated file) give a warning.
+    """
+    request = DecodeRequest(path=info.path, info=info, size=_output_size(info, options.max_side),
+                            batch_size=options.batch_size)
+    order = AUTO_ORDER if options.backend == "auto" else (options.backend,)
+    last_time_s = -math.inf
+    for position, name in enumerate(order):
+        remaining = times_s[times_s > last_time_s]
+        decoder = DECODERS[name](request)
+        try:
+            for batch in run_with_watchdog(partial(decoder.read, remaining),
+                                           options.stall_timeout_s, f"{name} decoder"):
+                batch = _after(batch, last_time_s)
+                if len(batch):
+                    last_time_s = float(batch.timestamps_s[-1])
+                    yield batch
+        except DecoderFailure as exc:
+            if position + 1 < len(order):
+                log.warning("%s; switching to the %s decoder", exc, order[position + 1])
+                continue
+            raise VideoError(f"{info.path}: {exc}") from None
+        break
+    _warn_if_cut_short(info, times_s, last_time_s)
+
+
+def _after(batch: FrameBatch, time_s: float) -> FrameBatch:
+    keep = batch.timestamps_s > time_s + 1e-6
+    return batch if keep.all() else FrameBatch(batch.timestamps_s[keep], batch.pixels[keep])
+
+
+def _warn_if_cut_short(info: VideoInfo, times_s: npt.NDArray[np.float64], last_time_s: float) -> None:
+    if len(times_s) == 0:
+        return
+    frame_interval_s = 1.0 / info.fps if info.fps > 0 else 0.04
+    if last_time_s < times_s[-1] - max(1.0, 2 * frame_interval_s):
+        readable = max(last_time_s, 0.0)
+        log.warning("%s: frames end at %.1f s of %.1f s; the file looks truncated, using the part "
+                    "that can be read", info.path, readable, info.duration_s)
+
+
+def _output_size(info: VideoInfo, max_side: int | None) -> tuple[int, int] | None:
+    """Upright output size with the longer side at most ``max_side``, rounded to even numbers."""
+    longest = max(info.width, info.height)
+    if max_side is None or longest <= max_side:
+        return None
+    scale = max_side / longest
+    return (max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2))
+

@@ -231,8 +231,8 @@ def _scene_input(scene: SynthScene, spec: SynthSpec) -> list[str]:
     if scene.source.startswith("lavfi:"):
         pattern = scene.source.removeprefix("lavfi:")
         separator = ":" if "=" in pattern else "="
-        return ["-f", "lavfi", "-i", f"{pattern}{separator}size={spec.width}x{spec.height}"
-                f":rate={spec.fps}:duration={scene.duration_s}"]
+        return ["-f", "lavfi", "-t", f"{scene.duration_s}",
+                "-i", f"{pattern}{separator}size={spec.width}x{spec.height}:rate={spec.fps}"]
     return ["-stream_loop", "-1", "-ss", f"{scene.offset_s}", "-t", f"{scene.duration_s}",
             "-i", scene.source]
 

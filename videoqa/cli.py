@@ -90,7 +90,7 @@ Examples:
 
 
 @cli.command(epilog=INFO_EPILOG)
-@click.argument("video", type=click.Path(path_type=Path, dir_okay=True, exists=False))
+@click.argument("video", type=click.Path(path_type=Path, readable=False))  # checked by probe()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @reports_user_errors
 def info(video: Path, as_json: bool) -> None:
@@ -102,6 +102,10 @@ def info(video: Path, as_json: bool) -> None:
         click.echo(json.dumps(_info_json(details), indent=2))
     else:
         click.echo(_info_text(details))
+    if details.readable_until_s is not None:
+        logging.getLogger("videoqa").warning(
+            "the file is cut short: frames can be read up to %s of %s; the rest is missing",
+            format_clock(details.readable_until_s), format_clock(details.duration_s))
     if details.audio is not None and not details.audio.decodable:
         logging.getLogger("videoqa").warning(
             "the %s audio track cannot be decoded (%s); speech will not be used for this video",
@@ -118,8 +122,11 @@ def _info_text(details: VideoInfo) -> str:
     rate = f"{details.fps:.3f}".rstrip("0").rstrip(".")
     frames = f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)")
     rotation = f"{details.rotation_deg}° (shown upright)" if details.rotation_deg else "none"
+    duration = f"{format_clock(details.duration_s)} ({details.duration_s:.2f} s)"
+    if details.readable_until_s is not None:
+        duration += f", truncated: readable up to {format_clock(details.readable_until_s)}"
     rows = [
-        ("duration", f"{format_clock(details.duration_s)} ({details.duration_s:.2f} s)"),
+        ("duration", duration),
         ("frame rate", f"{rate} fps ({'variable' if details.variable_fps else 'constant'})"),
         ("frames", frames),
         ("resolution", f"{details.width}x{details.height}"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -337,5 +338,7 @@ def _decode_threads() -> int:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of an error, without decord's "[time] file.cc:123: Error: " prefix."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"^\[[^\]]*\]\s+\S+:\d+:\s+(Error:\s*)?", "", first)

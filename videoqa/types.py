@@ -39,6 +39,7 @@ class VideoInfo:
     pixel_format: str
     bit_rate_bps: int | None
     audio: AudioInfo | None
+    readable_until_s: float | None = None  # set when the file is cut short: frames end about here
 
     @property
     def width(self) -> int:

@@ -121,10 +121,9 @@ def _probe(file: Path) -> VideoInfo:
     import av
 
     try:
-        container = av.open(str(file))
+        container = _open_quietly(file)
     except av.FFmpegError as exc:
-        raise VideoError(f"{file}: not a video file FFmpeg can read ({_ffmpeg_reason(exc)}); "
-                         "if it was cut short by a download or copy, get it again") from None
+        raise VideoError(_unopenable_message(file, _ffmpeg_reason(exc))) from None
     with container:
         if not container.streams.video:
             kind = "only audio" if container.streams.audio else "no video track"
@@ -135,10 +134,11 @@ def _probe(file: Path) -> VideoInfo:
         duration_s = _duration_s(container, stream)
         fps = _average_fps(stream, duration_s)
         frame_count = int(stream.frames or 0)
+        size_bytes = file.stat().st_size
         audio = _probe_audio(file) if container.streams.audio else None
         return VideoInfo(
             path=str(file),
-            size_bytes=file.stat().st_size,
+            size_bytes=size_bytes,
             container=str(container.format.name),
             video_codec=str(stream.codec_context.name),
             duration_s=duration_s,
@@ -154,7 +154,44 @@ def _probe(file: Path) -> VideoInfo:
                              else first.format.name),
             bit_rate_bps=int(container.bit_rate) if container.bit_rate else None,
             audio=audio,
+            readable_until_s=_readable_until_s(stream, size_bytes, start_s),
         )
+
+
+# Box types that can open an ISO media file (mp4, mov, m4v, 3gp).
+_ISO_MEDIA_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
+
+
+def _unopenable_message(file: Path, reason: str) -> str:
+    with file.open("rb") as handle:
+        head = handle.read(512)
+    if "moov atom not found" in reason and head[4:8] in _ISO_MEDIA_BOXES:
+        return (f"{file}: the file is incomplete (its index, the moov atom, is missing); it was "
+                "probably cut short while downloading, copying or recording - get the complete file")
+    if _is_text(head):
+        return f"{file}: not a video file (it holds text); check that you gave the right file"
+    return f"{file}: not a video file FFmpeg can read ({reason})"
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(char.isprintable() or char in "\r\n\t" for char in decoded)
+
+
+def _open_quietly(file: Path) -> Any:
+    """Open with FFmpeg's error messages captured, so a failure can say why (they reach no terminal)."""
+    import av.logging
+
+    previous_level = av.logging.get_level()
+    with av.logging.Capture():
+        av.logging.set_level(av.logging.ERROR)
+        try:
+            return av.open(str(file))
+        finally:
+            av.logging.set_level(previous_level)
 
 
 def _first_video_frame(container: Any, stream: Any, file: Path) -> Any:
@@ -208,7 +245,8 @@ def _is_variable_fps(file: Path) -> bool:
         return False
     median = float(np.median(intervals))
     irregular = np.abs(intervals - median) > _VFR_TOLERANCE * median
-    return bool(np.mean(irregular) > _VFR_SHARE)
+    # One gap (a dropped frame, a cut-off tail) does not make a video variable frame rate.
+    return bool(irregular.sum() >= 3 and np.mean(irregular) > _VFR_SHARE)
 
 
 def _probe_audio(file: Path) -> AudioInfo:
@@ -234,7 +272,37 @@ def _probe_audio(file: Path) -> AudioInfo:
         return replace(info, decodable=True)
 
 
+def _readable_until_s(stream: Any, size_bytes: int, start_s: float) -> float | None:
+    """For a file cut short, where its readable frames end (from the container's index); else None.
+
+    Containers with an index up front (mp4 with faststart, mkv) still open when the tail is missing;
+    the index then points past the end of the file.
+    """
+    entries = stream.index_entries
+    count = len(entries) if entries is not None else 0
+    if count == 0 or _entry_end(entries[count - 1]) <= size_bytes:
+        return None
+    low, high = 0, count - 1  # binary search for the last entry that lies inside the file
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _entry_end(entries[middle]) <= size_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    if _entry_end(entries[low]) > size_bytes:
+        return 0.0
+    return max(0.0, float(entries[low].timestamp * stream.time_base) - start_s)
+
+
+def _entry_end(entry: Any) -> int:
+    return int(entry.pos) + int(entry.size)
+
+
 def _ffmpeg_reason(exc: Exception) -> str:
+    """FFmpeg's own explanation when it logged one (e.g. "moov atom not found"), else the error text."""
+    log_record = getattr(exc, "log", None)
+    if isinstance(log_record, tuple) and len(log_record) == 3 and str(log_record[2]).strip():
+        return str(log_record[2]).strip().rstrip(".")
     reason = getattr(exc, "strerror", None) or str(exc)
     return str(reason).strip().rstrip(".")
 

@@ -1,0 +1,41 @@
+"""Helpers shared by the tests: run ffmpeg and the real CLI, check one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly with an argument list; fail the test with its message if it fails."""
+    result = subprocess.run(["ffmpeg", "-v", "error", "-y", *args], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+class CliResult:
+    def __init__(self, completed: subprocess.CompletedProcess[str]) -> None:
+        self.code = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+        self.stderr_lines = [line for line in completed.stderr.splitlines() if line.strip()]
+
+
+def run_cli(*args: str, prefix: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
+    """Run the real ``python -m videoqa`` in a subprocess (what a user's shell does)."""
+    completed = subprocess.run([*prefix, sys.executable, "-m", "videoqa", *args],
+                               capture_output=True, text=True, timeout=120, **kwargs)
+    return CliResult(completed)
+
+
+def assert_one_line_error(result: CliResult, *fragments: str) -> None:
+    """Exit code 2, nothing on stdout, exactly one ``error:`` line on stderr naming the problem."""
+    assert result.code == 2, (result.code, result.stderr)
+    assert result.stdout == ""
+    assert len(result.stderr_lines) == 1, result.stderr
+    line = result.stderr_lines[0]
+    assert line.startswith("error: "), line
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)

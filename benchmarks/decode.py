@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from videoqa.samples import sample_path  # noqa: E402
-from videoqa.synth import SynthSpec, loop_video, pattern_scenes, render  # noqa: E402
+from videoqa.samples import sample_path
+from videoqa.synth import SynthSpec, loop_video, pattern_scenes, render
 
 METHODS = ("videoqa-auto", "videoqa-pyav", "videoqa-decord", "pyav-sequential", "opencv-sequential",
            "ffmpeg")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from videoqa.samples import sample_path
-from helpers import ffmpeg
 from videoqa.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCard, render
+
+from helpers import ffmpeg
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, ffmpeg, run_cli
 
 from videoqa.synth import SynthVideo
+
+from helpers import assert_one_line_error, ffmpeg, run_cli
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_path_with_spaces_and_non_ascii_characters(sample: Callable[[str], Path]
                                                    tmp_path: Path) -> None:
     folder = tmp_path / "vidéos de l'été 日本"
     folder.mkdir()
-    odd = folder / "my clip – ñ 🎬.mp4"
+    odd = folder / "my clip \u2013 ñ 🎬.mp4"  # an en dash, a tilde and an emoji
     shutil.copyfile(sample("bikes.mp4"), odd)
     result = run_cli("info", "--json", str(odd))
     assert result.code == 0, result.stderr

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
 
 import videoqa
+
+from helpers import run_cli
 
 
 def test_version() -> None:

@@ -234,8 +234,8 @@ class DecordDecoder:
         """Presentation times from decord's index, checked: decord misreads some containers (AVI)."""
         if len(reader) == 0:
             raise DecoderFailure("decord found no frames")
-        stamps = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64)
-        starts_s = stamps - self._request.info.start_s
+        stamps = np.asarray(reader.get_frame_timestamp(np.arange(len(reader)))[:, 0], dtype=np.float64)
+        starts_s: npt.NDArray[np.float64] = stamps - self._request.info.start_s
         duration_s = self._request.info.duration_s
         plausible = (np.all(np.isfinite(starts_s)) and np.all(np.diff(starts_s) > 0)
                      and starts_s[0] > -1.0 and starts_s[-1] < duration_s + 1.0)
@@ -322,7 +322,7 @@ def run_with_watchdog(produce: Callable[[], Iterable[T]], stall_timeout_s: float
             try:
                 kind, payload = items.get(timeout=stall_timeout_s)
             except queue.Empty:
-                raise DecoderStalled(f"{what} produced nothing for {stall_timeout_s:.0f} s") from None
+                raise DecoderStalled(f"{what} produced nothing for {stall_timeout_s:g} s") from None
             if kind == "done":
                 return
             if kind == "error":

@@ -98,9 +98,12 @@ class SynthSpec:
             raise ValueError("fps and keyframe_interval must be positive")
         if self.speech and not self.audio:
             raise ValueError("spoken lines need audio=True")
-        for item in (*self.cards, *self.speech):
-            if not 0 <= item.start_s < self.duration_s:
-                raise ValueError(f"{item} starts outside the video (0-{self.duration_s:.1f} s)")
+        starts = [(card.text, card.start_s) for card in self.cards]
+        starts += [(line.text, line.start_s) for line in self.speech]
+        for text, start_s in starts:
+            if not 0 <= start_s < self.duration_s:
+                raise ValueError(f"{text!r} at {start_s} s starts outside the video "
+                                 f"(0-{self.duration_s:.1f} s)")
 
     @property
     def duration_s(self) -> float:

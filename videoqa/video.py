@@ -363,12 +363,16 @@ def read_frames(info: VideoInfo, times_s: npt.NDArray[np.float64],
         remaining = times_s[times_s > last_time_s]
         decoder = DECODERS[name](request)
         try:
+            produced = False
             for batch in run_with_watchdog(partial(decoder.read, remaining),
                                            options.stall_timeout_s, f"{name} decoder"):
                 batch = _after(batch, last_time_s)
                 if len(batch):
+                    produced = True
                     last_time_s = float(batch.timestamps_s[-1])
                     yield batch
+            if len(remaining) and not produced:
+                raise DecoderFailure(f"the {name} decoder found no frame at the requested times")
         except DecoderFailure as exc:
             if position + 1 < len(order):
                 log.warning("%s; switching to the %s decoder", exc, order[position + 1])

@@ -1,0 +1,97 @@
+"""The synthetic video generator: cuts, text cards and speech land exactly where the spec says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from videoqa.synth import (
+    SpokenLine,
+    SynthScene,
+    SynthSpec,
+    SynthVideo,
+    TextCard,
+    loop_video,
+    render,
+)
+from videoqa.video import SamplingOptions, probe, sample_frames
+
+
+def test_manifest_matches_the_spec(narrated: SynthVideo) -> None:
+    manifest = json.loads(narrated.path.with_suffix(".json").read_text())
+    assert manifest["duration_s"] == 12.0
+    assert manifest["cut_times_s"] == [4.0, 8.0]
+    assert manifest["cards"] == [{"start_s": 5.0, "duration_s": 2.0, "text": "GATE 42"}]
+    (spoken,) = manifest["spoken"]
+    assert spoken["start_s"] == 8.5 and 9.5 < spoken["end_s"] < 11.5
+
+
+def test_video_has_the_requested_shape(narrated: SynthVideo) -> None:
+    info = probe(narrated.path)
+    assert info.duration_s == pytest.approx(12.0, abs=0.05)
+    assert (info.width, info.height, info.fps) == (320, 180, 30.0)
+    assert info.audio is not None and info.audio.decodable
+
+
+def test_cuts_are_at_the_stated_times(narrated: SynthVideo) -> None:
+    batches = list(sample_frames(narrated.path, SamplingOptions(fps=10)))
+    times = np.concatenate([b.timestamps_s for b in batches])
+    pixels = np.concatenate([b.pixels for b in batches]).astype(np.float32)
+    change = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2, 3))
+    biggest = np.sort(np.argsort(change)[-2:])
+    cut_times = [(times[i] + times[i + 1]) / 2 for i in biggest]
+    assert cut_times == pytest.approx([4.0, 8.0], abs=0.1)
+
+
+def audio_envelope(path: Path, window_s: float = 0.1) -> tuple[npt.NDArray[np.float64], float]:
+    """RMS loudness per window of the first audio track, and the window length."""
+    with av.open(str(path)) as container:
+        samples = [frame.to_ndarray().mean(axis=0) for frame in container.decode(audio=0)]
+        rate = container.streams.audio[0].rate
+    signal = np.concatenate(samples)
+    hop = int(rate * window_s)
+    windows = signal[: len(signal) // hop * hop].reshape(-1, hop)
+    return np.sqrt((windows**2).mean(axis=1)), window_s
+
+
+def test_speech_sounds_exactly_when_stated(narrated: SynthVideo) -> None:
+    loudness, window_s = audio_envelope(narrated.path)
+    loud = np.flatnonzero(loudness > 0.01)
+    (span,) = narrated.spoken
+    assert loud[0] * window_s == pytest.approx(span.start_s, abs=0.15)
+    assert (loud[-1] + 1) * window_s == pytest.approx(span.end_s, abs=0.3)
+    assert loudness[: int(8.0 / window_s)].max() < 1e-3  # silence before the sentence
+
+
+def test_real_footage_scene_and_loop(sample: Callable[[str], Path], media_dir: Path) -> None:
+    spec = SynthSpec(scenes=(SynthScene(2.0, str(sample("bikes.mp4")), offset_s=1.0),
+                             SynthScene(2.0, "lavfi:smptebars")),
+                     cards=(TextCard(0.5, 1.0, "héllo: 100% \"quoted\""),),
+                     speech=(SpokenLine(2.5, "Hello."),), width=160, height=90, fps=25.0)
+    made = render(spec, media_dir / "footage.mp4")
+    assert probe(made.path).duration_s == pytest.approx(4.0, abs=0.05)
+    looped = loop_video(made.path, 3, media_dir / "looped.mp4")
+    assert probe(looped).duration_s == pytest.approx(12.0, abs=0.2)
+
+
+@pytest.mark.parametrize("bad", [
+    {"scenes": ()},
+    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "width": 641},
+    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "cards": (TextCard(2.0, 1.0, "late"),)},
+    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "speech": (SpokenLine(0.1, "hi"),),
+     "audio": False},
+])
+def test_spec_is_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        SynthSpec(**bad)  # type: ignore[arg-type]
+
+
+def test_scene_duration_is_validated() -> None:
+    with pytest.raises(ValueError):
+        SynthScene(0.0, "lavfi:testsrc2")

@@ -1,0 +1,267 @@
+"""Frame sampling: real presentation times, both decoders agreeing, rotation, VFR, fallback, stalls."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from videoqa import decoders
+from videoqa.decoders import DecodeRequest, DecoderFailure, PyAVDecoder, run_with_watchdog
+from videoqa.errors import VideoError
+from videoqa.synth import SynthVideo
+from videoqa.types import FrameBatch
+from videoqa.video import SamplingOptions, frame_at, plan_times, probe, read_frames, sample_frames
+
+from helpers import ffmpeg
+
+
+def collect(batches: Iterator[FrameBatch]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+    items = list(batches)
+    assert items, "no frames"
+    return (np.concatenate([b.timestamps_s for b in items]),
+            np.concatenate([b.pixels for b in items]))
+
+
+def ffmpeg_frame(path: Path, index: int) -> npt.NDArray[np.uint8]:
+    """Frame ``index`` as the ffmpeg program decodes it (auto-rotated), as the reference."""
+    info = probe(path)
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{index})",
+                          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(info.height, info.width, 3)
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+def test_plan_times_are_interval_middles(narrated: SynthVideo) -> None:
+    info = probe(narrated.path)
+    assert plan_times(info, SamplingOptions(fps=1)).tolist() == [i + 0.5 for i in range(12)]
+    assert len(plan_times(info, SamplingOptions(fps=4))) == 48
+    budget = plan_times(info, SamplingOptions(fps=4, max_frames=6))
+    assert budget.tolist() == pytest.approx([1, 3, 5, 7, 9, 11])
+    window = plan_times(info, SamplingOptions(fps=2, start_s=3.0, end_s=5.0))
+    assert window.tolist() == [3.25, 3.75, 4.25, 4.75]
+
+
+@pytest.mark.parametrize("bad", [
+    {"fps": 0}, {"fps": float("nan")}, {"max_frames": 0}, {"start_s": -1},
+    {"start_s": 5, "end_s": 2}, {"max_side": 4}, {"batch_size": 0}, {"backend": "opencv"},
+    {"stall_timeout_s": 0},
+])
+def test_sampling_options_are_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        SamplingOptions(**bad)  # type: ignore[arg-type]
+
+
+# -- timestamps and decoders ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+@pytest.mark.parametrize("fps", [1.0, 4.0])
+def test_timestamps_are_real_frame_times(narrated: SynthVideo, backend: str, fps: float) -> None:
+    options = SamplingOptions(fps=fps, backend=backend, batch_size=5)
+    times, pixels = collect(sample_frames(narrated.path, options))
+    targets = plan_times(probe(narrated.path), options)
+    assert len(times) == len(targets)
+    # Each is the frame shown at its target: a multiple of 1/30 s, at most one frame before it.
+    assert np.allclose(times * 30, np.round(times * 30), atol=1e-3)
+    assert np.all(times <= targets + 1e-6) and np.all(targets - times < 1 / 30 + 1e-6)
+    assert pixels.shape == (len(times), 180, 320, 3) and pixels.dtype == np.uint8
+
+
+def test_batches_have_the_requested_size(narrated: SynthVideo) -> None:
+    sizes = [len(b) for b in sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=5))]
+    assert sizes == [5, 5, 5, 5, 4]
+
+
+@pytest.mark.parametrize("name", ["vtest.avi", "tree.avi", "bikes.mp4", "bigbuckbunny.mp4",
+                                  "carphone_pristine.mp4"])
+def test_decoders_agree_on_real_clips(name: str, sample: Callable[[str], Path]) -> None:
+    path = sample(name)
+    pyav_times, pyav_pixels = collect(sample_frames(path, SamplingOptions(backend="pyav")))
+    decord_times, decord_pixels = collect(sample_frames(path, SamplingOptions(backend="decord")))
+    np.testing.assert_allclose(pyav_times, decord_times, atol=1e-4)
+    assert np.abs(pyav_pixels.astype(int) - decord_pixels).mean() < 1.0
+
+
+def test_decord_refuses_avi_timestamps_and_auto_still_reads(sample: Callable[[str], Path],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    path = sample("Megamind.avi")
+    with pytest.raises(VideoError, match="implausible frame times"):
+        list(sample_frames(path, SamplingOptions(backend="decord")))
+    times, _ = collect(sample_frames(path, SamplingOptions()))
+    assert len(times) == 11 and times[0] == pytest.approx(0.417, abs=1e-3)
+
+
+def test_damaged_clip_is_read(sample: Callable[[str], Path]) -> None:
+    times, pixels = collect(sample_frames(sample("Megamind_bugy.avi"), SamplingOptions(fps=2)))
+    assert len(times) >= 15 and np.all(np.diff(times) > 0)
+    assert pixels.std() > 10  # real pictures, not blank frames
+
+
+def test_av1_is_read_by_pyav_when_decord_cannot(media_dir: Path) -> None:
+    path = media_dir / "av1.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x72:rate=10", "-t", "2", "-c:v", "libaom-av1",
+           "-cpu-used", "8", "-crf", "40", str(path))
+    with pytest.raises(VideoError, match="decord cannot open"):
+        list(sample_frames(path, SamplingOptions(backend="decord")))
+    times, _ = collect(sample_frames(path, SamplingOptions()))
+    assert times.tolist() == pytest.approx([0.5, 1.5])
+
+
+def test_max_side_resizes_keeping_the_aspect_ratio(sample: Callable[[str], Path]) -> None:
+    for backend in ("pyav", "decord"):
+        _, pixels = collect(sample_frames(sample("bigbuckbunny.mp4"),
+                                          SamplingOptions(max_side=320, backend=backend)))
+        assert pixels.shape[1:] == (180, 320, 3)
+
+
+# -- rotation and variable frame rate ---------------------------------------------------------------
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_rotated_video_comes_out_upright(rotated: dict[int, Path], degrees: int,
+                                         backend: str) -> None:
+    path = rotated[degrees]
+    assert probe(path).rotation_deg == degrees
+    times, pixels = collect(sample_frames(path, SamplingOptions(fps=1, backend=backend)))
+    expected_shape = (160, 90, 3) if degrees in (90, 270) else (90, 160, 3)
+    assert pixels.shape[1:] == expected_shape
+    for time_s, frame in zip(times, pixels, strict=True):
+        reference = ffmpeg_frame(path, round(time_s * 10))
+        assert np.abs(frame.astype(int) - reference).mean() < 1.0
+
+
+def test_variable_frame_rate_timestamps(media_dir: Path) -> None:
+    # 2 s of red at 10 fps, then 2 s of blue at 30 fps, kept variable in one file.
+    path = media_dir / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=2",
+           "-f", "lavfi", "-i", "color=blue:size=64x64:rate=30:duration=2",
+           "-filter_complex", "[0][1]concat=n=2:v=1", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    info = probe(path)
+    assert info.variable_fps
+    for backend in ("pyav", "decord"):
+        times, pixels = collect(sample_frames(path, SamplingOptions(fps=4, backend=backend)))
+        assert len(times) == 16
+        slow, fast = times[times < 2.0], times[times >= 2.0]
+        assert np.allclose(slow * 10, np.round(slow * 10), atol=1e-3)  # on the 10 fps grid
+        assert np.allclose((fast - 2.0) * 30, np.round((fast - 2.0) * 30), atol=1e-3)
+        red = pixels[:, :, :, 0].mean(axis=(1, 2)) > pixels[:, :, :, 2].mean(axis=(1, 2))
+        assert red.tolist() == (times < 2.0).tolist()
+
+
+# -- single frames, truncation ----------------------------------------------------------------------
+
+def test_frame_at_returns_the_frame_shown_then(narrated: SynthVideo) -> None:
+    batch = frame_at(narrated.path, 6.01)
+    assert batch.timestamps_s.tolist() == pytest.approx([6.0])
+    # The text card (white letters in a dark box, centred) is on screen at 5-7 s, not at 4.5 s.
+    during, before = batch.pixels[0, 70:110, 100:220], frame_at(narrated.path, 4.5).pixels[0, 70:110]
+    assert (during.max(axis=-1) > 200).any() and (during.max(axis=-1) < 40).any()
+    assert not (before.max(axis=-1) > 200).any()
+    with pytest.raises(VideoError, match="outside the video"):
+        frame_at(narrated.path, 13.0)
+
+
+def test_truncated_file_yields_the_readable_part(narrated: SynthVideo, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(narrated.path.read_bytes()[: narrated.path.stat().st_size // 2])
+    info = probe(truncated)
+    assert info.readable_until_s is not None
+    with caplog.at_level(logging.WARNING, logger="videoqa"):
+        times, _ = collect(sample_frames(truncated, SamplingOptions(), info))
+    assert times[-1] == pytest.approx(info.readable_until_s, abs=1.0)
+    assert "looks truncated" in caplog.text
+
+
+# -- watchdog and fallback --------------------------------------------------------------------------
+
+class HangingDecoder:
+    """Never yields: stands in for a decoder stuck inside native code."""
+
+    release = threading.Event()  # replaced for each test by the release_hanging fixture
+
+    def __init__(self, request: DecodeRequest) -> None:
+        pass
+
+    def read(self, times_s: npt.NDArray[np.float64]) -> Iterator[FrameBatch]:
+        HangingDecoder.release.wait(30)
+        yield from ()
+
+
+class FailsAfterOneBatch:
+    """Yields the first batch of the real decoder, then fails."""
+
+    def __init__(self, request: DecodeRequest) -> None:
+        self._real = PyAVDecoder(request)
+
+    def read(self, times_s: npt.NDArray[np.float64]) -> Iterator[FrameBatch]:
+        yield next(iter(self._real.read(times_s)))
+        raise DecoderFailure("simulated damage")
+
+
+@pytest.fixture
+def release_hanging() -> Iterator[None]:
+    HangingDecoder.release = threading.Event()
+    yield
+    HangingDecoder.release.set()  # lets the abandoned worker thread finish
+
+
+def test_stalled_decoder_hands_over(narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture,
+                                    release_hanging: None) -> None:
+    monkeypatch.setitem(decoders.DECODERS, "pyav", HangingDecoder)
+    options = SamplingOptions(stall_timeout_s=0.5)
+    with caplog.at_level(logging.WARNING, logger="videoqa"):
+        times, _ = collect(sample_frames(narrated.path, options))
+    assert len(times) == 12
+    assert "pyav decoder produced nothing for 0.5 s; switching to the decord decoder" in caplog.text
+
+
+def test_stalled_last_decoder_is_a_video_error(narrated: SynthVideo,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               release_hanging: None) -> None:
+    monkeypatch.setitem(decoders.DECODERS, "pyav", HangingDecoder)
+    with pytest.raises(VideoError, match="produced nothing"):
+        list(sample_frames(narrated.path, SamplingOptions(backend="pyav", stall_timeout_s=0.5)))
+
+
+def test_failing_decoder_resumes_without_repeats(narrated: SynthVideo,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    expected, _ = collect(sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=4)))
+    monkeypatch.setitem(decoders.DECODERS, "pyav", FailsAfterOneBatch)
+    times, _ = collect(sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=4)))
+    np.testing.assert_allclose(times, expected, atol=1e-4)
+
+
+def test_watchdog_passes_errors_through() -> None:
+    def broken() -> Iterator[int]:
+        yield 1
+        raise KeyError("boom")
+
+    seen = []
+    with pytest.raises(KeyError, match="boom"):
+        for item in run_with_watchdog(broken, 5.0, "test"):
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_sparse_sampling_seeks_and_matches_sequential(narrated: SynthVideo) -> None:
+    # One frame every 5 s with keyframes every 2 s: the PyAV decoder seeks; results must not change.
+    info = probe(narrated.path)
+    targets = np.asarray([0.5, 5.5, 10.5])
+    request = DecodeRequest(str(narrated.path), info, None, 8)
+    sparse = collect(PyAVDecoder(request).read(targets))
+    dense_times, dense_pixels = collect(read_frames(info, np.arange(0.5, 12, 0.5),
+                                                    SamplingOptions(backend="pyav")))
+    picked = np.isin(np.round(dense_times, 4), np.round(sparse[0], 4))
+    np.testing.assert_allclose(sparse[0], dense_times[picked])
+    assert np.array_equal(sparse[1], dense_pixels[picked])

@@ -108,7 +108,7 @@ def info(video: Path, as_json: bool) -> None:
             format_clock(details.readable_until_s), format_clock(details.duration_s))
     if details.audio is not None and not details.audio.decodable:
         logging.getLogger("videoqa").warning(
-            "the %s audio track cannot be decoded (%s); speech will not be used for this video",
+            "the %s audio track cannot be decoded (%s); only the pictures can be used",
             details.audio.codec, details.audio.problem)
 
 

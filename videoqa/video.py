@@ -135,7 +135,9 @@ def _probe(file: Path) -> VideoInfo:
         fps = _average_fps(stream, duration_s)
         frame_count = int(stream.frames or 0)
         size_bytes = file.stat().st_size
-        audio = _probe_audio(file) if container.streams.audio else None
+        # One open for everything: each open of a long mp4 parses its whole index (MBs per hour).
+        variable_fps = _is_variable_fps(container, stream)
+        audio = _probe_audio(container) if container.streams.audio else None
         return VideoInfo(
             path=str(file),
             size_bytes=size_bytes,
@@ -144,7 +146,7 @@ def _probe(file: Path) -> VideoInfo:
             duration_s=duration_s,
             start_s=start_s,
             fps=fps,
-            variable_fps=_is_variable_fps(file),
+            variable_fps=variable_fps,
             frame_count=frame_count or round(duration_s * fps),
             frame_count_exact=frame_count > 0,
             coded_width=int(stream.codec_context.width),
@@ -224,21 +226,19 @@ def _average_fps(stream: Any, duration_s: float) -> float:
     return 0.0
 
 
-def _is_variable_fps(file: Path) -> bool:
-    """Judge from the first packets' presentation times (sorted: B-frames arrive out of order)."""
+def _is_variable_fps(container: Any, stream: Any) -> bool:
+    """Judge from the next packets' presentation times (sorted: B-frames arrive out of order)."""
     import av
 
-    with av.open(str(file)) as container:
-        stream = container.streams.video[0]
-        times = []
-        try:
-            for packet in container.demux(stream):
-                if packet.pts is not None:
-                    times.append(float(packet.pts * packet.time_base))
-                if len(times) >= _VFR_PROBE_PACKETS:
-                    break
-        except av.FFmpegError:
-            pass  # a damaged stretch ends the sample early; judge from what was read
+    times = []
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                times.append(float(packet.pts * packet.time_base))
+            if len(times) >= _VFR_PROBE_PACKETS:
+                break
+    except av.FFmpegError:
+        pass  # a damaged stretch ends the sample early; judge from what was read
     intervals = np.diff(np.sort(np.asarray(times)))
     intervals = intervals[intervals > 0]
     if len(intervals) < 3:
@@ -249,27 +249,27 @@ def _is_variable_fps(file: Path) -> bool:
     return bool(irregular.sum() >= 3 and np.mean(irregular) > _VFR_SHARE)
 
 
-def _probe_audio(file: Path) -> AudioInfo:
-    """Describe the first audio track and try to decode a few packets of it."""
+def _probe_audio(container: Any) -> AudioInfo:
+    """Describe the first audio track and try to decode its first few packets."""
     import av
 
-    with av.open(str(file)) as container:
-        stream = container.streams.audio[0]
-        context = stream.codec_context
-        codec = str(context.name) if context is not None else "unknown"
-        info = AudioInfo(codec=codec, sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
-                         channels=int(getattr(context, "channels", 0) or 0), decodable=False)
-        try:
-            decoded = 0
-            for index, packet in enumerate(container.demux(stream)):
-                decoded += len(packet.decode())
-                if decoded or index >= _AUDIO_PROBE_PACKETS:
-                    break
-        except av.FFmpegError as exc:
-            return replace(info, problem=_ffmpeg_reason(exc))
-        if not decoded:
-            return replace(info, problem="no audio could be decoded from the first packets")
-        return replace(info, decodable=True)
+    stream = container.streams.audio[0]
+    context = stream.codec_context
+    codec = str(context.name) if context is not None else "unknown"
+    info = AudioInfo(codec=codec, sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
+                     channels=int(getattr(context, "channels", 0) or 0), decodable=False)
+    try:
+        container.seek(0)
+        decoded = 0
+        for index, packet in enumerate(container.demux(stream)):
+            decoded += len(packet.decode())
+            if decoded or index >= _AUDIO_PROBE_PACKETS:
+                break
+    except av.FFmpegError as exc:
+        return replace(info, problem=_ffmpeg_reason(exc))
+    if not decoded:
+        return replace(info, problem="no audio could be decoded from the first packets")
+    return replace(info, decodable=True)
 
 
 def _readable_until_s(stream: Any, size_bytes: int, start_s: float) -> float | None:

@@ -9,6 +9,7 @@ to the next.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import re
@@ -27,6 +28,8 @@ log = logging.getLogger("videoqa")
 
 # A target this close after a frame's presentation time counts as showing that frame (float noise).
 _TIME_EPSILON_S = 1e-6
+# Frames closer than this many frame intervals before a target are always decoded (see _PyAVCursor).
+_SKIP_MARGIN_FRAMES = 3
 # Seeking costs a decoder flush and a demuxer jump; skip it unless it saves this many frames of decoding.
 _MIN_FRAMES_SAVED_BY_SEEK = 8
 
@@ -110,12 +113,21 @@ class _PyAVCursor:
         self._last_key_s: float | None = None
         self._gop_s: float | None = None  # longest keyframe spacing seen while decoding straight through
         self._damage_warned_at_s = -1e9
+        # Non-reference frames well before the next target are not decoded at all: no other frame needs
+        # them and none of them is shown at a target. Only at a constant frame rate, where "well before"
+        # (a few frame intervals) cannot hide the frame shown at the target behind a long gap.
+        self._may_skip = not info.variable_fps
+        self._skip_before_pts = -math.inf  # packets with an earlier pts may be skipped when non-reference
+        self._skipping = False
         self._frames = self._decode_from_here(measure_gop=True)
 
     def frame_at(self, target_s: float) -> Any:
         """The frame shown at ``target_s`` (stream seconds); None when the data ends before it."""
         if self._seek_saves_work(target_s):
             self._seek(target_s)
+        if self._may_skip:
+            margin_s = _SKIP_MARGIN_FRAMES * self._frame_interval_s
+            self._skip_before_pts = (target_s - margin_s) / float(self._stream.time_base)
         while True:
             if self._ahead is None:
                 self._ahead = next(self._frames, None)
@@ -162,6 +174,7 @@ class _PyAVCursor:
             except av.FFmpegError as exc:
                 log.warning("video data cannot be read past this point (%s); using what was read", exc)
                 return
+            self._skip_if_far(packet)
             try:
                 frames = packet.decode()
             except av.FFmpegError:
@@ -173,6 +186,12 @@ class _PyAVCursor:
                 if frame.key_frame:
                     measure_gop = self._note_keyframe(float(frame.time), measure_gop)
                 yield frame
+
+    def _skip_if_far(self, packet: Any) -> None:
+        far = packet.pts is not None and packet.pts < self._skip_before_pts
+        if far != self._skipping:
+            self._stream.codec_context.skip_frame = "NONREF" if far else "DEFAULT"
+            self._skipping = far
 
     def _note_keyframe(self, time_s: float, measure_gop: bool) -> bool:
         """Track keyframe spacing; the first keyframe after a seek starts a new measurement."""

@@ -278,29 +278,32 @@ DECODERS: dict[str, Callable[[DecodeRequest], FrameDecoder]] = {
 
 
 class _BatchBuilder:
-    """Collects frames into FrameBatch objects of a fixed size, dropping repeated frames."""
+    """Writes frames straight into FrameBatch-sized arrays (one copy, no stacking), dropping repeats."""
 
     def __init__(self, batch_size: int) -> None:
         self._size = batch_size
         self._times: list[float] = []
-        self._pixels: list[npt.NDArray[np.uint8]] = []
+        self._pixels: npt.NDArray[np.uint8] | None = None
         self._last_time_s: float | None = None
 
     def already_has(self, time_s: float) -> bool:
         return self._last_time_s is not None and time_s <= self._last_time_s + _TIME_EPSILON_S
 
     def add(self, time_s: float, pixels: npt.NDArray[np.uint8]) -> Iterator[FrameBatch]:
+        if self._pixels is None or self._pixels.shape[1:] != pixels.shape:
+            yield from self.finish()
+            self._pixels = np.empty((self._size, *pixels.shape), dtype=np.uint8)
+        self._pixels[len(self._times)] = pixels
         self._times.append(time_s)
-        self._pixels.append(pixels)
         self._last_time_s = time_s
-        if len(self._times) >= self._size:
+        if len(self._times) == self._size:
             yield from self.finish()
 
     def finish(self) -> Iterator[FrameBatch]:
-        if self._times:
+        if self._times and self._pixels is not None:
             yield FrameBatch(timestamps_s=np.asarray(self._times, dtype=np.float64),
-                             pixels=np.stack(self._pixels))
-            self._times, self._pixels = [], []
+                             pixels=self._pixels[: len(self._times)])
+        self._times, self._pixels = [], None
 
 
 T = TypeVar("T")

@@ -13,7 +13,13 @@ import numpy.typing as npt
 import pytest
 
 from videoqa import decoders
-from videoqa.decoders import DecodeRequest, DecoderFailure, PyAVDecoder, run_with_watchdog
+from videoqa.decoders import (
+    MAX_BATCH_BYTES,
+    DecodeRequest,
+    DecoderFailure,
+    PyAVDecoder,
+    run_with_watchdog,
+)
 from videoqa.errors import VideoError
 from videoqa.synth import SynthVideo
 from videoqa.types import FrameBatch
@@ -78,6 +84,15 @@ def test_timestamps_are_real_frame_times(narrated: SynthVideo, backend: str, fps
 def test_batches_have_the_requested_size(narrated: SynthVideo) -> None:
     sizes = [len(b) for b in sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=5))]
     assert sizes == [5, 5, 5, 5, 4]
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_big_frames_make_smaller_batches(sample: Callable[[str], Path], backend: str) -> None:
+    # 1280x720 RGB is 2.6 MiB a frame: a batch holds at most MAX_BATCH_BYTES, whatever batch_size says.
+    options = SamplingOptions(fps=4, batch_size=16, backend=backend)
+    batches = list(sample_frames(sample("bigbuckbunny.mp4"), options))
+    assert [len(b) for b in batches] == [3] * 7
+    assert all(b.pixels.nbytes <= MAX_BATCH_BYTES for b in batches)
 
 
 @pytest.mark.parametrize("name", ["vtest.avi", "tree.avi", "bikes.mp4", "bigbuckbunny.mp4",

@@ -30,6 +30,8 @@ log = logging.getLogger("videoqa")
 _TIME_EPSILON_S = 1e-6
 # Frames closer than this many frame intervals before a target are always decoded (see _PyAVCursor).
 _SKIP_MARGIN_FRAMES = 3
+# A batch holds at most this many bytes of pixels, so full-size 4K frames stay a few per batch.
+MAX_BATCH_BYTES = 8 * 2**20
 # Seeking costs a decoder flush and a demuxer jump; skip it unless it saves this many frames of decoding.
 _MIN_FRAMES_SAVED_BY_SEEK = 8
 
@@ -225,8 +227,11 @@ class DecordDecoder:
         times_s = times_s[times_s <= starts_s[-1] + 2 * self._frame_interval_s()]
         indices = np.searchsorted(starts_s, times_s + _TIME_EPSILON_S, side="right") - 1
         indices = np.unique(np.clip(indices, 0, len(starts_s) - 1))
-        for first in range(0, len(indices), self._request.batch_size):
-            chunk = indices[first:first + self._request.batch_size]
+        frame_bytes = 3 * math.prod(self._request.size or (self._request.info.width,
+                                                             self._request.info.height))
+        per_batch = max(1, min(self._request.batch_size, MAX_BATCH_BYTES // frame_bytes))
+        for first in range(0, len(indices), per_batch):
+            chunk = indices[first:first + per_batch]
             try:
                 pixels = reader.get_batch(chunk.tolist()).asnumpy()
             except Exception as exc:  # decord raises bare DECORDError/RuntimeError subclasses
@@ -292,11 +297,12 @@ class _BatchBuilder:
     def add(self, time_s: float, pixels: npt.NDArray[np.uint8]) -> Iterator[FrameBatch]:
         if self._pixels is None or self._pixels.shape[1:] != pixels.shape:
             yield from self.finish()
-            self._pixels = np.empty((self._size, *pixels.shape), dtype=np.uint8)
+            capacity = max(1, min(self._size, MAX_BATCH_BYTES // pixels.nbytes))
+            self._pixels = np.empty((capacity, *pixels.shape), dtype=np.uint8)
         self._pixels[len(self._times)] = pixels
         self._times.append(time_s)
         self._last_time_s = time_s
-        if len(self._times) == self._size:
+        if len(self._times) == len(self._pixels):
             yield from self.finish()
 
     def finish(self) -> Iterator[FrameBatch]:

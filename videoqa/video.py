@@ -56,7 +56,7 @@ class SamplingOptions:
     start_s: float = 0.0  # sample from this time on
     end_s: float | None = None  # sample up to this time (None: the end of the video)
     max_side: int | None = None  # shrink frames so the longer side is at most this (None: full size)
-    batch_size: int = 16  # frames per FrameBatch
+    batch_size: int = 16  # frames per FrameBatch (fewer for big frames: a batch holds at most 8 MiB)
     backend: str = "auto"  # "auto", "pyav" or "decord"
     stall_timeout_s: float = 60.0  # give up on a decoder that yields nothing for this long
 

@@ -65,3 +65,24 @@ class FrameBatch:
 
     def __len__(self) -> int:
         return int(self.timestamps_s.shape[0])
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A stretch of video between two cuts, as found by SceneTilling (``scenes.py``).
+
+    Frame indices point into the sampled frames the scenes were cut from: the scene holds frames
+    ``first_frame`` up to (not including) ``stop_frame``.
+    """
+
+    index: int  # position in the video, from 0
+    start_s: float
+    end_s: float
+    first_frame: int
+    stop_frame: int
+    keyframe: int  # the sampled frame closest to the scene's mean embedding
+    keyframe_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s

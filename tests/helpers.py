@@ -39,3 +39,32 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in line, (fragment, line)
+
+
+class ThumbnailEmbedder:
+    """A fake image embedder behind the real protocol: 8x8 colour thumbnails, mean-centred, unit norm.
+
+    ``delay_s`` slows each batch down so a test can interrupt indexing halfway.
+    """
+
+    dim = 8 * 8 * 3
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.id = "test-thumbnail-8-v1"
+        self._delay_s = delay_s
+
+    def embed_images(self, pixels: Any) -> Any:
+        import time
+
+        import numpy as np
+
+        time.sleep(self._delay_s)
+        n, height, width, _ = pixels.shape
+        rows = np.linspace(0, height - 1, 8).astype(int)
+        cols = np.linspace(0, width - 1, 8).astype(int)
+        small = pixels[:, rows][:, :, cols].reshape(n, -1).astype(np.float32)
+        small -= small.mean(axis=1, keepdims=True)
+        return small / np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-6)
+
+    def embed_texts(self, texts: list[str]) -> Any:
+        raise NotImplementedError("the thumbnail test embedder has no text side")

@@ -86,3 +86,20 @@ class Scene:
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, eq=False)
+class VideoIndex:
+    """Everything indexing learned about one video (see ``index.py``).
+
+    ``timestamps_s`` (n,) float64 and ``frame_embeddings`` (n, d) float16 describe the sampled frames;
+    ``scene_embeddings`` (len(scenes), d) float32 are the L2-normalised mean of each scene's frames.
+    """
+
+    info: VideoInfo
+    embedder_id: str
+    timestamps_s: npt.NDArray[np.float64]
+    frame_embeddings: npt.NDArray[np.float16]
+    scenes: tuple[Scene, ...]
+    scene_embeddings: npt.NDArray[np.float32]
+    cached: bool  # loaded from the cache rather than built now

@@ -103,3 +103,14 @@ class VideoIndex:
     scenes: tuple[Scene, ...]
     scene_embeddings: npt.NDArray[np.float32]
     cached: bool  # loaded from the cache rather than built now
+
+
+@dataclass(frozen=True)
+class SceneHit:
+    """A scene scored against a query (see ``retrieve.py``)."""
+
+    video: str  # path of the video the scene belongs to
+    scene: Scene
+    max_score: float  # cosine similarity of the best-matching sampled frame
+    mean_score: float  # cosine similarity of the scene's pooled embedding
+    best_frame_s: float  # time of that best-matching frame

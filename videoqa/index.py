@@ -19,7 +19,7 @@ import numpy.typing as npt
 from videoqa.cache import CacheEntry, IndexCache, entry_key, fingerprint
 from videoqa.errors import VideoError
 from videoqa.scenes import SceneOptions, segment
-from videoqa.types import Scene, VideoIndex, VideoInfo
+from videoqa.types import AudioInfo, Scene, VideoIndex, VideoInfo
 from videoqa.video import SamplingOptions, plan_times, probe, read_frames
 
 if TYPE_CHECKING:
@@ -53,7 +53,18 @@ def index_video(path: str | os.PathLike[str], embedder: ImageEmbedder,
     if entry.header.get("scene_options") != scene_recipe:
         entry = _with_scenes(entry, info, options.scenes)
         cache.save(key, entry)
-    return _index_from_entry(entry, info, cached)
+    return _index_from_entry(entry, info, key, cached)
+
+
+def load_index(cache: IndexCache, key: str) -> VideoIndex | None:
+    """A cached index by its key, without touching the video file; None when it is not (intact) there."""
+    entry = cache.load(key)
+    if entry is None:
+        return None
+    video = dict(entry.header["video"])
+    audio = video.pop("audio")
+    info = VideoInfo(**video, audio=AudioInfo(**audio) if audio else None)
+    return _index_from_entry(entry, info, key, cached=True)
 
 
 def _sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:
@@ -106,7 +117,7 @@ def pool_scenes(embeddings: npt.NDArray[np.float32], scenes: list[Scene]) -> npt
     return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _index_from_entry(entry: CacheEntry, info: VideoInfo, cached: bool) -> VideoIndex:
+def _index_from_entry(entry: CacheEntry, info: VideoInfo, key: str, cached: bool) -> VideoIndex:
     frames, times = entry.arrays["scene_frames"], entry.arrays["scene_times_s"]
     scenes = tuple(
         Scene(index=i, start_s=float(times[i, 0]), end_s=float(times[i, 1]),
@@ -116,5 +127,6 @@ def _index_from_entry(entry: CacheEntry, info: VideoInfo, cached: bool) -> Video
     return VideoIndex(info=info, embedder_id=str(entry.header["embedder"]),
                       timestamps_s=entry.arrays["timestamps_s"],
                       frame_embeddings=entry.arrays["frame_embeddings"], scenes=scenes,
-                      scene_embeddings=entry.arrays["scene_embeddings"], cached=cached)
+                      scene_embeddings=entry.arrays["scene_embeddings"], cache_key=key,
+                      cached=cached)
 

@@ -102,6 +102,7 @@ class VideoIndex:
     frame_embeddings: npt.NDArray[np.float16]
     scenes: tuple[Scene, ...]
     scene_embeddings: npt.NDArray[np.float32]
+    cache_key: str  # the entry in the index cache that holds all this
     cached: bool  # loaded from the cache rather than built now
 
 

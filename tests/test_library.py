@@ -1,0 +1,77 @@
+"""Library mode: a folder of videos in one vector index; syncing indexes only what changed."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from videoqa.cache import IndexCache
+from videoqa.library import Library, LibraryError, find_videos
+from videoqa.synth import SynthVideo
+from videoqa.video import frame_at
+
+from helpers import ThumbnailEmbedder
+
+
+@pytest.fixture
+def folder(narrated: SynthVideo, sample: Callable[[str], Path], tmp_path: Path) -> Path:
+    videos = tmp_path / "videos"
+    (videos / "trips").mkdir(parents=True)
+    shutil.copyfile(narrated.path, videos / "narrated.mp4")
+    shutil.copyfile(sample("bikes.mp4"), videos / "trips" / "bikes.mp4")
+    (videos / "notes.txt").write_text("not a video")
+    return videos
+
+
+def query_from(path: Path, time_s: float) -> object:
+    return ThumbnailEmbedder().embed_images(frame_at(path, time_s, max_side=448).pixels)[0]
+
+
+def test_find_videos_walks_the_folder(folder: Path) -> None:
+    assert [p.relative_to(folder).as_posix() for p in find_videos(folder)] == \
+        ["narrated.mp4", "trips/bikes.mp4"]
+    with pytest.raises(LibraryError, match="not a folder"):
+        find_videos(folder / "narrated.mp4")
+
+
+def test_search_across_videos_and_incremental_sync(folder: Path, sample: Callable[[str], Path],
+                                                  tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path / "cache")
+    library = Library(folder, ThumbnailEmbedder(), cache=cache)
+    first = library.sync()
+    assert first.indexed == ("narrated.mp4", "trips/bikes.mp4") and not first.failed
+    hits = library.search(query_from(folder / "trips" / "bikes.mp4", 3.5), top_k=3)  # a sampled frame
+    assert Path(hits[0].video).name == "bikes.mp4" and hits[0].max_score > 0.9
+    assert len({(hit.video, hit.scene.index) for hit in hits}) == len(hits)  # one hit per scene
+
+    shutil.copyfile(sample("carphone_pristine.mp4"), folder / "car.mp4")
+    second = Library(folder, ThumbnailEmbedder(), cache=cache).sync()
+    assert second.indexed == ("car.mp4",)
+    assert second.unchanged == ("narrated.mp4", "trips/bikes.mp4")
+
+    (folder / "trips" / "bikes.mp4").unlink()
+    shutil.copyfile(sample("tree.avi"), folder / "narrated.mp4")  # same name, other content
+    third = Library(folder, ThumbnailEmbedder(), cache=cache).sync()
+    assert set(third.removed) == {"trips/bikes.mp4", "narrated.mp4"}
+    assert third.indexed == ("narrated.mp4",)
+    hits = Library(folder, ThumbnailEmbedder(), cache=cache).search(
+        query_from(sample("bikes.mp4"), 3.0), top_k=5)
+    assert all(Path(hit.video).name != "bikes.mp4" for hit in hits)
+
+
+def test_a_bad_file_is_reported_and_the_rest_indexed(folder: Path, tmp_path: Path) -> None:
+    (folder / "broken.mp4").write_text("this is not a video\n" * 20)
+    report = Library(folder, ThumbnailEmbedder(), cache=IndexCache(tmp_path / "c")).sync()
+    assert [name for name, _ in report.failed] == ["broken.mp4"]
+    assert "not a video file" in report.failed[0][1]
+    assert len(report.indexed) == 2
+
+
+def test_search_needs_a_positive_top_k(folder: Path, tmp_path: Path) -> None:
+    library = Library(folder, ThumbnailEmbedder(), cache=IndexCache(tmp_path / "c"))
+    assert library.search(query_from(folder / "narrated.mp4", 1.0), top_k=3) == []  # nothing synced
+    with pytest.raises(ValueError, match="top_k"):
+        library.search(query_from(folder / "narrated.mp4", 1.0), top_k=0)

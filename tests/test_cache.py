@@ -80,9 +80,14 @@ def test_damaged_entry_is_a_miss_with_a_warning(tmp_path: Path, damage: str,
 
 def test_get_or_build_builds_once(tmp_path: Path) -> None:
     cache = IndexCache(tmp_path)
-    calls = []
-    built, cached = cache.get_or_build("k", lambda: calls.append(1) or entry())
-    again, cached_again = cache.get_or_build("k", lambda: calls.append(1) or entry())
+    calls: list[int] = []
+
+    def build() -> CacheEntry:
+        calls.append(1)
+        return entry()
+
+    built, cached = cache.get_or_build("k", build)
+    again, cached_again = cache.get_or_build("k", build)
     assert (cached, cached_again, len(calls)) == (False, True, 1)
     assert np.array_equal(built.arrays["a"], again.arrays["a"])
 

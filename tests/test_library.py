@@ -6,6 +6,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from videoqa.cache import IndexCache
@@ -26,8 +28,9 @@ def folder(narrated: SynthVideo, sample: Callable[[str], Path], tmp_path: Path) 
     return videos
 
 
-def query_from(path: Path, time_s: float) -> object:
-    return ThumbnailEmbedder().embed_images(frame_at(path, time_s, max_side=448).pixels)[0]
+def query_from(path: Path, time_s: float) -> npt.NDArray[np.float32]:
+    embedded = ThumbnailEmbedder().embed_images(frame_at(path, time_s, max_side=448).pixels)
+    return np.asarray(embedded[0], dtype=np.float32)
 
 
 def test_find_videos_walks_the_folder(folder: Path) -> None:

@@ -113,8 +113,9 @@ class IndexCache:
         handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".partial", dir=self.root)
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, __header__=np.frombuffer(json.dumps(header).encode(), np.uint8),
-                         **entry.arrays)
+                arrays = {"__header__": np.frombuffer(json.dumps(header).encode(), np.uint8),
+                          **entry.arrays}
+                np.savez(stream, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, self.path_for(key))

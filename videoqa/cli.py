@@ -6,68 +6,30 @@ Heavy modules (numpy, PyAV, torch) are imported inside the commands that need th
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from videoqa import __version__
-from videoqa.errors import VideoqaError
+from videoqa.cli_visual import index, scenes, search
+from videoqa.cliutil import OneLineWarnings, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
     from videoqa.types import VideoInfo
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    """A problem with the user's input: one line on stderr, exit code 2."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-def reports_user_errors(command: F) -> F:
-    """Turn VideoqaError (and invalid option combinations) into a one-line UserError."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (VideoqaError, ValueError) as exc:
-            raise UserError(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-class _OneLineWarnings(logging.Handler):
-    """Print videoqa's warnings as ``warning: ...`` lines on stderr, each message once."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.WARNING)
-        self._seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message not in self._seen:
-            self._seen.add(message)
-            click.echo(f"{record.levelname.lower()}: {message}", err=True)
-
-
 EPILOG = """\b
 Examples:
   videoqa info talk.mp4
-  videoqa info --json talk.mp4 | jq .duration_s
+  videoqa scenes talk.mp4 --save-keyframes frames/
+  videoqa index ~/Videos
+  videoqa search "a red car" --library ~/Videos --embedder checkpoints/clip-vit-b32
 """
 
 
@@ -76,10 +38,14 @@ Examples:
 def cli() -> None:
     """Answer questions about long videos, caption them, and chat about them - locally."""
     logger = logging.getLogger("videoqa")
-    if not any(isinstance(handler, _OneLineWarnings) for handler in logger.handlers):
-        logger.addHandler(_OneLineWarnings())
+    if not any(isinstance(handler, OneLineWarnings) for handler in logger.handlers):
+        logger.addHandler(OneLineWarnings())
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+
+
+for command in (index, scenes, search):
+    cli.add_command(command)
 
 
 INFO_EPILOG = """\b

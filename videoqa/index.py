@@ -114,7 +114,8 @@ def pool_scenes(embeddings: npt.NDArray[np.float32], scenes: list[Scene]) -> npt
     pooled = np.stack([embeddings[s.first_frame:s.stop_frame].mean(axis=0) for s in scenes]) \
         if scenes else np.zeros((0, embeddings.shape[1]), dtype=np.float32)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def _index_from_entry(entry: CacheEntry, info: VideoInfo, key: str, cached: bool) -> VideoIndex:

@@ -11,6 +11,7 @@ from videoqa.samples import sample_path
 from videoqa.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCard, render
 
 from helpers import ffmpeg
+from models import save_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +58,9 @@ def narrated_rotated(narrated: SynthVideo, media_dir: Path) -> Path:
     path = media_dir / "narrated_rot90.mp4"
     ffmpeg("-i", str(narrated.path), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny CLIP saved with save_pretrained: what a user puts in checkpoints/NAME/."""
+    return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-clip")

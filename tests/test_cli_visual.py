@@ -88,3 +88,39 @@ def test_bad_inputs_of_the_visual_commands(tmp_path: Path, cache_env: dict[str, 
     assert_one_line_error(run_cli("index", str(empty), "--embedder", str(tmp_path / "no-model"),
                                   env=cache_env), "no-model")
     assert_one_line_error(run_cli("scenes", str(tmp_path), "--fps", "0", env=cache_env), "fps")
+
+
+def test_search_one_video_with_a_clip_model(narrated: SynthVideo, tiny_clip_dir: Path, tmp_path: Path,
+                                            cache_env: dict[str, str]) -> None:
+    best = tmp_path / "best.png"
+    result = run_cli("search", "a gate number on a card", str(narrated.path), "--embedder",
+                     str(tiny_clip_dir), "--top-k", "2", "--json", "--save-frame", str(best),
+                     env=cache_env)
+    assert result.code == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert len(hits) == 2 and hits[0]["score"] >= hits[1]["score"]
+    assert {hit["scene"] for hit in hits} <= {0, 1, 2}
+    assert hits[0]["start_s"] <= hits[0]["best_frame_s"] < hits[0]["end_s"]
+    with Image.open(best) as image:
+        assert image.size == (320, 180)
+    # The same search again is answered from the index cache, with the same result.
+    again = run_cli("search", "a gate number on a card", str(narrated.path), "--embedder",
+                    str(tiny_clip_dir), "--top-k", "2", "--json", env=cache_env)
+    assert json.loads(again.stdout) == hits
+
+
+def test_search_a_library_with_a_clip_model(narrated: SynthVideo, sample: Callable[[str], Path],
+                                            tiny_clip_dir: Path, tmp_path: Path,
+                                            cache_env: dict[str, str]) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copyfile(narrated.path, folder / "narrated.mp4")
+    shutil.copyfile(sample("bikes.mp4"), folder / "bikes.mp4")
+    result = run_cli("search", "people riding bikes", "--library", str(folder), "--embedder",
+                     str(tiny_clip_dir), "--top-k", "4", env=cache_env)
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert {line.split()[1] for line in lines} <= {"narrated.mp4", "bikes.mp4"}
+    scores = [float(line.split()[0]) for line in lines]
+    assert scores == sorted(scores, reverse=True)

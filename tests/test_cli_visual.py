@@ -97,6 +97,7 @@ def test_search_one_video_with_a_clip_model(narrated: SynthVideo, tiny_clip_dir:
                      str(tiny_clip_dir), "--top-k", "2", "--json", "--save-frame", str(best),
                      env=cache_env)
     assert result.code == 0, result.stderr
+    assert result.stderr == ""  # no loading bars or library chatter
     hits = json.loads(result.stdout)
     assert len(hits) == 2 and hits[0]["score"] >= hits[1]["score"]
     assert {hit["scene"] for hit in hits} <= {0, 1, 2}

@@ -53,18 +53,19 @@ class OneLineWarnings(logging.Handler):
 class VideoProgress:
     """Progress bars on stderr in seconds of video, one per video; ``track`` gives each its callback.
 
-    Nothing is drawn when stderr is not a terminal (rich stays quiet there), so pipes and tests see only
-    the answer and the one-line warnings.
+    Drawn only when stderr is a terminal, so pipes, logs and tests see only the answer and the one-line
+    warnings.
     """
 
     def __enter__(self) -> VideoProgress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.fields[done_text]} / {task.fields[total_text]}"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True)
+            console=console, transient=True, disable=not console.is_terminal)
         self._progress.__enter__()
         return self
 

@@ -268,8 +268,8 @@ def _load_parts(folder: Path, dtype: torch.dtype) -> tuple[Any, Any]:
     from transformers.utils import logging as transformers_logging
 
     # Our stderr carries one-line warnings and our own progress bars, not transformers' loading bars.
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     # ImportError comes from a tokenizer whose library is missing (SigLIP's needs sentencepiece).
     try:
         model = AutoModel.from_pretrained(folder, use_safetensors=True, dtype=dtype)

@@ -101,6 +101,7 @@ def test_index_is_cached_and_renamed_file_hits(narrated: SynthVideo, tmp_path: P
     shutil.copyfile(narrated.path, renamed)
     second = index_video(renamed, ThumbnailEmbedder(), cache=cache)
     assert second.cached and second.scenes == first.scenes
+    assert second.info.path == str(renamed)  # results name the file that was asked about
     assert np.array_equal(second.frame_embeddings, first.frame_embeddings)
     assert second.frame_embeddings.dtype == np.float16
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from videoqa.cache import CacheEntry, IndexCache, entry_key, fingerprint
 from videoqa.errors import VideoError
 from videoqa.scenes import SceneOptions, segment
 from videoqa.types import AudioInfo, Scene, VideoIndex, VideoInfo
-from videoqa.video import SamplingOptions, plan_times, probe, read_frames
+from videoqa.video import SamplingOptions, check_file, plan_times, probe, read_frames
 
 if TYPE_CHECKING:
     from videoqa.embed import ImageEmbedder
@@ -44,13 +44,15 @@ def index_video(path: str | os.PathLike[str], embedder: ImageEmbedder,
     """Index one video, reusing its cache entry when the same content was indexed the same way."""
     options = options or IndexOptions()
     cache = cache or IndexCache()
-    info = probe(path)
-    key = entry_key(fingerprint(path), {"embedder": embedder.id,
+    file = check_file(path)
+    # The key needs only the content, so a warm cache answers without probing or decoding the video.
+    key = entry_key(fingerprint(file), {"embedder": embedder.id,
                                         "sampling": _sampling_recipe(options.sampling)})
     entry, cached = cache.get_or_build(
-        key, lambda: _build_entry(info, embedder, options, on_progress))
-    scene_recipe = asdict(options.scenes)
-    if entry.header.get("scene_options") != scene_recipe:
+        key, lambda: _build_entry(probe(file), embedder, options, on_progress))
+    # The probe stored with the entry, but for this file's path (a renamed file hits the cache).
+    info = replace(_stored_info(entry), path=str(file))
+    if entry.header.get("scene_options") != asdict(options.scenes):
         entry = _with_scenes(entry, info, options.scenes)
         cache.save(key, entry)
     return _index_from_entry(entry, info, key, cached)
@@ -61,10 +63,13 @@ def load_index(cache: IndexCache, key: str) -> VideoIndex | None:
     entry = cache.load(key)
     if entry is None:
         return None
+    return _index_from_entry(entry, _stored_info(entry), key, cached=True)
+
+
+def _stored_info(entry: CacheEntry) -> VideoInfo:
     video = dict(entry.header["video"])
     audio = video.pop("audio")
-    info = VideoInfo(**video, audio=AudioInfo(**audio) if audio else None)
-    return _index_from_entry(entry, info, key, cached=True)
+    return VideoInfo(**video, audio=AudioInfo(**audio) if audio else None)
 
 
 def _sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:

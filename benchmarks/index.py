@@ -142,7 +142,8 @@ def requery() -> None:
     print(f"{'measure':<28} {'median ms':>10}")
     for name, values in timings.items():
         print(f"{name:<28} {sorted(values)[len(values) // 2] * 1000:>10.1f}")
-    print(f"{'model load (excluded)':<28} {load_s * 1000:>10.1f}")
+    print(f"{'model load (excluded)':<28} {load_s * 1000:>10.1f}  (first load: importing torch and "
+          "transformers included)")
     print(f"{'whole videoqa search command':<28} {command_s * 1000:>10.1f}  (process start, imports and "
           "model load included)")
 

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,8 +164,9 @@ class Library:
     def _video_index(self, name: str) -> VideoIndex:
         index = load_index(self._cache, self._manifest["videos"][name]["cache_key"])
         if index is None:  # the per-video cache entry was cleared or damaged: index the file again
-            index = index_video(self.folder / name, self._embedder, self._options, self._cache)
-        return index
+            return index_video(self.folder / name, self._embedder, self._options, self._cache)
+        # The entry may have been made for a copy of this video elsewhere: name the library's file.
+        return replace(index, info=replace(index.info, path=str(self.folder / name)))
 
     def _load_manifest(self) -> dict[str, Any]:
         path = self.home / "manifest.json"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from videoqa.cache import IndexCache
+from videoqa.embed import load_embedder
+from videoqa.index import index_video
 from videoqa.scenes import (
     SceneOptions,
     StreamingSceneTiller,
@@ -18,7 +23,7 @@ from videoqa.scenes import (
     pick_boundaries,
     segment,
 )
-from videoqa.synth import SynthVideo
+from videoqa.synth import SynthScene, SynthSpec, SynthVideo, render
 from videoqa.types import Scene
 from videoqa.video import SamplingOptions, sample_frames
 
@@ -177,3 +182,14 @@ def test_cuts_of_a_rendered_video(narrated: SynthVideo) -> None:
     edges = [scene.start_s for scene in scenes[1:]]
     # The real cuts are at 4 and 8 s; the text card (5-7 s) is not a cut of its own.
     assert edges == pytest.approx(narrated.spec.cut_times_s, abs=0.5)
+
+
+def test_pixel_embedder_cuts_real_footage_at_the_joins(sample: Callable[[str], Path],
+                                                       media_dir: Path) -> None:
+    spec = SynthSpec(scenes=(SynthScene(8.0, str(sample("vtest.avi"))),
+                             SynthScene(6.0, str(sample("carphone_pristine.mp4"))),
+                             SynthScene(6.0, str(sample("vtest.avi")), offset_s=40.0)),
+                     width=320, height=240, fps=25.0, audio=False)
+    video = render(spec, media_dir / "joined-footage.mp4")
+    index = index_video(video.path, load_embedder("pixel"), cache=IndexCache(media_dir / "scene-cache"))
+    assert [scene.start_s for scene in index.scenes[1:]] == pytest.approx([8.0, 14.0], abs=1.0)

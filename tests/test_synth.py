@@ -95,3 +95,44 @@ def test_spec_is_validated(bad: dict[str, object]) -> None:
 def test_scene_duration_is_validated() -> None:
     with pytest.raises(ValueError):
         SynthScene(0.0, "lavfi:testsrc2")
+
+
+def test_fades_shorten_the_video_and_cut_in_their_middle() -> None:
+    spec = SynthSpec(scenes=(SynthScene(4.0, "lavfi:testsrc2", fade_s=1.0),
+                             SynthScene(4.0, "lavfi:smptebars", fade_s=2.0),
+                             SynthScene(5.0, "lavfi:rgbtestsrc"), SynthScene(1.0, "lavfi:color")))
+    assert spec.duration_s == 11.0
+    assert spec.start_times_s == [0.0, 3.0, 5.0, 10.0]
+    assert spec.cut_times_s == [3.5, 6.0, 10.0]
+
+
+@pytest.mark.parametrize("scenes", [
+    [(2.0, -0.5), (2.0, 0.0)],
+    [(2.0, 2.0), (3.0, 0.0)],  # as long as its own scene
+    [(3.0, 2.0), (2.0, 0.0)],  # as long as the next scene
+    [(2.0, 0.0), (2.0, 1.0)],  # the last scene has nothing to fade into
+    [(3.0, 1.5), (3.0, 1.5), (3.0, 0.0)],  # the middle scene's fade in and fade out would overlap
+])
+def test_fades_are_validated(scenes: list[tuple[float, float]]) -> None:
+    with pytest.raises(ValueError):
+        SynthSpec(scenes=tuple(SynthScene(duration_s, "lavfi:testsrc2", fade_s=fade_s)
+                               for duration_s, fade_s in scenes))
+
+
+def test_cross_fade_blends_the_scenes_around_its_middle(media_dir: Path) -> None:
+    # red fades into blue over 1-2 s (cut at 1.5 s); blue cuts to green at 3 s
+    spec = SynthSpec(scenes=(SynthScene(2.0, "lavfi:color=c=red", fade_s=1.0),
+                             SynthScene(2.0, "lavfi:color=c=blue"), SynthScene(2.0, "lavfi:color=c=lime")),
+                     width=64, height=36, fps=25.0, audio=False)
+    made = render(spec, media_dir / "faded.mp4")
+    assert spec.cut_times_s == [1.5, 3.0]
+    assert probe(made.path).duration_s == pytest.approx(5.0, abs=0.05)
+    batches = list(sample_frames(made.path, SamplingOptions(fps=25)))
+    times = np.concatenate([b.timestamps_s for b in batches])
+    red, green, blue = np.concatenate([b.pixels for b in batches]).astype(np.float64).mean(axis=(1, 2)).T
+    blue_share = blue / np.maximum(red + blue, 1.0)
+    fading = (times > 1.0) & (times < 2.0)
+    assert blue_share[times < 1.0].max() < 0.05 and blue_share[(times > 2.0) & (times < 3.0)].min() > 0.95
+    assert np.all(np.diff(blue_share[fading]) > 0)  # a blend that moves steadily, not a cut
+    assert times[np.argmax(blue_share > 0.5)] == pytest.approx(1.5, abs=0.06)
+    assert times[np.argmax(green > 128)] == pytest.approx(3.0, abs=0.06)

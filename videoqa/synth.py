@@ -1,4 +1,4 @@
-"""Synthetic videos whose content is known exactly: scenes with hard cuts, text cards, spoken lines.
+"""Synthetic videos whose content is known exactly: scenes with cuts or cross-fades, text cards, speech.
 
 Tests, benchmarks and the needle-in-a-haystack builder describe a video as a ``SynthSpec`` and get back a
 file plus its ground truth: where every cut is, when each text card is on screen, when each sentence is
@@ -8,6 +8,7 @@ Everything runs through ``ffmpeg`` and ``espeak-ng`` called with argument lists 
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -24,11 +25,11 @@ PATTERNS: tuple[str, ...] = (
     "testsrc2",
     "smptebars",
     "color=c=0x1f4e79",
-    "cellauto=rule=110",
+    "cellauto=rule=110:seed=1",  # seeded: the same spec renders the same video
     "rgbtestsrc",
     "color=c=0xc55a11",
-    "life=mold=10:ratio=0.2:death_color=#0a3d12:life_color=#e2f0d9",
-    "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02",
+    "life=mold=10:ratio=0.2:seed=1:death_color=#0a3d12:life_color=#e2f0d9",
+    "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02:seed=1",
     "color=c=0x404040",
     "smptehdbars",
 )
@@ -45,17 +46,24 @@ class SynthError(VideoqaError):
 
 @dataclass(frozen=True)
 class SynthScene:
-    """One shot. ``source`` is an ffmpeg pattern (``"lavfi:testsrc2"``) or a video file path."""
+    """One shot. ``source`` is an ffmpeg pattern (``"lavfi:testsrc2"``) or a video file path.
+
+    ``duration_s`` counts every second the shot is on screen, its cross-fades included.
+    """
 
     duration_s: float
     source: str
     offset_s: float = 0.0  # where to start reading a file source; it loops when it runs out
+    fade_s: float = 0.0  # cross-fade from this scene into the next over this long; 0 is a hard cut
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0:
             raise ValueError(f"scene duration must be positive, got {self.duration_s}")
         if self.offset_s < 0:
             raise ValueError(f"scene offset must be >= 0, got {self.offset_s}")
+        if not 0 <= self.fade_s < self.duration_s:
+            raise ValueError(f"fade must be >= 0 and shorter than its scene ({self.duration_s} s), "
+                             f"got {self.fade_s}")
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,12 @@ class SpokenLine:
 
 @dataclass(frozen=True)
 class SynthSpec:
-    """Everything needed to render a synthetic video."""
+    """Everything needed to render a synthetic video.
+
+    A cross-fade overlaps the end of one scene with the start of the next (ffmpeg's ``xfade``), so each
+    fade makes the video ``fade_s`` shorter than the sum of its scenes. Its ground-truth cut is the middle
+    of the fade.
+    """
 
     scenes: tuple[SynthScene, ...]
     cards: tuple[TextCard, ...] = ()
@@ -98,6 +111,7 @@ class SynthSpec:
             raise ValueError("fps and keyframe_interval must be positive")
         if self.speech and not self.audio:
             raise ValueError("spoken lines need audio=True")
+        self._check_fades()
         starts = [(card.text, card.start_s) for card in self.cards]
         starts += [(line.text, line.start_s) for line in self.speech]
         for text, start_s in starts:
@@ -105,18 +119,35 @@ class SynthSpec:
                 raise ValueError(f"{text!r} at {start_s} s starts outside the video "
                                  f"(0-{self.duration_s:.1f} s)")
 
+    def _check_fades(self) -> None:
+        """Each scene must be seen alone for a moment: its fade in and fade out may not overlap."""
+        if self.scenes[-1].fade_s:
+            raise ValueError("the last scene has no next scene to cross-fade into")
+        fades_in = [0.0, *(scene.fade_s for scene in self.scenes[:-1])]
+        for index, (scene, fade_in) in enumerate(zip(self.scenes, fades_in, strict=True)):
+            if fade_in + scene.fade_s >= scene.duration_s:
+                raise ValueError(f"scene {index} ({scene.duration_s} s) is shorter than its fades in "
+                                 f"and out ({fade_in} s + {scene.fade_s} s)")
+
     @property
     def duration_s(self) -> float:
-        return sum(scene.duration_s for scene in self.scenes)
+        """Length of the video: the scenes' lengths less the overlap of every cross-fade."""
+        return sum(scene.duration_s for scene in self.scenes) - sum(scene.fade_s for scene in self.scenes)
+
+    @property
+    def start_times_s(self) -> list[float]:
+        """When each scene appears: a cross-fade starts the next scene ``fade_s`` before this one ends."""
+        times, elapsed = [], 0.0
+        for scene in self.scenes:
+            times.append(elapsed)
+            elapsed += scene.duration_s - scene.fade_s
+        return times
 
     @property
     def cut_times_s(self) -> list[float]:
-        """Times of the hard cuts between consecutive scenes."""
-        times, elapsed = [], 0.0
-        for scene in self.scenes[:-1]:
-            elapsed += scene.duration_s
-            times.append(elapsed)
-        return times
+        """Where each scene gives way to the next: the hard cut, or the middle of the cross-fade."""
+        return [start_s + scene.duration_s - scene.fade_s / 2
+                for start_s, scene in zip(self.start_times_s, self.scenes[:-1], strict=False)]
 
 
 @dataclass(frozen=True)
@@ -213,8 +244,8 @@ def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], 
                        f"force_original_aspect_ratio=decrease,pad={spec.width}:{spec.height}:"
                        f"(ow-iw)/2:(oh-ih)/2,setsar=1,fps={spec.fps},format=yuv420p,"
                        f"trim=duration={scene.duration_s},setpts=PTS-STARTPTS[s{index}]")
-    labels = "".join(f"[s{i}]" for i in range(len(spec.scenes)))
-    filters.append(f"{labels}concat=n={len(spec.scenes)}:v=1:a=0{_card_filters(spec, work)}[vout]")
+    labels = [_cross_fade(run, spec, filters) for run in _fade_runs(spec)]
+    filters.append(f"{''.join(labels)}concat=n={len(labels)}:v=1:a=0{_card_filters(spec, work)}[vout]")
     maps = ["-map", "[vout]"]
     if spec.audio:
         first_audio = len(spec.scenes)
@@ -228,6 +259,33 @@ def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], 
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
             "-g", str(spec.keyframe_interval), "-pix_fmt", "yuv420p", "-r", f"{spec.fps}",
             "-t", f"{spec.duration_s}", "-movflags", "+faststart", str(out)]
+
+
+def _fade_runs(spec: SynthSpec) -> list[list[int]]:
+    """Scene indices grouped into runs joined by cross-fades; hard cuts separate the runs."""
+    runs = [[0]]
+    for index in range(1, len(spec.scenes)):
+        if spec.scenes[index - 1].fade_s:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
+
+
+def _cross_fade(run: list[int], spec: SynthSpec, filters: list[str]) -> str:
+    """Append the xfade filters that join the scenes of ``run``; return the label of the joined stream.
+
+    A run of one scene adds nothing, so a video without fades gets the plain concat it always had.
+    """
+    label, length_s = f"[s{run[0]}]", spec.scenes[run[0]].duration_s
+    for previous, index in itertools.pairwise(run):
+        fade_s = spec.scenes[previous].fade_s
+        # xfade's offset is measured on its first input: the run joined so far.
+        offset_s = length_s - fade_s
+        filters.append(f"{label}[s{index}]xfade=transition=fade:duration={fade_s}:offset={offset_s}"
+                       f"[x{index}]")
+        label, length_s = f"[x{index}]", offset_s + spec.scenes[index].duration_s
+    return label
 
 
 def _scene_input(scene: SynthScene, spec: SynthSpec) -> list[str]:

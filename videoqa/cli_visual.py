@@ -123,14 +123,14 @@ def scenes(video: Path, as_json: bool, save_keyframes: Path | None, embedder: st
     saved = _save_keyframes(result, save_keyframes) if save_keyframes else {}
     if as_json:
         rows = [{**asdict(scene), "duration_s": scene.duration_s,
-                 **({"keyframe_file": str(saved[scene.index])} if saved else {})}
+                 **({"keyframe_file": str(saved[scene.index])} if scene.index in saved else {})}
                 for scene in result.scenes]
         click.echo(json.dumps(rows, indent=2))
         return
     for scene in result.scenes:
         click.echo(f"{scene.index:>4}  {_span(scene)}  {scene.duration_s:7.1f} s  "
                    f"keyframe {format_clock(scene.keyframe_s)}"
-                   + (f"  {saved[scene.index]}" if saved else ""))
+                   + (f"  {saved[scene.index]}" if scene.index in saved else ""))
 
 
 def _span(scene: Scene) -> str:
@@ -138,17 +138,21 @@ def _span(scene: Scene) -> str:
 
 
 def _save_keyframes(result: VideoIndex, folder: Path) -> dict[int, Path]:
+    """Write every scene's keyframe at full size, decoding the video once for all of them."""
+    import numpy as np
     from PIL import Image
 
-    from videoqa.video import frame_at
+    from videoqa.video import SamplingOptions, read_frames
 
     folder.mkdir(parents=True, exist_ok=True)
+    times = np.asarray([scene.keyframe_s for scene in result.scenes], dtype=np.float64)
     saved = {}
-    for scene in result.scenes:
-        frame = frame_at(result.info.path, scene.keyframe_s, info=result.info)
-        path = folder / f"scene-{scene.index:04d}.jpg"
-        Image.fromarray(frame.pixels[0]).save(path, quality=92)
-        saved[scene.index] = path
+    for batch in read_frames(result.info, times, SamplingOptions(batch_size=4)):
+        for time_s, pixels in zip(batch.timestamps_s, batch.pixels, strict=True):
+            scene = result.scenes[int(np.argmin(np.abs(times - time_s)))]
+            path = folder / f"scene-{scene.index:04d}.jpg"
+            Image.fromarray(pixels).save(path, quality=92)
+            saved[scene.index] = path
     return saved
 
 

@@ -1,17 +1,27 @@
-"""Visual retrieval: score a video's scenes against a text query, and captions against a scene.
+"""Retrieval: scenes by a text query (visual channel), and the evidence a question's answer rests on.
 
 Scores are cosine similarities in the embedder's joint image-text space. A scene's ``max_score`` is its
 best-matching sampled frame (what finds a brief moment) and ``mean_score`` matches the scene's pooled
 embedding (what describes the scene as a whole); scenes are ranked by ``max_score``. Scores are kept,
 not only ranks, so a later stage can decide that nothing matches well enough.
+
+``choose_evidence`` fuses the channels for a question: the text passages (speech and on-screen text,
+scored by sentence embeddings and BM25, see ``textindex.py``) and, with an image-text model, the visual
+scene scores, by reciprocal rank; then it applies the question's temporal relation (``temporal.py``).
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.types import SceneHit, VideoIndex
+from videoqa.temporal import select_scenes
+from videoqa.textindex import PassageScores
+from videoqa.types import Passage, Scene, SceneHit, VideoIndex
 
 
 def _unit(vector: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -51,3 +61,124 @@ def rank_texts(scene_embedding: npt.NDArray[np.floating], text_embeddings: npt.N
     scores = np.asarray(text_embeddings, dtype=np.float32) @ _unit(scene_embedding)
     order = np.argsort(-scores, kind="stable")
     return [(int(i), float(scores[i])) for i in order]
+
+
+# --- evidence for a question --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """How evidence for a question is chosen."""
+
+    top_k: int = 4  # evidence items at most (besides an "after"/"before" question's anchor)
+    rrf_k: int = 60  # reciprocal-rank fusion constant: larger flattens the gap between ranks
+    # Items whose similarity trails the best one's by more than this are left out: a small answering
+    # model is easily drawn to a loosely related line.
+    keep_within: float = 0.15
+    window: int = 2  # items taken after / before the anchor of an "after X" / "before X" question
+    # "first/last time X": items within this similarity of the best anchor count as X happening again
+    repeat_tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if self.rrf_k < 1:
+            raise ValueError(f"rrf_k must be at least 1, got {self.rrf_k}")
+        if not 0.0 <= self.keep_within <= 2.0:
+            raise ValueError(f"keep_within must be within 0..2, got {self.keep_within}")
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1, got {self.window}")
+        if not 0.0 <= self.repeat_tolerance <= 1.0:
+            raise ValueError(f"repeat_tolerance must be within 0..1, got {self.repeat_tolerance}")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of the video an answer rests on."""
+
+    channel: str  # "speech", "screen" or "visual"
+    start_s: float
+    end_s: float
+    text: str | None  # what was said or shown; None for a purely visual match
+    scene: int | None  # index of the scene it lies in
+    similarity: float  # to the question (or the anchor event): cosine in the channel's embedding space
+    fused: float  # reciprocal-rank fusion score across channels
+    role: str  # "match" (answers the question), "anchor" (the X of "after X"), "after", "before"
+
+
+@dataclass(frozen=True)
+class EvidenceSet:
+    """The evidence chosen for a question, in time order, and how well the best of it matched."""
+
+    items: tuple[Evidence, ...]
+    relation: str  # see temporal.RELATIONS
+    anchor: str | None
+    best_similarity: float  # of the text passage matching the question (or anchor) best; -1 when none
+
+
+def rrf(rankings: Sequence[npt.NDArray[np.floating]], k: int) -> npt.NDArray[np.float64]:
+    """Reciprocal-rank fusion of per-channel scores (NaN = not ranked by that channel): sum of 1/(k+rank)."""
+    fused = np.zeros(len(rankings[0]) if rankings else 0)
+    for scores in rankings:
+        values = np.asarray(scores, dtype=np.float64)
+        ranked = np.flatnonzero(~np.isnan(values))
+        order = ranked[np.argsort(-values[ranked], kind="stable")]
+        fused[order] += 1.0 / (k + 1 + np.arange(len(order)))
+    return fused
+
+
+def scene_at(scenes: Sequence[Scene], time_s: float) -> int | None:
+    """Index of the scene holding ``time_s`` (the last one for times past the end)."""
+    starts = [scene.start_s for scene in scenes]
+    if not starts:
+        return None
+    return max(0, bisect.bisect_right(starts, time_s) - 1)
+
+
+def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passage],
+                    scores: PassageScores, scenes: Sequence[Scene],
+                    visual: Sequence[SceneHit] | None, options: RetrievalOptions) -> EvidenceSet:
+    """Pick the evidence for one question from its passages' scores.
+
+    ``passages`` are in time order and ``scores`` match the question (or, for a relational question,
+    its anchor). ``visual`` holds the scenes scored by an image-text model when one is loaded; it adds a
+    channel to the fusion, and its best scene joins the evidence.
+    """
+    scene_of = [scene_at(scenes, (p.start_s + p.end_s) / 2) for p in passages]
+    channels = [scores.dense.astype(np.float64), np.where(scores.lexical > 0, scores.lexical, np.nan)]
+    if visual:
+        by_scene = {hit.scene.index: hit.max_score for hit in visual}
+        channels.append(np.asarray([by_scene.get(s, np.nan) if s is not None else np.nan for s in scene_of]))
+    fused = rrf(channels, options.rrf_k) if passages else np.zeros(0)
+    best_similarity = float(scores.dense.max()) if len(passages) else -1.0
+
+    def item(i: int, role: str) -> Evidence:
+        p = passages[i]
+        return Evidence(channel=p.channel, start_s=p.start_s, end_s=p.end_s, text=p.text,
+                        scene=scene_of[i], similarity=float(scores.dense[i]), fused=float(fused[i]),
+                        role=role)
+
+    items = [item(i, role) for i, role in _pick(relation, scores.dense, fused, options)]
+    if visual and relation == "none":
+        best = visual[0]
+        items.append(Evidence(channel="visual", start_s=best.scene.start_s, end_s=best.scene.end_s,
+                              text=None, scene=best.scene.index, similarity=best.max_score, fused=0.0,
+                              role="match"))
+    items.sort(key=lambda e: (e.start_s, e.channel))
+    return EvidenceSet(items=tuple(items), relation=relation, anchor=anchor, best_similarity=best_similarity)
+
+
+def _pick(relation: str, dense: npt.NDArray[np.float32], fused: npt.NDArray[np.float64],
+          options: RetrievalOptions) -> list[tuple[int, str]]:
+    """(passage index, role) of the evidence for a question with this temporal relation."""
+    if len(dense) == 0:
+        return []
+    if relation in ("after", "before"):
+        anchor = int(np.argmax(dense))
+        chosen = select_scenes(relation, dense, window=options.window)
+        return [(anchor, "anchor"), *((i, relation) for i in chosen)]
+    if relation in ("first", "last", "when"):
+        return [(i, "match") for i in select_scenes(relation, dense, tolerance=options.repeat_tolerance)]
+    best = float(dense.max())
+    order = np.argsort(-fused, kind="stable")
+    close = [int(i) for i in order if dense[i] >= best - options.keep_within]
+    return [(i, "match") for i in close[:options.top_k]]

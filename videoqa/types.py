@@ -115,3 +115,13 @@ class SceneHit:
     max_score: float  # cosine similarity of the best-matching sampled frame
     mean_score: float  # cosine similarity of the scene's pooled embedding
     best_frame_s: float  # time of that best-matching frame
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stretch of text the video holds: a transcribed utterance or the text on screen for a while."""
+
+    channel: str  # "speech" or "screen"
+    start_s: float
+    end_s: float
+    text: str

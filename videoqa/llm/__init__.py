@@ -1,0 +1,34 @@
+"""Language models behind one protocol (see ``base.py``), found by name (see ``load_llm``).
+
+    from videoqa.llm import load_llm
+    llm = load_llm("smollm2-135m-instruct")        # a model-store name: the offline default
+    llm = load_llm("checkpoints/qwen2.5-3b-q4.gguf")  # any GGUF file
+    for piece in llm.generate([Message("user", "Hello")]):
+        print(piece, end="")
+
+Importing this package imports no model runtime; loading a model does.
+"""
+
+from __future__ import annotations
+
+from videoqa.llm.base import (
+    DEFAULT_LLM,
+    LLM_DEVICES,
+    GenerationOptions,
+    LlmError,
+    LlmOptions,
+    Message,
+    TextGenerator,
+)
+from videoqa.llm.loading import load_llm
+
+__all__ = [
+    "DEFAULT_LLM",
+    "LLM_DEVICES",
+    "GenerationOptions",
+    "LlmError",
+    "LlmOptions",
+    "Message",
+    "TextGenerator",
+    "load_llm",
+]

@@ -1,0 +1,97 @@
+"""The protocol every language model backend implements, and the options shared by all of them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from videoqa.errors import VideoqaError
+
+DEFAULT_LLM = "smollm2-135m-instruct"
+LLM_DEVICES = ("auto", "cpu", "cuda")
+ROLES = ("system", "user", "assistant")
+
+
+class LlmError(VideoqaError):
+    """A language model cannot be found, loaded or run."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn of a chat."""
+
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How one reply is generated."""
+
+    max_tokens: int = 128  # reply length cap, in tokens
+    # 0 picks the most likely token every time: answers are reproducible and stick to the evidence
+    temperature: float = 0.0
+    seed: int = 0  # for sampling when temperature > 0
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"temperature must be within 0..2, got {self.temperature}")
+
+
+def default_threads() -> int:
+    """One thread per core this process may use: more threads than cores slows llama.cpp down a lot."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class LlmOptions:
+    """How a model is loaded."""
+
+    device: str = "auto"  # "auto" puts every layer on the GPU when the runtime was built with one
+    threads: int = 0  # CPU threads; 0 = one per available core
+    context_tokens: int = 4096  # the context window reserved; prompts are budgeted to fit it
+
+    def __post_init__(self) -> None:
+        if self.device not in LLM_DEVICES:
+            raise ValueError(f"device must be one of {', '.join(LLM_DEVICES)}, got {self.device!r}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be 0 (one per core) or more, got {self.threads}")
+        if self.context_tokens < 256:
+            raise ValueError(f"context_tokens must be at least 256, got {self.context_tokens}")
+
+    @property
+    def resolved_threads(self) -> int:
+        return self.threads or default_threads()
+
+
+class TextGenerator(Protocol):
+    """A chat model that streams its reply as text pieces."""
+
+    @property
+    def id(self) -> str:
+        """Names the model file(s), for reports and cache keys."""
+        ...
+
+    @property
+    def context_tokens(self) -> int:
+        """How many tokens prompt and reply may hold together."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's vocabulary."""
+        ...
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Iterator[str]:
+        """The reply to ``messages``, piece by piece as it is generated."""
+        ...

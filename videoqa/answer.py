@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from videoqa.llm import GenerationOptions, Message, TextGenerator
 from videoqa.prompt import load_prompt
 from videoqa.retrieve import Evidence, EvidenceSet
-from videoqa.textindex import tokenize
+from videoqa.textindex import tokenize, word_list
 from videoqa.timefmt import format_clock
 
 # Cosine similarity (all-MiniLM-L6-v2) between a question and the passage that answers it, below which
@@ -30,10 +30,10 @@ ABSTAIN_BELOW = 0.35
 # Share of a reply's content words (not numbers) that must occur in the evidence or the question.
 _MIN_GROUNDED_SHARE = 0.5
 # Words a faithful reply uses that the evidence need not contain.
-_REPLY_WORDS = frozenset((
+_REPLY_WORDS = frozenset(word_list(
     "answer person people someone man woman narrator speaker screen text sign card reads read shown "
     "appears appear mentions mention mentioned tells told according notes note then next after before "
-    "first last time yes no").split())
+    "first last time yes no"))
 
 Feed = Callable[[str], None]  # receives the answer's text piece by piece as it is generated
 

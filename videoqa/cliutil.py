@@ -80,3 +80,27 @@ class VideoProgress:
                                   done_text=format_clock(done_s, 0), total_text=format_clock(total_s, 0))
 
         return advance
+
+
+class FetchProgress:
+    """Download bars on stderr (bytes) for models fetched into the store; drawn only on a terminal."""
+
+    def __enter__(self) -> FetchProgress:
+        from rich.console import Console
+        from rich.progress import DownloadColumn, Progress, TextColumn
+
+        console = Console(stderr=True)
+        self._progress = Progress(TextColumn("{task.description}"), DownloadColumn(), console=console,
+                                  transient=True, disable=not console.is_terminal)
+        self._progress.__enter__()
+        self._tasks: dict[str, Any] = {}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def update(self, name: str, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` bytes of model ``name``."""
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(f"{name}: fetching and checking", total=total)
+        self._progress.update(self._tasks[name], completed=done, total=total)

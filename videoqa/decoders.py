@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue
 import re
 import threading
@@ -21,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from videoqa.cores import available_cores
 from videoqa.errors import VideoqaError
 from videoqa.types import FrameBatch, VideoInfo
 
@@ -82,7 +82,7 @@ class PyAVDecoder:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             # FFmpeg's automatic count (cores + 1) oversubscribes small machines: 25 % slower on 2 cores.
-            stream.codec_context.thread_count = _decode_threads()
+            stream.codec_context.thread_count = available_cores()
             cursor = _PyAVCursor(container, stream, request.info)
             width, height = _stored_size(request)
             interpolation = "AREA" if request.size else None
@@ -250,7 +250,7 @@ class DecordDecoder:
         width, height = self._request.size or (-1, -1)
         try:
             return decord.VideoReader(self._request.path, ctx=decord.cpu(0), width=width,
-                                      height=height, num_threads=_decode_threads())
+                                      height=height, num_threads=available_cores())
         except Exception as exc:  # decord raises bare DECORDError/RuntimeError subclasses
             raise DecoderFailure(f"decord cannot open the file: {_first_line(exc)}") from exc
 
@@ -358,11 +358,6 @@ def run_with_watchdog(produce: Callable[[], Iterable[T]], stall_timeout_s: float
             yield payload
     finally:
         stop.set()
-
-
-def _decode_threads() -> int:
-    """One decoding thread per core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _first_line(exc: BaseException) -> str:

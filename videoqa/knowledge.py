@@ -85,19 +85,17 @@ def _transcript(visual: VideoIndex, content: str, readers: Readers, cache: Index
     assert readers.transcriber is not None
     transcriber = readers.transcriber()
     key = entry_key(content, {"channel": "speech", "transcriber": transcriber.id})
-
-    def build() -> CacheEntry:
-        made = transcribe_video(visual.info, on_progress=on_progress, transcriber=transcriber)
-        return CacheEntry(header={"segments": [asdict(s) for s in made.segments],
-                                  "transcriber": made.transcriber_id, "skipped": made.skipped_reason},
-                          arrays={})
-
-    entry, cached = cache.get_or_build(key, build)
-    skipped = entry.header.get("skipped")
-    if cached and skipped:  # said when it was made; say it again, the answer is poorer for it
-        log.warning("%s: %s; some of its speech is not transcribed", Path(visual.info.path).name, skipped)
+    entry = cache.load(key)
+    if entry is None:
+        with cache.locked(key):
+            made = transcribe_video(visual.info, on_progress=on_progress, transcriber=transcriber)
+            # A transcript cut short (audio that stalled or broke part way) may be whole next time.
+            if made.skipped_reason is None:
+                cache.save(key, CacheEntry(header={"segments": [asdict(s) for s in made.segments],
+                                                   "transcriber": made.transcriber_id}, arrays={}))
+            return made
     return Transcript(tuple(SpeechSegment(**s) for s in entry.header["segments"]),
-                      entry.header["transcriber"], skipped)
+                      entry.header["transcriber"])
 
 
 def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: IndexCache,

@@ -64,6 +64,8 @@ class EngineSpec:
     summary: str  # one line for listings
     install: str  # what a user runs to get it
     languages: tuple[str, ...] | None  # language codes its models read; None: the installed tesseract data
+    # Pieces read with less confidence are dropped: each engine scores on its own scale (benchmarks/ocr.py).
+    min_confidence: float
 
 
 ENGINES: dict[str, EngineSpec] = {
@@ -72,11 +74,13 @@ ENGINES: dict[str, EngineSpec] = {
         "pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six "
         "opencv-python-headless",
         # One recogniser reads Chinese and Latin script alike; the code only documents the choice.
-        ("eng", "chi_sim")),
+        ("eng", "chi_sim"),
+        0.7),
     "tesseract": EngineSpec(
         "the tesseract program (LSTM models), one run per batch of frames",
         "apt-get install tesseract-ocr (macOS: brew install tesseract)",
-        None),
+        None,
+        0.7),
 }
 DEFAULT_ENGINE = "rapidocr"
 
@@ -87,7 +91,7 @@ class OcrOptions:
 
     engine: str = DEFAULT_ENGINE  # a name in ENGINES
     language: str = "eng"  # tesseract language codes joined by "+", e.g. "eng+deu"
-    min_confidence: float = 0.7  # lines (tesseract: words) read with less confidence are dropped; 0-1
+    min_confidence: float | None = None  # drop lines (tesseract: words) read with less; None: the engine's
     min_side: int = 720  # frames whose shorter side is smaller are enlarged to it: small text needs pixels
     max_side: int = 1920  # frames whose longer side is larger are shrunk to it: time grows with pixels
 
@@ -101,7 +105,7 @@ class OcrOptions:
         if unsupported:
             raise ValueError(f"the {self.engine} engine reads only {', '.join(supported or ())}, "
                              f"not {', '.join(unsupported)}")
-        if not 0.0 <= self.min_confidence <= 1.0:
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence!r}")
         for name in ("min_side", "max_side"):
             value = getattr(self, name)

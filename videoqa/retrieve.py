@@ -74,7 +74,9 @@ class RetrievalOptions:
     # Items whose similarity trails the best one's by more than this are left out: a small answering
     # model is easily drawn to a loosely related line.
     keep_within: float = 0.15
-    window: int = 2  # items taken after / before the anchor of an "after X" / "before X" question
+    # Items taken after / before the anchor of an "after X" / "before X" question: the next thing said or
+    # shown. More gives a small model more to confuse; a capable one can be given a wider window.
+    window: int = 1
     # "first/last time X": items within this similarity of the best anchor count as X happening again
     repeat_tolerance: float = 0.05
 

@@ -1,14 +1,16 @@
 """The speech channel: a video's audio track, decoded and transcribed, timed on the video's clock.
 
     from videoqa.speech import SpeechOptions, transcribe_video
+    from videoqa.video import probe
     transcript = transcribe_video(probe("talk.mp4"), SpeechOptions(model="whisper-tiny.en"))
     for segment in transcript.segments:
         print(segment.start_s, segment.text)
 
 Every time is in seconds from the video's first frame, like frame timestamps (``types.FrameBatch``): audio
 that starts later than the picture is placed where it plays, audio before the first frame is dropped, and
-gaps in the audio become silence. The track is decoded in chunks of ``chunk_s`` seconds, each cut at its
-quietest moment near the end, so memory stays flat in the length of the video and no word is cut in two.
+gaps in the audio become silence. The track is decoded and transcribed in chunks of about CHUNK_S seconds,
+each cut at the quietest second near its end (a pause, when there is one), so memory stays flat in the
+length of the video.
 
 Transcribers sit behind a one-method protocol, found through ``BACKENDS``; the one backend is faster-whisper
 (CTranslate2), imported only when a model is loaded. A video without usable audio is not an error: its
@@ -18,9 +20,9 @@ transcript is empty and says why, and one warning is logged.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa import models
+from videoqa.cores import available_cores
 from videoqa.decoders import DecoderStalled, run_with_watchdog
 from videoqa.errors import VideoqaError
 from videoqa.types import VideoInfo
@@ -44,6 +47,11 @@ DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
 _AUTO_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
+# Audio transcribed at a time: bounds memory on long videos. With tiny.en on CPU the peak RSS is about
+# 450 MiB for 10 minutes of video and 600 MiB for 60; 120-s chunks save 100 MiB but run 15 % slower
+# (benchmarks/speech.py). Where chunks are cut shifts Whisper's 30-s windows and so changes the text a
+# little: it is a decoding setting, versioned below.
+CHUNK_S = 600.0
 # Bumped whenever the decoding settings below change, so transcripts cached under the old id are redone.
 _DECODING_VERSION = 1
 # Greedy-or-beam decoding only: Whisper's fallback to sampling at higher temperatures makes transcripts
@@ -66,6 +74,8 @@ _LOOP_COMPRESSION_RATIO = 2.4
 _CUT_SEARCH_SHARE = 0.1
 _QUIET_SPAN_S = 1.0
 _QUIET_WINDOW_S = 0.1
+# Decoded audio is handed from the decoding thread to the caller's in pieces of about this many seconds.
+_HANDOVER_S = 10.0
 # Audio frames that start this close after the previous one are contiguous (timestamp rounding);
 # a later start is a gap, filled with silence.
 _GAP_TOLERANCE_S = 0.02
@@ -84,11 +94,6 @@ class AudioError(SpeechError):
     """The video has no audio track we can use: none, undecodable, or decoding stalled."""
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class SpeechOptions:
     """Which speech model transcribes, where, and how."""
@@ -103,7 +108,6 @@ class SpeechOptions:
     vad: bool = True  # skip stretches without speech (Silero VAD): faster, and no text invented in silence
     beam_size: int = 5  # beams searched while decoding; 1 is greedy
     cpu_threads: int = field(default_factory=available_cores)  # CTranslate2 threads on CPU
-    chunk_s: float = 600.0  # audio transcribed at a time; bounds memory on long videos
     stall_timeout_s: float = 60.0  # give up on audio decoding that yields nothing for this long
 
     def __post_init__(self) -> None:
@@ -123,8 +127,6 @@ class SpeechOptions:
             raise ValueError(f"beam_size must be a whole number of at least 1, got {self.beam_size!r}")
         if not isinstance(self.cpu_threads, int) or self.cpu_threads < 1:
             raise ValueError(f"cpu_threads must be a whole number of at least 1, got {self.cpu_threads!r}")
-        if not (self.chunk_s >= 30 and math.isfinite(self.chunk_s)):
-            raise ValueError(f"chunk_s must be at least 30 (one Whisper window), got {self.chunk_s}")
         if not self.stall_timeout_s > 0:
             raise ValueError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
 
@@ -222,7 +224,7 @@ def transcribe_video(info: VideoInfo, options: SpeechOptions | None = None,
     segments: list[SpeechSegment] = []
     done_s = 0.0
     try:
-        for chunk in audio_chunks(info, options.chunk_s, options.stall_timeout_s):
+        for chunk in audio_chunks(info, CHUNK_S, options.stall_timeout_s):
             segments += _transcribe_chunk(transcriber, chunk, info.duration_s, on_progress)
             done_s = chunk.end_s
     except AudioError as exc:
@@ -267,27 +269,36 @@ def decode_audio(info: VideoInfo, stall_timeout_s: float = 60.0) -> npt.NDArray[
     return track[:filled]
 
 
-def audio_chunks(info: VideoInfo, chunk_s: float = 600.0,
+def audio_chunks(info: VideoInfo, chunk_s: float = CHUNK_S,
                  stall_timeout_s: float = 60.0) -> Iterator[AudioChunk]:
     """The first audio track in consecutive chunks of up to ``chunk_s`` seconds, each ending at its
     quietest moment near the end; the first starts at video time 0.
 
-    Decoding runs in a worker thread, a chunk or two ahead, under a stall watchdog. Damaged packets are
-    skipped with a warning. Raises AudioError when there is no usable audio or decoding stalls or fails.
+    Decoding runs in a worker thread under a stall watchdog, handing over a few seconds of audio at a
+    time: memory holds the chunk being filled and the one the caller has, not a queue of chunks. Damaged
+    packets are skipped with a warning. Raises AudioError when there is no usable audio, or when decoding
+    stalls or fails.
     """
+    name = Path(info.path).name
     problem = audio_problem(info)
     if problem is not None:
-        raise AudioError(f"{Path(info.path).name}: {problem}")
+        raise AudioError(f"{name}: {problem}")
+    builder = _ChunkBuilder(round(chunk_s * SAMPLE_RATE_HZ))
     try:
-        yield from run_with_watchdog(lambda: _decode_chunks(info, chunk_s), stall_timeout_s,
-                                     "audio decoding")
+        for pieces in run_with_watchdog(lambda: _decoded_pieces(info), stall_timeout_s, "audio decoding"):
+            for position, samples in pieces:
+                yield from builder.add(position, samples)
     except DecoderStalled:
-        raise AudioError(f"{Path(info.path).name}: audio decoding stalled for {stall_timeout_s:g} s"
-                         ) from None
+        raise AudioError(f"{name}: audio decoding stalled for {stall_timeout_s:g} s") from None
+    yield from builder.finish()
 
 
-def _decode_chunks(info: VideoInfo, chunk_s: float) -> Iterator[AudioChunk]:
-    """Resample the first audio track to 16 kHz mono and place it on the video's clock, in chunks."""
+# (where its first sample goes on the video's clock, or None if unknown; the samples)
+_Piece = tuple[int | None, npt.NDArray[np.float32]]
+
+
+def _decoded_pieces(info: VideoInfo) -> Iterator[list[_Piece]]:
+    """The first audio track resampled to 16 kHz mono, in lists of frames of about _HANDOVER_S seconds."""
     import av
 
     name = Path(info.path).name
@@ -296,15 +307,17 @@ def _decode_chunks(info: VideoInfo, chunk_s: float) -> Iterator[AudioChunk]:
     except av.FFmpegError as exc:
         raise AudioError(f"{name}: cannot open the file to read its audio ({exc})") from None
     with container:
-        stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE_HZ)
-        builder = _ChunkBuilder(round(chunk_s * SAMPLE_RATE_HZ))
-        for frame in _audio_frames(container, stream, name):
-            for out in resampler.resample(frame):
-                yield from builder.add(_position(out, info), out.to_ndarray()[0])
-        for out in resampler.resample(None):
-            yield from builder.add(_position(out, info), out.to_ndarray()[0])
-        yield from builder.finish()
+        pieces: list[_Piece] = []
+        count = 0
+        frames = _audio_frames(container, container.streams.audio[0], name)
+        for frame in itertools.chain(frames, [None]):
+            for out in resampler.resample(frame):  # None flushes the resampler
+                pieces.append((_position(out, info), out.to_ndarray()[0]))
+                count += out.samples
+            if count >= _HANDOVER_S * SAMPLE_RATE_HZ or (frame is None and pieces):
+                yield pieces
+                pieces, count = [], 0
 
 
 def _audio_frames(container: Any, stream: Any, name: str) -> Iterator[Any]:
@@ -389,7 +402,7 @@ class _ChunkBuilder:
 
 
 def quietest_cut(samples: npt.NDArray[np.float32], search_from: int) -> int:
-    """Where to cut ``samples``: the middle of the quietest _QUIET_SPAN_S stretch of ``samples[search_from:]``.
+    """Where to cut ``samples``: the middle of its quietest _QUIET_SPAN_S stretch after ``search_from``.
 
     A stretch this long is a pause between sentences, not the gap before a consonant; of equally quiet
     ones the last is taken, keeping the chunk long.
@@ -467,8 +480,7 @@ def _load_faster_whisper(options: SpeechOptions,
                           f"{', ...' if len(model.supported_languages) > 12 else ''}")
     transcriber_id = ":".join((
         options.backend, f"{label}@{_fingerprint(folder)}", compute_type, f"beam{options.beam_size}",
-        "vad" if options.vad else "novad", options.language or "default", f"chunk{options.chunk_s:g}",
-        f"v{_DECODING_VERSION}"))
+        "vad" if options.vad else "novad", options.language or "default", f"v{_DECODING_VERSION}"))
     return FasterWhisperTranscriber(model, transcriber_id, options)
 
 

@@ -27,7 +27,7 @@ _FILLERS = ("It was a quiet {weekday} in {city}.", "{name} looked out of the win
             "The streets were busy that afternoon.", "Nobody said much on the way home.",
             "{name} called an old friend from {city}.", "The light changed slowly over the hills.",
             "Everyone agreed it had been a long week.", "{name} made a cup of tea and sat down.")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 # Timeline of one slot: the fact at 0 s (a sequel's second event at 9 s, ending by 15 s); filler
 # narration at 16 s when the slot is long enough to hold it without two voices overlapping.
 _THEN_AT_S = 9.0
@@ -52,6 +52,9 @@ class StoryOptions:
     height: int = 360
     fps: float = 25.0
     chunk_s: float = 300.0  # rendered in pieces of this length, then joined
+    # espeak-ng voice. Whisper tiny.en recovered 74 % of the words of generated fact sentences spoken by
+    # en-gb+m3, against 60-66 % for en-us and its other variants (2026-11-21, espeak-ng 1.51).
+    voice: str = "en-gb+m3"
 
     def __post_init__(self) -> None:
         if self.duration_s < 30:
@@ -177,7 +180,7 @@ def _render_chunks(options: StoryOptions, events: list[_Event], rng: random.Rand
                             for e in inside if e.channel == "screen"),
                 speech=tuple(SpokenLine(e.start_s - start_s, e.text)
                              for e in inside if e.channel == "speech"),
-                width=options.width, height=options.height, fps=options.fps,
+                width=options.width, height=options.height, fps=options.fps, voice=options.voice,
                 keyframe_interval=round(options.fps * 10))
             pieces.append(render(spec, Path(tmp) / f"chunk{len(pieces):04d}.mp4").path)
             start_s += length_s

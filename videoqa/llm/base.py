@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from videoqa.cores import available_cores
 from videoqa.errors import VideoqaError
 
 DEFAULT_LLM = "smollm2-135m-instruct"
@@ -46,14 +46,6 @@ class GenerationOptions:
             raise ValueError(f"temperature must be within 0..2, got {self.temperature}")
 
 
-def default_threads() -> int:
-    """One thread per core this process may use: more threads than cores slows llama.cpp down a lot."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS and Windows have no affinity call
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True)
 class LlmOptions:
     """How a model is loaded."""
@@ -72,7 +64,7 @@ class LlmOptions:
 
     @property
     def resolved_threads(self) -> int:
-        return self.threads or default_threads()
+        return self.threads or available_cores()
 
 
 class TextGenerator(Protocol):

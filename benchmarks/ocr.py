@@ -1,4 +1,5 @@
-"""OCR benchmark: how well and how fast each engine reads on-screen text, and what it reads where there is none.
+"""OCR benchmark: how well and how fast each engine reads on-screen text, and what it reads where there is
+none.
 
 Usage:
     python benchmarks/ocr.py                       # every registered engine with its default options
@@ -13,10 +14,13 @@ The frames are built once (seeded) into the bench cache:
   overlay        frames of the real clips with text drawn straight on them, no box: random place, size
                  (1/30 to 1/8 of the height), colour and font, half with a subtitle-style outline, saved
                  through JPEG; harder
+  slides         1280x720 slides: a title and two or three lines, dark on light or light on dark, saved
+                 through JPEG; each line must be read, in order (lectures, screen recordings)
   no-card        from each synthetic video, the frame 3.5 s into each scene, after its card has gone
 Card texts are seeded mixes of words, names and numbers ("GATE 42", "Platform 9", "Dr. Okafor", "Flight
 BA2490", mixed case). Texts are compared NFKC-normalised, case-folded, with single spaces:
   exact        share of frames where one line read, or all lines joined, equals the card text
+  no-space     the same, ignoring spaces (PP-OCR's recogniser sometimes drops one: "GATE42")
   CER          character error rate: edit distance from everything read to the card text / its length
   words        share of the card's words found among the words read
   false-pos    share of no-card frames where anything was read (after the engine's own filtering)
@@ -53,7 +57,7 @@ from videoqa.samples import sample_path
 from videoqa.synth import SynthScene, SynthSpec, TextCard, render
 from videoqa.video import SamplingOptions, probe, read_frames
 
-DATA_VERSION = 1  # bump when the frames change, so a stale set is rebuilt
+DATA_VERSION = 2  # bump when the frames change, so a stale set is rebuilt
 SEED = 20261121
 BATCH = 8
 SIZES = ((320, 180), (640, 360), (1280, 720))
@@ -66,6 +70,8 @@ PATTERNS = ("cellauto=rule=110:seed=1", "smptebars", "life=mold=10:ratio=0.2:see
             "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02:seed=1", "rgbtestsrc", "color=c=0x404040")
 SCENES_PER_VIDEO = 12
 OVERLAY_FRAMES = 24
+SLIDES = 12
+SLIDE_SIZE = (1280, 720)
 FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -177,6 +183,32 @@ def build_overlays(rng: random.Random, folder: Path) -> list[Case]:
     return cases
 
 
+def build_slides(rng: random.Random, folder: Path) -> list[Case]:
+    """Plain slides: a bold title over two or three lines of text, dark on light or light on dark."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    cases = []
+    for index in range(SLIDES):
+        dark = index % 3 == 2
+        background = (30, 34, 48) if dark else rng.choice([(255, 255, 255), (245, 241, 230), (232, 238, 246)])
+        ink = (235, 235, 235) if dark else (25, 25, 25)
+        picture = Image.new("RGB", SLIDE_SIZE, background)
+        draw = ImageDraw.Draw(picture)
+        lines = [card_text(rng) for _ in range(rng.randint(3, 4))]
+        y = rng.randint(40, 120)
+        for number, line in enumerate(lines):
+            size = rng.randint(44, 60) if number == 0 else rng.randint(22, 36)
+            font = ImageFont.truetype(str(FONT_DIR / (FONTS[1] if number == 0 else rng.choice(FONTS))), size)
+            draw.text((rng.randint(60, 120), y), line, font=font, fill=ink)
+            y += int(size * rng.uniform(1.6, 2.4))
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=80)
+        image = folder / f"slide-{index:02d}.png"
+        save_png(np.asarray(Image.open(buffer).convert("RGB")), image)
+        cases.append(Case("slides", str(image), "\n".join(lines)))
+    return cases
+
+
 def save_png(pixels: npt.NDArray[np.uint8], path: Path) -> None:
     from PIL import Image
 
@@ -193,7 +225,7 @@ def build_cases() -> list[Case]:
         return [Case(**case) for case in json.loads(manifest.read_text())]
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
-    cases = build_cards(rng, folder) + build_overlays(rng, folder)
+    cases = build_cards(rng, folder) + build_overlays(rng, folder) + build_slides(rng, folder)
     manifest.write_text(json.dumps([dataclasses.asdict(case) for case in cases], indent=1))
     return cases
 
@@ -264,6 +296,10 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
+def squeezed(text: str) -> str:
+    return text.replace(" ", "")
+
+
 def edit_distance(first: str, second: str) -> int:
     previous = list(range(len(second) + 1))
     for i, char in enumerate(first, start=1):
@@ -280,7 +316,7 @@ def words(text: str) -> list[str]:
 
 def score(cases: list[Case], readings: list[list[tuple[str, float]]]) -> dict[str, float]:
     """Exact, CER and word recall over cases with text; false positives over cases without."""
-    exact, errors, truth_chars, found, truth_words, false_pos, empty = 0, 0, 0, 0, 0, 0, 0
+    exact, spaceless, errors, truth_chars, found, truth_words, false_pos, empty = 0, 0, 0, 0, 0, 0, 0, 0
     for case, lines in zip(cases, readings, strict=True):
         texts = [normalise(text) for text, _ in lines]
         joined = " ".join(texts)
@@ -290,6 +326,7 @@ def score(cases: list[Case], readings: list[list[tuple[str, float]]]) -> dict[st
             continue
         truth = normalise(case.truth)
         exact += truth in texts or truth == joined
+        spaceless += squeezed(truth) in map(squeezed, texts) or squeezed(truth) == squeezed(joined)
         errors += edit_distance(joined, truth)
         truth_chars += len(truth)
         read_words = set(words(joined))
@@ -297,12 +334,13 @@ def score(cases: list[Case], readings: list[list[tuple[str, float]]]) -> dict[st
         truth_words += len(words(case.truth))
     with_text = len(cases) - empty
     return {"frames": len(cases), "exact": exact / with_text if with_text else float("nan"),
+            "no_space": spaceless / with_text if with_text else float("nan"),
             "cer": errors / truth_chars if truth_chars else float("nan"),
             "words": found / truth_words if truth_words else float("nan"),
             "false_pos": false_pos / empty if empty else float("nan")}
 
 
-GROUPS = ("card-180p", "card-360p", "card-720p", "overlay", "no-card")
+GROUPS = ("card-180p", "card-360p", "card-720p", "overlay", "slides", "no-card")
 
 
 def report(config: str, cases: list[Case], result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -317,7 +355,7 @@ def report(config: str, cases: list[Case], result: dict[str, Any]) -> list[dict[
         scores = score([cases[i] for i in chosen], [result["readings"][i] for i in chosen])
         rows.append({"config": config, "id": result["id"], "group": group, **scores})
         cells = " ".join("     -" if scores[key] != scores[key] else f"{scores[key]:6.2f}"
-                         for key in ("exact", "cer", "words", "false_pos"))
+                         for key in ("exact", "no_space", "cer", "words", "false_pos"))
         tail = f" {ms:8.0f} {result['load_s']:6.1f} {result['peak_mib']:8.0f}" if group == "all" else ""
         print(f"{config:<40} {group:<10} {scores['frames']:>6.0f} {cells}{tail}", flush=True)
     rows[-1].update(ms_per_frame=ms, load_s=result["load_s"], peak_mib=result["peak_mib"],
@@ -338,7 +376,7 @@ def main() -> None:
         return
     cases = build_cases()
     manifest = Path(cases[0].image).parent / "cases.json"
-    header = (f"{'config':<40} {'frames':<10} {'count':>6} {'exact':>6} {'CER':>6} {'words':>6} "
+    header = (f"{'config':<40} {'frames':<10} {'count':>6} {'exact':>6} {'no-sp':>6} {'CER':>6} {'words':>6} "
               f"{'false+':>6} {'ms/frame':>8} {'load s':>6} {'peak MiB':>8}")
     print(header)
     print("-" * len(header))

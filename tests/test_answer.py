@@ -154,10 +154,10 @@ def test_prompt_templates_parse_and_fill() -> None:
         parse_prompt("t", "stray\n[system]\nx")
 
 
-@pytest.mark.parametrize("bad", [{"abstain_below": 2.0}])
-def test_answer_options_are_checked(bad: dict[str, float]) -> None:
+@pytest.mark.parametrize("threshold", [2.0, -1.5])
+def test_answer_options_are_checked(threshold: float) -> None:
     with pytest.raises(ValueError):
-        AnswerOptions(**bad)
+        AnswerOptions(abstain_below=threshold)
 
 
 @pytest.mark.parametrize("bad", [{"top_k": 0}, {"rrf_k": 0}, {"keep_within": -1}, {"window": 0},
@@ -168,8 +168,9 @@ def test_retrieval_options_are_checked(bad: dict[str, float]) -> None:
 
 
 def test_a_reply_that_only_repeats_the_question_is_not_an_answer() -> None:
+    question = "What is the favourite colour of Daniel?"
     assert not is_grounded("The favourite colour of Daniel is Daniel.",
-                           ["The favorite color on Daniel's yellow."], "What is the favourite colour of Daniel?")
+                           ["The favorite color on Daniel's yellow."], question)
 
 
 def test_the_anchor_is_cited_but_not_shown_to_the_model() -> None:

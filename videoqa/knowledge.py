@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videoqa")
 
+_SENTENCE_END = (".", "?", "!")
+_MAX_PAUSE_IN_SENTENCE_S = 1.0  # a longer pause ends a sentence even without a full stop
+_MAX_SENTENCE_S = 20.0  # longer stretches of unpunctuated speech are cut here, to keep citations precise
+
 ProgressCallback = Callable[[float, float], None]
 # Gives the progress callback for a stage ("frames", "speech", "screen text"); None draws nothing.
 StageProgress = Callable[[str], ProgressCallback | None]
@@ -114,10 +118,33 @@ def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: Inde
 
 
 def _passages(segments: tuple[SpeechSegment, ...], screen: list[ScreenText]) -> tuple[Passage, ...]:
-    passages = [Passage("speech", s.start_s, s.end_s, s.text.strip()) for s in segments if s.text.strip()]
+    passages = [Passage("speech", s.start_s, s.end_s, s.text) for s in sentences(segments)]
     passages += [Passage("screen", s.start_s, s.end_s, " / ".join(s.text.splitlines())) for s in screen
                  if s.text.strip()]
     return tuple(sorted(passages, key=lambda p: (p.start_s, p.channel)))
+
+
+def sentences(segments: tuple[SpeechSegment, ...]) -> list[SpeechSegment]:
+    """Transcript segments joined into sentences: the unit a question is matched against.
+
+    The recogniser cuts where its windows and pauses fall, not where sentences end ("the conference" |
+    "will take place in Sydney"); a half sentence matches the question and hides the answer. Segments
+    are joined while the previous one does not end a sentence, the pause between them is short and the
+    sentence stays short enough to cite.
+    """
+    joined: list[SpeechSegment] = []
+    for segment in segments:
+        text = segment.text.strip()
+        if not text:
+            continue
+        last = joined[-1] if joined else None
+        if last is not None and not last.text.endswith(_SENTENCE_END) \
+                and segment.start_s - last.end_s <= _MAX_PAUSE_IN_SENTENCE_S \
+                and segment.end_s - last.start_s <= _MAX_SENTENCE_S:
+            joined[-1] = SpeechSegment(last.start_s, segment.end_s, f"{last.text} {text}")
+        else:
+            joined.append(SpeechSegment(segment.start_s, segment.end_s, text))
+    return joined
 
 
 def _passage_vectors(passages: tuple[Passage, ...], content: str, embedder: TextEmbedder,

@@ -2,20 +2,26 @@
 
     from videoqa.ocr import OcrOptions, load_reader, read_screen_text
     reader = load_reader(OcrOptions())                    # the default engine (see ENGINES)
-    lines = reader.read(frames)                           # per frame: its TextLines, in reading order
+    lines = reader.read(frames)                           # per frame: its TextLines, top to bottom
     texts = read_screen_text("talk.mp4", spans, reader)   # a ScreenText per stretch a text stays on screen
 
 Two engines, picked by name: "rapidocr" (the PP-OCRv4 text detector and recogniser on onnxruntime, models
 inside the wheel) and "tesseract" (the tesseract program, run once per batch of frames with an argument
-list, never a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text cards at known
-times. Frames are read at full size and small ones enlarged: a caption in a 360p video is a dozen pixels
-high, already too few for either engine, and the index's 448-px frames lose it entirely.
+list, never a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text at known times.
+Frames are read at full size and small ones enlarged: a caption in a 360p video is a dozen pixels high,
+already too few for either engine, and the index's 448-px frames lose it entirely.
+
+Every engine returns pieces of text with a score and a box; what happens next is shared: pieces scored
+below the confidence floor are dropped, pieces side by side on one row are joined into a line (detectors
+split a line at wide gaps), and lines that are not text (a lone glyph, punctuation) are dropped.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import itertools
+import logging
 import os
 import re
 import shutil
@@ -34,23 +40,33 @@ from videoqa.errors import VideoqaError
 from videoqa.types import VideoInfo
 from videoqa.video import SamplingOptions, probe, read_frames
 
+log = logging.getLogger("videoqa")
+
 ProgressCallback = Callable[[float, float], None]  # (seconds of video done, seconds in all)
 
 # Bump when cleaning or preprocessing changes what a reader returns: it is part of every reader's id.
 _READER_VERSION = 1
-# Text characters trimmed from both ends of a line: the edges of boxes and underlines read as these.
+# Characters trimmed from both ends of a line: the edges of boxes and underlines read as these.
 _EDGE_JUNK = "|_=~`"
 # A line needs this many letters or digits: a lone glyph is far more often texture than text.
 _MIN_ALNUM = 2
+# Pieces join into one line when they overlap vertically by this share of the shorter one's height and the
+# gap between them is at most this many heights (a word space is about a third of one).
+_ROW_OVERLAP = 0.5
+_ROW_GAP = 1.0
 # Two readings of one caption on neighbouring frames differ by a character or two of OCR noise; readings
-# this alike (difflib's ratio on letters and digits) count as the same text.
+# this alike (difflib's ratio on their letters and digits) count as the same text.
 _SAME_TEXT_RATIO = 0.9
 _FRAMES_PER_BATCH = 8  # frames decoded and read together by read_screen_text
-_TESSERACT_SECONDS_PER_FRAME = 30.0  # time-out for one tesseract run, per frame it reads
+# tesseract takes 0.1-1 s for a frame, but minutes for some dense textures (cellular automata, foliage):
+# past this, a frame reads as empty, with a warning.
+_TESSERACT_SECONDS_PER_FRAME = 10.0
 # tesseract's page segmentation mode 11, "sparse text": finds scattered captions and signs rather than
 # looking for the columns of a page.
 _TESSERACT_PSM = "11"
 _LANGUAGE = re.compile(r"[A-Za-z_]+(\+[A-Za-z_]+)*")
+
+DEFAULT_EVERY_S = 10.0  # read_screen_text reads a frame this often in long spans
 
 
 class OcrError(VideoqaError):
@@ -64,7 +80,7 @@ class EngineSpec:
     summary: str  # one line for listings
     install: str  # what a user runs to get it
     languages: tuple[str, ...] | None  # language codes its models read; None: the installed tesseract data
-    # Pieces read with less confidence are dropped: each engine scores on its own scale (benchmarks/ocr.py).
+    # Pieces scored lower are dropped by default; each engine scores on its own scale (benchmarks/ocr.py).
     min_confidence: float
 
 
@@ -73,8 +89,7 @@ ENGINES: dict[str, EngineSpec] = {
         "PP-OCRv4 text detector + recogniser on onnxruntime, models inside the wheel",
         "pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six "
         "opencv-python-headless",
-        # One recogniser reads Chinese and Latin script alike; the code only documents the choice.
-        ("eng", "chi_sim"),
+        ("eng", "chi_sim"),  # one recogniser reads Chinese and Latin script alike
         0.7),
     "tesseract": EngineSpec(
         "the tesseract program (LSTM models), one run per batch of frames",
@@ -91,7 +106,7 @@ class OcrOptions:
 
     engine: str = DEFAULT_ENGINE  # a name in ENGINES
     language: str = "eng"  # tesseract language codes joined by "+", e.g. "eng+deu"
-    min_confidence: float | None = None  # drop lines (tesseract: words) read with less; None: the engine's
+    min_confidence: float | None = None  # drop pieces scored lower, 0-1; None: the engine's own floor
     min_side: int = 720  # frames whose shorter side is smaller are enlarged to it: small text needs pixels
     max_side: int = 1920  # frames whose longer side is larger are shrunk to it: time grows with pixels
 
@@ -114,13 +129,18 @@ class OcrOptions:
         if self.max_side < self.min_side:
             raise ValueError(f"max_side ({self.max_side}) must be at least min_side ({self.min_side})")
 
+    @property
+    def confidence_floor(self) -> float:
+        """The confidence floor in force: ``min_confidence``, or the engine's own."""
+        return ENGINES[self.engine].min_confidence if self.min_confidence is None else self.min_confidence
+
 
 @dataclass(frozen=True)
 class TextLine:
     """One line of text read from a frame."""
 
     text: str  # cleaned: single spaces, no junk at the ends
-    confidence: float  # 0-1, the engine's own score (tesseract: the mean over the words kept)
+    confidence: float  # 0-1, the engine's own score (of a joined line: the mean over its characters)
     box: tuple[int, int, int, int]  # left, top, right, bottom, in pixels of the frame as given
 
 
@@ -153,11 +173,12 @@ def load_reader(options: OcrOptions | None = None) -> TextReader:
     return _LOADERS[options.engine](options)
 
 
+# -- cleaning ---------------------------------------------------------------------------------------
+
 def clean_line(text: str) -> str:
     """``text`` with unicode compatibility forms folded, runs of white space made single spaces and
     junk trimmed from the ends; "" when what is left is not text (fewer than two letters or digits)."""
-    line = " ".join(unicodedata.normalize("NFKC", text).split())
-    line = line.strip(_EDGE_JUNK + " ")
+    line = " ".join(unicodedata.normalize("NFKC", text).split()).strip(_EDGE_JUNK + " ")
     return line if sum(char.isalnum() for char in line) >= _MIN_ALNUM else ""
 
 
@@ -179,10 +200,43 @@ def _letters_and_digits(text: str) -> str:
     return "".join(char for char in text.casefold() if char.isalnum())
 
 
+def lines_from_pieces(pieces: Sequence[TextLine], min_confidence: float) -> list[TextLine]:
+    """An engine's pieces (words or detected boxes) -> clean lines, top to bottom.
+
+    Pieces scored below ``min_confidence`` are dropped, pieces side by side on one row joined with a
+    space, and lines that are not text after ``clean_line`` dropped.
+    """
+    kept = [piece for piece in pieces if piece.confidence >= min_confidence and piece.text.strip()]
+    rows: list[list[TextLine]] = []
+    for piece in sorted(kept, key=lambda piece: piece.box[0]):
+        row = next((row for row in rows if _continues(row[-1].box, piece.box)), None)
+        if row is None:
+            rows.append([piece])
+        else:
+            row.append(piece)
+    lines = [line for line in map(_joined, rows) if line.text]
+    return sorted(lines, key=lambda line: (line.box[1], line.box[0]))
+
+
+def _continues(left: tuple[int, int, int, int], right: tuple[int, int, int, int]) -> bool:
+    """Whether the box ``right`` carries on the row that ends with the box ``left``."""
+    heights = (left[3] - left[1], right[3] - right[1])
+    overlap = min(left[3], right[3]) - max(left[1], right[1])
+    gap = right[0] - left[2]
+    return overlap >= _ROW_OVERLAP * min(heights) and -max(heights) <= gap <= _ROW_GAP * max(heights)
+
+
+def _joined(row: list[TextLine]) -> TextLine:
+    text = clean_line(" ".join(piece.text for piece in row))
+    weights = [max(1, len(piece.text)) for piece in row]
+    confidence = sum(piece.confidence * weight for piece, weight in zip(row, weights, strict=True)) \
+        / sum(weights)
+    box = (min(p.box[0] for p in row), min(p.box[1] for p in row),
+           max(p.box[2] for p in row), max(p.box[3] for p in row))
+    return TextLine(text, confidence, box)
+
+
 # -- text over time ---------------------------------------------------------------------------------
-
-DEFAULT_EVERY_S = 10.0
-
 
 @dataclass(frozen=True)
 class _Sample:
@@ -207,6 +261,8 @@ def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[
         raise ValueError(f"every_s must be positive, got {every_s!r}")
     info = video if isinstance(video, VideoInfo) else probe(video)
     samples = _plan(spans, every_s, info.duration_s)
+    if not samples:
+        return []
     times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
     read: list[tuple[_Sample, float, str]] = []
     for batch in read_frames(info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
@@ -215,7 +271,7 @@ def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[
             index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
             read.append((samples[index], frame_s, join_lines(lines)))
         if on_progress is not None:
-            on_progress(read[-1][0].end_s if read else 0.0, info.duration_s)
+            on_progress(read[-1][0].end_s, info.duration_s)
     return _merge_runs(read)
 
 
@@ -224,13 +280,14 @@ def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_
     samples: list[_Sample] = []
     last_frame_s = max(0.0, duration_s - 1e-3)
     for start_s, end_s, keyframe_s in sorted(spans):
-        if not (0 <= start_s < end_s and start_s <= keyframe_s <= end_s):
+        if not 0 <= start_s <= keyframe_s <= end_s or start_s >= end_s:
             raise ValueError(f"a span needs 0 <= start_s <= keyframe_s <= end_s and start_s < end_s, got "
                              f"({start_s}, {end_s}, {keyframe_s})")
-        times = sorted({min(time_s, last_frame_s) for time_s in _span_times(start_s, end_s, keyframe_s,
-                                                                           every_s)})
+        times = sorted({min(time_s, last_frame_s)
+                        for time_s in _span_times(start_s, end_s, keyframe_s, every_s)})
+        # Spans that touch may share a frame; it is read once, for the first.
         times = [time_s for time_s in times if not samples or time_s > samples[-1].time_s + 1e-6]
-        edges = [start_s, *((a + b) / 2 for a, b in zip(times, times[1:], strict=False)), end_s]
+        edges = [start_s, *((a + b) / 2 for a, b in itertools.pairwise(times)), end_s]
         samples += [_Sample(time_s, edges[i], edges[i + 1]) for i, time_s in enumerate(times)]
     return samples
 
@@ -295,13 +352,13 @@ def _box(points: Sequence[Sequence[float]], scale: float) -> tuple[int, int, int
 
 def _settings_id(options: OcrOptions) -> str:
     return (f"{options.language}-side{options.min_side}-{options.max_side}"
-            f"-conf{options.min_confidence:g}-v{_READER_VERSION}")
+            f"-conf{options.confidence_floor:g}-v{_READER_VERSION}")
 
 
 # -- rapidocr ---------------------------------------------------------------------------------------
 
 class RapidOcrReader:
-    """PP-OCRv4 through rapidocr-onnxruntime: a text detector finds lines, a recogniser reads each one."""
+    """PP-OCRv4 through rapidocr-onnxruntime: a text detector finds boxes, a recogniser reads each one."""
 
     def __init__(self, options: OcrOptions) -> None:
         try:
@@ -310,8 +367,8 @@ class RapidOcrReader:
             raise OcrError(f"the rapidocr OCR engine needs rapidocr-onnxruntime ({exc}); install it: "
                            f"{ENGINES['rapidocr'].install}") from None
         self._options = options
-        # No angle classifier: it only turns upside-down lines, which video captions never are.
-        # No score filter inside: lines are filtered here, the same way for every engine.
+        # Without the angle classifier, which only turns upside-down boxes (video text never is), and
+        # without its own score filter: pieces are filtered in lines_from_pieces, alike for every engine.
         self._engine = RapidOCR(use_cls=False, text_score=0.0)
         version = importlib.metadata.version("rapidocr-onnxruntime")
         self.id = f"rapidocr-{version}-ppocrv4-{_settings_id(options)}"
@@ -319,19 +376,14 @@ class RapidOcrReader:
     def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
         """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
         _check_images(images)
-        return [self._read_one(image) for image in images]
+        return [lines_from_pieces(self._pieces(image), self._options.confidence_floor) for image in images]
 
-    def _read_one(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
+    def _pieces(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
         scale = _scale(image.shape[0], image.shape[1], self._options)
         # RapidOCR takes arrays as OpenCV's BGR.
         bgr = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
         found, _ = self._engine(bgr, use_cls=False)
-        lines = []
-        for points, text, score in found or []:
-            line = clean_line(str(text))
-            if line and float(score) >= self._options.min_confidence:
-                lines.append(TextLine(line, float(score), _box(points, scale)))
-        return lines
+        return [TextLine(str(text), float(score), _box(points, scale)) for points, text, score in found or []]
 
 
 def _load_rapidocr(options: OcrOptions) -> TextReader:
@@ -356,20 +408,34 @@ class TesseractReader:
             return []
         scales = [_scale(image.shape[0], image.shape[1], self._options) for image in images]
         with tempfile.TemporaryDirectory(prefix="videoqa-ocr-") as tmp:
-            names = []
+            files = []
             for index, (image, scale) in enumerate(zip(images, scales, strict=True)):
-                names.append(str(Path(tmp) / f"{index:05d}.pgm"))
-                _resized(image, scale).convert("L").save(names[-1])
-            listing = Path(tmp) / "frames.txt"
-            listing.write_text("\n".join(names) + "\n")
-            tsv = self._run([str(listing), "stdout", "--psm", _TESSERACT_PSM, "-l", self._options.language,
-                             "tsv"], timeout_s=_TESSERACT_SECONDS_PER_FRAME * len(images))
-        words = _tsv_words(tsv)
-        return [_tesseract_lines(words.get(page, []), scale, self._options.min_confidence)
+                files.append(Path(tmp) / f"{index:05d}.pgm")  # grey, uncompressed: nothing to decode
+                _resized(image, scale).convert("L").save(files[-1])
+            pages = self._words_by_page(files, Path(tmp) / "frames.txt")
+        return [lines_from_pieces([_piece(word, scale) for word in pages.get(page, [])],
+                                  self._options.confidence_floor)
                 for page, scale in enumerate(scales, start=1)]
 
-    def _run(self, arguments: list[str], timeout_s: float) -> str:
-        return _run_tesseract(self._program, arguments, timeout_s)
+    def _words_by_page(self, files: list[Path], listing: Path) -> dict[int, list[list[str]]]:
+        """Words of each file (page 1, 2, ... in order) from one run over all of them; a run that takes too
+        long is redone a file at a time so one slow frame costs only itself."""
+        listing.write_text("".join(f"{file}\n" for file in files))
+        try:
+            return _tsv_words(self._run(listing, len(files)))
+        except subprocess.TimeoutExpired:
+            if len(files) == 1:
+                log.warning("tesseract took over %.0f s on one frame; reading it as having no text",
+                            _TESSERACT_SECONDS_PER_FRAME)
+                return {}
+        pages = {}
+        for page, file in enumerate(files, start=1):
+            pages[page] = self._words_by_page([file], listing).get(1, [])
+        return pages
+
+    def _run(self, listing: Path, frames: int) -> str:
+        arguments = [str(listing), "stdout", "--psm", _TESSERACT_PSM, "-l", self._options.language, "tsv"]
+        return _run_tesseract(self._program, arguments, _TESSERACT_SECONDS_PER_FRAME * frames)
 
 
 def _load_tesseract(options: OcrOptions) -> TextReader:
@@ -381,15 +447,15 @@ def _load_tesseract(options: OcrOptions) -> TextReader:
 
 
 def _run_tesseract(program: str, arguments: list[str], timeout_s: float) -> str:
-    # One thread: tesseract's OpenMP threads made frames of video size twice as slow (benchmarks/ocr.py).
+    """tesseract's standard output; raises subprocess.TimeoutExpired past ``timeout_s``, OcrError when it
+    cannot run or fails."""
+    # One thread: tesseract's OpenMP threads made batches of video frames twice as slow on 2 cores.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         result = subprocess.run([program, *arguments], capture_output=True, text=True, timeout=timeout_s,
                                 env=env)
     except OSError as exc:
         raise OcrError(f"tesseract could not run: {exc}") from None
-    except subprocess.TimeoutExpired:
-        raise OcrError(f"tesseract did not finish in {timeout_s:.0f} s") from None
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise OcrError(f"tesseract failed: {detail}")
@@ -403,7 +469,7 @@ def _tesseract_version(program: str) -> str:
 
 def _check_tesseract_languages(program: str, language: str) -> None:
     # The listing's first line is a heading: 'List of available languages in "/usr/share/...":'.
-    installed = set(_run_tesseract(program, ["--list-langs"], 30.0).split()[1:])
+    installed = set(_run_tesseract(program, ["--list-langs"], 30.0).splitlines()[1:])
     missing = [code for code in language.split("+") if code not in installed]
     if missing:
         packages = " ".join(f"tesseract-ocr-{code.lower().replace('_', '-')}" for code in missing)
@@ -411,44 +477,22 @@ def _check_tesseract_languages(program: str, language: str) -> None:
                        f"apt-get install {packages})")
 
 
-@dataclass(frozen=True)
-class _Word:
-    line: tuple[int, int, int]  # block, paragraph and line numbers: the line the word belongs to
-    text: str
-    confidence: float  # 0-1
-    box: tuple[int, int, int, int]  # left, top, right, bottom
-
-
-def _tsv_words(tsv: str) -> dict[int, list[_Word]]:
-    """Words by page (frame, from 1) from tesseract's TSV output, in reading order."""
-    pages: dict[int, list[_Word]] = {}
+def _tsv_words(tsv: str) -> dict[int, list[list[str]]]:
+    """Word rows of tesseract's TSV output by page (from 1); a row's fields are level, page_num,
+    block_num, par_num, line_num, word_num, left, top, width, height, conf (0-100) and text."""
+    pages: dict[int, list[list[str]]] = {}
     for row in tsv.splitlines()[1:]:
         fields = row.split("\t")
         # Rows of level 5 are words; the others (page, block, paragraph, line) carry no text.
-        if len(fields) != 12 or fields[0] != "5" or not fields[11].strip():
-            continue
-        page, block, paragraph, line = (int(value) for value in fields[1:5])
-        left, top, width, height = (int(value) for value in fields[6:10])
-        pages.setdefault(page, []).append(_Word((block, paragraph, line), fields[11],
-                                                float(fields[10]) / 100, (left, top, left + width,
-                                                                          top + height)))
+        if len(fields) == 12 and fields[0] == "5" and fields[11].strip():
+            pages.setdefault(int(fields[1]), []).append(fields)
     return pages
 
 
-def _tesseract_lines(words: list[_Word], scale: float, min_confidence: float) -> list[TextLine]:
-    """Words grouped into lines, each word read with less than ``min_confidence`` dropped."""
-    grouped: dict[tuple[int, int, int], list[_Word]] = {}
-    for word in words:
-        if word.confidence >= min_confidence:
-            grouped.setdefault(word.line, []).append(word)
-    lines = []
-    for members in grouped.values():
-        text = clean_line(" ".join(word.text for word in members))
-        if text:
-            corners = [corner for word in members for corner in (word.box[:2], word.box[2:])]
-            confidence = sum(word.confidence for word in members) / len(members)
-            lines.append(TextLine(text, confidence, _box(corners, scale)))
-    return sorted(lines, key=lambda line: (line.box[1], line.box[0]))
+def _piece(fields: list[str], scale: float) -> TextLine:
+    left, top, width, height = (int(value) for value in fields[6:10])
+    return TextLine(fields[11], float(fields[10]) / 100, _box([(left, top), (left + width, top + height)],
+                                                              scale))
 
 
 # Engines by registered name; each imports or finds what it needs only when loaded.

@@ -106,8 +106,7 @@ def build_story(options: StoryOptions, folder: Path, absent: int = 2) -> Story:
         return _load(path, manifest)
     rng = random.Random(options.seed)
     events, questions = _plan(options, rng)
-    questions += [PlantedQuestion(facts.absent_question(rng), (), "absent", -1.0, -1.0)
-                  for _ in range(absent)]
+    questions += [PlantedQuestion(text, (), "absent", -1.0, -1.0) for text in _absent(rng, absent)]
     folder.mkdir(parents=True, exist_ok=True)
     _render_chunks(options, events, rng, path)
     story = Story(path=path, duration_s=options.duration_s, questions=tuple(questions),
@@ -160,6 +159,16 @@ def _plant(kind: str, at_s: float, options: StoryOptions, rng: random.Random,
     length_s = options.card_s if kind == "screen" else 4.0
     return ([_Event(at_s, kind, fact.text)],
             PlantedQuestion(fact.question, fact.answers, kind, at_s, at_s + length_s))
+
+
+def _absent(rng: random.Random, count: int) -> list[str]:
+    """``count`` different questions about things the story does not hold."""
+    chosen: list[str] = []
+    while len(chosen) < count:
+        question = facts.absent_question(rng)
+        if question not in chosen:
+            chosen.append(question)
+    return chosen
 
 
 def _filler(rng: random.Random) -> str:

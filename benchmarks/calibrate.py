@@ -31,7 +31,8 @@ def main() -> None:
     planted = [facts.spoken_fact(rng) if i % 3 else facts.screen_fact(rng) for i in range(args.facts)]
     fillers = [f.format(weekday=rng.choice(facts.WEEKDAYS), city=rng.choice(facts.CITIES),
                         name=rng.choice(facts.NAMES)) for f in _FILLERS for _ in range(3)]
-    passages = [Passage(f.channel, 0, 1, f.text) for f in planted] + [Passage("speech", 0, 1, t) for t in fillers]
+    passages = [Passage(f.channel, 0, 1, f.text) for f in planted]
+    passages += [Passage("speech", 0, 1, text) for text in fillers]
     embedder = load_text_embedder(fetch=models.pull)
     vectors = embedder.embed([embedding_text(p) for p in passages])
     asked = embedder.embed([f.question for f in planted])
@@ -45,7 +46,8 @@ def main() -> None:
           f"{np.median(absent_best):.2f}, 95th percentile {np.percentile(absent_best, 95):.2f}")
     print("\n| threshold | answerable kept | unanswerable abstained |\n|---|---|---|")
     for threshold in np.arange(0.20, 0.55, 0.05):
-        print(f"| {threshold:.2f} | {np.mean(own >= threshold):.0%} | {np.mean(absent_best < threshold):.0%} |")
+        kept, abstained = np.mean(own >= threshold), np.mean(absent_best < threshold)
+        print(f"| {threshold:.2f} | {kept:.0%} | {abstained:.0%} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""Time to first answer, time for a second question, peak memory and accuracy of ``ask`` by video length.
+
+Each length gets a narrated story (``videoqa.story``: real sample footage, a planted fact, sign or
+before/after pair every 30 s, filler narration between them), rendered once and cached under
+~/.cache/videoqa/bench. Each length runs in a fresh process with an empty index cache, so "first" is what
+a user's first question about a new video costs: indexing every channel, then answering. Stage times
+come from the progress callbacks.
+
+    python benchmarks/ask.py [--minutes 10 30 60] [--questions 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path.home() / ".cache" / "videoqa" / "bench"
+FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
+
+
+def run_one(minutes: float, questions: int) -> dict[str, Any]:
+    """In this process: build or load the story, index it from scratch, answer its questions."""
+    from videoqa.assistant import Assistant, AssistantOptions
+    from videoqa.cache import IndexCache
+    from videoqa.facts import answer_matches
+    from videoqa.samples import sample_path
+    from videoqa.story import StoryOptions, build_story
+
+    footage = tuple(str(sample_path(name)) for name in FOOTAGE)
+    story = build_story(StoryOptions(duration_s=minutes * 60, seed=1, footage=footage), BENCH_DIR / "stories")
+    stage_s: dict[str, float] = {}
+
+    def progress(label: str) -> Any:
+        started = time.perf_counter()
+
+        def update(done: float, total: float) -> None:
+            stage_s[label] = time.perf_counter() - started
+
+        return update
+
+    with tempfile.TemporaryDirectory() as cache_dir:
+        assistant = Assistant(AssistantOptions(device="cpu"), cache=IndexCache(Path(cache_dir)),
+                              progress=progress)
+        for load in (lambda: assistant.llm, lambda: assistant.text_embedder):
+            load()  # model loading is counted apart: it is paid once per session, not per video
+        picked = [q for q in story.questions if q.answers][:questions] + \
+            [q for q in story.questions if not q.answers]
+        started = time.perf_counter()
+        first = assistant.ask(story.path, picked[0].question)
+        first_s = time.perf_counter() - started
+        started = time.perf_counter()
+        assistant.ask(story.path, picked[1].question)
+        second_s = time.perf_counter() - started
+        right = 0
+        for question in picked:
+            answer = first if question is picked[0] else assistant.ask(story.path, question.question)
+            right += answer_matches(answer.text, question.answers) if question.answers else answer.abstained
+    return {"minutes": minutes, "first_s": first_s, "second_s": second_s, "stages_s": stage_s,
+            "accuracy": right / len(picked), "questions": len(picked),
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30, 60])
+    parser.add_argument("--questions", type=int, default=12, help="answerable questions per video")
+    parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # a child process's single run
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.questions)))
+        return
+    rows = []
+    for minutes in args.minutes:
+        child = subprocess.run([sys.executable, __file__, "--one", str(minutes), "--questions",
+                                str(args.questions)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(f"done: {minutes:g} min", file=sys.stderr)
+    print("| video | first answer s | frames s | speech s | screen text s | second answer s | peak MiB |"
+          " accuracy |\n|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        stages = row["stages_s"]
+        print(f"| {row['minutes']:g} min | {row['first_s']:.1f} | {stages.get('frames', 0):.1f} | "
+              f"{stages.get('speech', 0):.1f} | {stages.get('screen text', 0):.1f} | {row['second_s']:.2f} | "
+              f"{row['peak_mib']:.0f} | {row['accuracy']:.0%} of {row['questions']} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
-from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
+from videoqa.cliutil import FetchProgress, UserError, VideoProgress, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embed
 
     check_file(video)
     if not question.strip():
-        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+        raise UserError("the question is empty; ask something about the video")
     options = _options(top_k, model, embedder, speech_model, no_speech, no_screen_text, device)
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:

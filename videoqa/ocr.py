@@ -6,8 +6,8 @@
     texts = read_screen_text("talk.mp4", spans, reader)   # a ScreenText per stretch a text stays on screen
 
 Two engines, picked by name: "rapidocr" (the PP-OCRv4 text detector and recogniser on onnxruntime, models
-inside the wheel) and "tesseract" (the tesseract program, run once per batch of frames with an argument
-list, never a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text at known times.
+inside the wheel) and "tesseract" (the tesseract program, run on each frame with an argument list, never
+a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text at known times.
 Frames are read at full size and small ones enlarged: a caption in a 360p video is a dozen pixels high,
 already too few for either engine, and the index's 448-px frames lose it entirely.
 
@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata
+import io
 import itertools
 import logging
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -54,6 +54,8 @@ _MIN_ALNUM = 2
 # gap between them is at most this many heights (a word space is about a third of one).
 _ROW_OVERLAP = 0.5
 _ROW_GAP = 1.0
+# Boxes that overlap read the glyphs they share twice ("18:47" + "7 Garden"); up to this many are dropped.
+_MAX_REPEAT = 3
 # Two readings of one caption on neighbouring frames differ by a character or two of OCR noise; readings
 # this alike (difflib's ratio on their letters and digits) count as the same text.
 _SAME_TEXT_RATIO = 0.9
@@ -64,9 +66,26 @@ _TESSERACT_SECONDS_PER_FRAME = 10.0
 # tesseract's page segmentation mode 11, "sparse text": finds scattered captions and signs rather than
 # looking for the columns of a page.
 _TESSERACT_PSM = "11"
+# How far rapidocr grows each detected text box (its default is 1.6): the recogniser, which sees every box
+# 48 px high, then keeps the spaces between words more often (exact reads in benchmarks/ocr.py rose from
+# 0.79 and 0.71 to 0.88 on two sets of frames).
+_RAPIDOCR_UNCLIP = 2.4
+# Most frames of most videos hold no text. rapidocr first looks for text boxes on a small copy of the frame
+# (short side enlarged to 360 px at most, long side shrunk to 960 at most): about 50 ms against about
+# 300 ms for the full read at 720 px, which runs only where a box was found. On the story videos the small
+# look found every caption and no box on frames without text.
+_FINDER_MIN_SIDE = 360
+_FINDER_MAX_SIDE = 960
 _LANGUAGE = re.compile(r"[A-Za-z_]+(\+[A-Za-z_]+)*")
 
-DEFAULT_EVERY_S = 10.0  # read_screen_text reads a frame this often in long spans
+# read_screen_text reads a frame this often within a span: a caption shown for 4.5 s or longer is always
+# read (samples are at most 1.5 steps apart), and unchanged frames cost no reading.
+DEFAULT_EVERY_S = 3.0
+# A frame counts as unchanged when no cell of a 160x90 grid of block means moved by more than this many
+# grey levels: grain and compression on a still shot (x264 crf 28) move them by 3-4, a caption 12 px high
+# drawn on a 1080p frame by 25 or more.
+_THUMBNAIL_SIZE = (160, 90)
+_CHANGE_LEVELS = 8.0
 
 
 class OcrError(VideoqaError):
@@ -87,16 +106,22 @@ class EngineSpec:
 ENGINES: dict[str, EngineSpec] = {
     "rapidocr": EngineSpec(
         "PP-OCRv4 text detector + recogniser on onnxruntime, models inside the wheel",
-        "pip install --no-deps rapidocr-onnxruntime==1.4.4 && pip install pyclipper shapely six "
-        "opencv-python-headless",
+        # --no-deps: its metadata asks for the GUI opencv-python, which would share cv2/ with the headless one
+        "pip install --no-deps rapidocr-onnxruntime==1.4.4 (Python 3.10-3.12) && pip install pyclipper "
+        "shapely six opencv-python-headless",
         ("eng", "chi_sim"),  # one recogniser reads Chinese and Latin script alike
-        0.7),
+        0.7),  # 0.6-0.8 read alike on both benchmark sets; 0.5 let junk through on one
     "tesseract": EngineSpec(
-        "the tesseract program (LSTM models), one run per batch of frames",
+        "the tesseract program (LSTM models), one run per frame",
         "apt-get install tesseract-ocr (macOS: brew install tesseract)",
         None,
-        0.7),
+        # Its words on textures (foliage, cellular automata) score up to 0.8: at 0.7 it read text on about
+        # 20% of frames with none, at 0.8 on 6-14%; 0.85 lost words of slides on one benchmark set.
+        0.8),
 }
+# In benchmarks/ocr.py rapidocr read 88-89% of the texts exactly (97% but for a lost space) and nothing on
+# frames without text; tesseract read 38-46%, almost none of the text drawn on footage, and junk on 6-8% of
+# empty frames, at about 1.3-2x the time per frame. Only on plain slides does tesseract do better (spaces).
 DEFAULT_ENGINE = "rapidocr"
 
 
@@ -137,7 +162,7 @@ class OcrOptions:
 
 @dataclass(frozen=True)
 class TextLine:
-    """One line of text read from a frame."""
+    """One line of text read from a frame (from an engine: one piece of a line, as it read it)."""
 
     text: str  # cleaned: single spaces, no junk at the ends
     confidence: float  # 0-1, the engine's own score (of a joined line: the mean over its characters)
@@ -227,13 +252,26 @@ def _continues(left: tuple[int, int, int, int], right: tuple[int, int, int, int]
 
 
 def _joined(row: list[TextLine]) -> TextLine:
-    text = clean_line(" ".join(piece.text for piece in row))
+    texts = [row[0].text, *(_unrepeated(left, right) for left, right in itertools.pairwise(row))]
+    text = clean_line(" ".join(texts))
     weights = [max(1, len(piece.text)) for piece in row]
     confidence = sum(piece.confidence * weight for piece, weight in zip(row, weights, strict=True)) \
         / sum(weights)
     box = (min(p.box[0] for p in row), min(p.box[1] for p in row),
            max(p.box[2] for p in row), max(p.box[3] for p in row))
     return TextLine(text, confidence, box)
+
+
+def _unrepeated(left: TextLine, right: TextLine) -> str:
+    """The text of ``right`` less the glyphs at its start that repeat the end of ``left``, when their boxes
+    overlap (a detector can cut one line into overlapping boxes)."""
+    head = right.text.lstrip()
+    if right.box[0] >= left.box[2]:
+        return head
+    tail = left.text.rstrip()
+    repeated = next((size for size in range(min(_MAX_REPEAT, len(head)), 0, -1)
+                     if tail.endswith(head[:size])), 0)
+    return head[repeated:]
 
 
 # -- text over time ---------------------------------------------------------------------------------
@@ -253,9 +291,11 @@ def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[
     """The text on screen in ``spans`` of a video, in order of time.
 
     ``spans`` are (start_s, end_s, keyframe_s) triples, e.g. a video's scenes. The keyframe of each span is
-    read, plus a frame every ``every_s`` seconds of a span longer than that (slides and lower thirds change
-    within one shot). Frames are decoded at full size. Neighbouring frames that read the same text (up to
-    OCR noise, see ``same_text``) give one ScreenText that covers them all; frames with no text give none.
+    read, plus a frame every ``every_s`` seconds of a span longer than that (captions, slides and lower
+    thirds come and go within one shot). Frames are decoded at full size; a frame that looks like the last
+    one read (see ``_CHANGE_LEVELS``) takes its reading instead of being read again. Neighbouring frames
+    that read the same text (up to OCR noise, see ``same_text``) give one ScreenText that covers them
+    all; frames with no text give none.
     """
     if not every_s > 0:
         raise ValueError(f"every_s must be positive, got {every_s!r}")
@@ -265,14 +305,52 @@ def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[
         return []
     times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
     read: list[tuple[_Sample, float, str]] = []
+    last: _LastRead | None = None
     for batch in read_frames(info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
-        for frame_s, lines in zip(batch.timestamps_s.tolist(), reader.read(batch.pixels), strict=True):
+        texts, last = _read_changed(batch.pixels, reader, last)
+        for frame_s, text in zip(batch.timestamps_s.tolist(), texts, strict=True):
             # A decoder returns the frame shown at a target time: the first target at or after its time.
             index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
-            read.append((samples[index], frame_s, join_lines(lines)))
+            read.append((samples[index], frame_s, text))
         if on_progress is not None:
             on_progress(read[-1][0].end_s, info.duration_s)
     return _merge_runs(read)
+
+
+@dataclass(frozen=True)
+class _LastRead:
+    """The last frame given to the reader: its thumbnail and what it read."""
+
+    thumbnail: npt.NDArray[np.float32]
+    text: str
+
+
+def _read_changed(pixels: npt.NDArray[np.uint8], reader: TextReader,
+                  last: _LastRead | None) -> tuple[list[str], _LastRead | None]:
+    """The text of each frame of a batch, reading only those that differ from the last frame read."""
+    thumbnails = [_thumbnail(frame) for frame in pixels]
+    sources: list[int] = []  # per frame: the frame of this batch whose reading it takes; -1: ``last``'s
+    reference = last.thumbnail if last is not None else None
+    for index, thumbnail in enumerate(thumbnails):
+        if reference is None or float(np.abs(thumbnail - reference).max()) > _CHANGE_LEVELS:
+            reference = thumbnail
+            sources.append(index)
+        else:
+            sources.append(sources[-1] if sources else -1)
+    fresh = sorted({source for source in sources if source >= 0})
+    readings = {-1: last.text} if last is not None else {}
+    if fresh:
+        readings.update(zip(fresh, map(join_lines, reader.read(pixels[fresh])), strict=True))
+        last = _LastRead(thumbnails[fresh[-1]], readings[fresh[-1]])
+    return [readings[source] for source in sources], last
+
+
+def _thumbnail(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """``frame`` in grey, shrunk to a _THUMBNAIL_SIZE grid of block means."""
+    from PIL import Image
+
+    grey = Image.fromarray(frame).convert("L").resize(_THUMBNAIL_SIZE, Image.Resampling.BOX)
+    return np.asarray(grey, dtype=np.float32)
 
 
 def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_s: float) -> list[_Sample]:
@@ -369,9 +447,12 @@ class RapidOcrReader:
         self._options = options
         # Without the angle classifier, which only turns upside-down boxes (video text never is), and
         # without its own score filter: pieces are filtered in lines_from_pieces, alike for every engine.
-        self._engine = RapidOCR(use_cls=False, text_score=0.0)
+        self._engine = RapidOCR(use_cls=False, text_score=0.0, det_unclip_ratio=_RAPIDOCR_UNCLIP)
+        self._finder = RapidOCR(use_cls=False, text_score=0.0, det_limit_side_len=_FINDER_MAX_SIDE,
+                                det_limit_type="max")
         version = importlib.metadata.version("rapidocr-onnxruntime")
-        self.id = f"rapidocr-{version}-ppocrv4-{_settings_id(options)}"
+        self.id = (f"rapidocr-{version}-ppocrv4-unclip{_RAPIDOCR_UNCLIP:g}-find{_FINDER_MIN_SIDE}-"
+                   f"{_settings_id(options)}")
 
     def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
         """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
@@ -379,11 +460,22 @@ class RapidOcrReader:
         return [lines_from_pieces(self._pieces(image), self._options.confidence_floor) for image in images]
 
     def _pieces(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
+        if not self._has_text(image):
+            return []
         scale = _scale(image.shape[0], image.shape[1], self._options)
         # RapidOCR takes arrays as OpenCV's BGR.
         bgr = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
         found, _ = self._engine(bgr, use_cls=False)
         return [TextLine(str(text), float(score), _box(points, scale)) for points, text, score in found or []]
+
+
+    def _has_text(self, image: npt.NDArray[np.uint8]) -> bool:
+        """Whether the text detector finds any box on a small copy of the frame (see _FINDER_MIN_SIDE)."""
+        height, width = image.shape[:2]
+        scale = min(max(1.0, _FINDER_MIN_SIDE / min(height, width)), _FINDER_MAX_SIDE / max(height, width))
+        small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
+        boxes, _ = self._finder.text_det(small)
+        return boxes is not None and len(boxes) > 0
 
 
 def _load_rapidocr(options: OcrOptions) -> TextReader:
@@ -393,7 +485,7 @@ def _load_rapidocr(options: OcrOptions) -> TextReader:
 # -- tesseract --------------------------------------------------------------------------------------
 
 class TesseractReader:
-    """The tesseract program, run once per batch of frames on a list of image files."""
+    """The tesseract program, one single-threaded run per frame, as many at once as there are CPU cores."""
 
     def __init__(self, options: OcrOptions, program: str) -> None:
         self._options = options
@@ -406,36 +498,22 @@ class TesseractReader:
         _check_images(images)
         if len(images) == 0:
             return []
-        scales = [_scale(image.shape[0], image.shape[1], self._options) for image in images]
-        with tempfile.TemporaryDirectory(prefix="videoqa-ocr-") as tmp:
-            files = []
-            for index, (image, scale) in enumerate(zip(images, scales, strict=True)):
-                files.append(Path(tmp) / f"{index:05d}.pgm")  # grey, uncompressed: nothing to decode
-                _resized(image, scale).convert("L").save(files[-1])
-            pages = self._words_by_page(files, Path(tmp) / "frames.txt")
-        return [lines_from_pieces([_piece(word, scale) for word in pages.get(page, [])],
-                                  self._options.confidence_floor)
-                for page, scale in enumerate(scales, start=1)]
+        with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
+            return list(pool.map(self._read_one, images))
 
-    def _words_by_page(self, files: list[Path], listing: Path) -> dict[int, list[list[str]]]:
-        """Words of each file (page 1, 2, ... in order) from one run over all of them; a run that takes too
-        long is redone a file at a time so one slow frame costs only itself."""
-        listing.write_text("".join(f"{file}\n" for file in files))
+    def _read_one(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
+        scale = _scale(image.shape[0], image.shape[1], self._options)
+        grey = io.BytesIO()
+        _resized(image, scale).convert("L").save(grey, format="PPM")  # uncompressed: nothing to decode
+        arguments = ["stdin", "stdout", "--psm", _TESSERACT_PSM, "-l", self._options.language, "tsv"]
         try:
-            return _tsv_words(self._run(listing, len(files)))
+            tsv = _run_tesseract(self._program, arguments, _TESSERACT_SECONDS_PER_FRAME, grey.getvalue())
         except subprocess.TimeoutExpired:
-            if len(files) == 1:
-                log.warning("tesseract took over %.0f s on one frame; reading it as having no text",
-                            _TESSERACT_SECONDS_PER_FRAME)
-                return {}
-        pages = {}
-        for page, file in enumerate(files, start=1):
-            pages[page] = self._words_by_page([file], listing).get(1, [])
-        return pages
-
-    def _run(self, listing: Path, frames: int) -> str:
-        arguments = [str(listing), "stdout", "--psm", _TESSERACT_PSM, "-l", self._options.language, "tsv"]
-        return _run_tesseract(self._program, arguments, _TESSERACT_SECONDS_PER_FRAME * frames)
+            log.warning("tesseract took over %.0f s on a frame; reading it as having no text",
+                        _TESSERACT_SECONDS_PER_FRAME)
+            return []
+        return lines_from_pieces([_piece(fields, scale) for fields in _tsv_words(tsv)],
+                                 self._options.confidence_floor)
 
 
 def _load_tesseract(options: OcrOptions) -> TextReader:
@@ -446,20 +524,21 @@ def _load_tesseract(options: OcrOptions) -> TextReader:
     return TesseractReader(options, program)
 
 
-def _run_tesseract(program: str, arguments: list[str], timeout_s: float) -> str:
-    """tesseract's standard output; raises subprocess.TimeoutExpired past ``timeout_s``, OcrError when it
-    cannot run or fails."""
-    # One thread: tesseract's OpenMP threads made batches of video frames twice as slow on 2 cores.
+def _run_tesseract(program: str, arguments: list[str], timeout_s: float, image: bytes = b"") -> str:
+    """tesseract's standard output, given ``image`` on its standard input; raises
+    subprocess.TimeoutExpired past ``timeout_s``, OcrError when it cannot run or fails."""
+    # One thread each: tesseract's OpenMP threads made it twice as slow on video frames, and frames are
+    # read in parallel instead.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
-        result = subprocess.run([program, *arguments], capture_output=True, text=True, timeout=timeout_s,
+        result = subprocess.run([program, *arguments], input=image, capture_output=True, timeout=timeout_s,
                                 env=env)
     except OSError as exc:
         raise OcrError(f"tesseract could not run: {exc}") from None
     if result.returncode != 0:
-        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        detail = (result.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise OcrError(f"tesseract failed: {detail}")
-    return result.stdout
+    return result.stdout.decode("utf-8", errors="replace")
 
 
 def _tesseract_version(program: str) -> str:
@@ -477,16 +556,12 @@ def _check_tesseract_languages(program: str, language: str) -> None:
                        f"apt-get install {packages})")
 
 
-def _tsv_words(tsv: str) -> dict[int, list[list[str]]]:
-    """Word rows of tesseract's TSV output by page (from 1); a row's fields are level, page_num,
-    block_num, par_num, line_num, word_num, left, top, width, height, conf (0-100) and text."""
-    pages: dict[int, list[list[str]]] = {}
-    for row in tsv.splitlines()[1:]:
-        fields = row.split("\t")
-        # Rows of level 5 are words; the others (page, block, paragraph, line) carry no text.
-        if len(fields) == 12 and fields[0] == "5" and fields[11].strip():
-            pages.setdefault(int(fields[1]), []).append(fields)
-    return pages
+def _tsv_words(tsv: str) -> list[list[str]]:
+    """The word rows of tesseract's TSV output. A row's fields: level, page_num, block_num, par_num,
+    line_num, word_num, left, top, width, height, conf (0-100) and text."""
+    rows = (row.split("\t") for row in tsv.splitlines()[1:])
+    # Rows of level 5 are words; the others (page, block, paragraph, line) carry no text.
+    return [fields for fields in rows if len(fields) == 12 and fields[0] == "5" and fields[11].strip()]
 
 
 def _piece(fields: list[str], scale: float) -> TextLine:

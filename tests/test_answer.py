@@ -180,3 +180,12 @@ def test_the_anchor_is_cited_but_not_shown_to_the_model() -> None:
     result = answer("What does Maria do after the swim?", found, llm, AnswerOptions(), MODELS)
     assert "finished the swim" not in llm.prompts[0][1].content
     assert [e.role for e in result.evidence] == ["anchor", "after"] and result.text == "Maria baked a cake."
+
+
+def test_an_ungrounded_reply_over_a_moderate_match_abstains() -> None:
+    found = _found(_evidence("The concert will take place in Lisbon next Sunday.", 79.0, similarity=0.42),
+                   best=0.42)
+    question = "Who won the tennis tournament in Lisbon?"
+    result = _ask("The tournament was won by Alexia Petrova.", found, question)
+    assert result.abstained and result.evidence == ()
+    assert result.model_reply == "The tournament was won by Alexia Petrova."

@@ -6,9 +6,11 @@ nothing useful, so the decisions that keep answers honest are made here, not lef
 * **Abstain** when the best-matching passage is less similar to the question than ``abstain_below`` —
   the model is not called, and the answer says the video does not seem to show or say it. The default
   threshold is calibrated by ``benchmarks/calibrate.py`` (see the constant below).
-* **Check grounding**: every number in the reply, and most of its other content words, must occur in
-  the evidence (or the question). A reply that fails — an invented date, a misread sign — is replaced
-  by the best evidence line quoted with its time, which is always true to the video.
+* **Check grounding**: every number in the reply, and most of the other words it adds to the question,
+  must occur in the evidence. A reply that fails — an invented date, a misread sign — is replaced by the
+  best evidence line quoted with its time, which is always true to the video; but when that line matched
+  the question only moderately (below ``quote_above``), the failed reply is taken as a second sign that
+  the evidence does not answer the question, and the answer abstains instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from videoqa.timefmt import format_clock
 # 0.40 keeps every clean answerable question and abstains on 79 % of the unanswerable; it sits below 0.45
 # (93 %) because recognition errors pull real passages' similarity down.
 ABSTAIN_BELOW = 0.40
+# Best similarity below which an ungrounded reply makes the answer abstain rather than quote; the 5th
+# percentile of answerable questions in benchmarks/calibrate.py is 0.49.
+QUOTE_ABOVE = 0.50
 # Share of the words a reply adds to the question (numbers aside: those must all occur) that must occur in
 # the evidence. Small models pad replies with plausible inventions ("in New York City"); this catches them.
 _MIN_GROUNDED_SHARE = 0.75
@@ -45,12 +50,14 @@ class AnswerOptions:
     """How the answer is produced from the evidence."""
 
     abstain_below: float = ABSTAIN_BELOW  # see ABSTAIN_BELOW; -1 never abstains
+    quote_above: float = QUOTE_ABOVE  # see QUOTE_ABOVE; -1 always quotes an ungrounded reply
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_tokens=96))
     check_grounding: bool = True  # replace replies the evidence does not support by a quote
 
     def __post_init__(self) -> None:
-        if not -1.0 <= self.abstain_below <= 1.0:
-            raise ValueError(f"abstain_below must be within -1..1, got {self.abstain_below}")
+        for name in ("abstain_below", "quote_above"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within -1..1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,15 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
     texts = [e for e in found.items if e.text is not None]
     common = {"question": question, "relation": found.relation,
               "best_similarity": found.best_similarity, "models": models}
+    abstain = load_prompt("abstain").section("answer")
     if not texts or found.best_similarity < options.abstain_below:
-        return Answer(text=load_prompt("abstain").section("answer"), evidence=(), abstained=True,
-                      quoted=False, model_reply=None, **common)  # type: ignore[arg-type]
+        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None,
+                      **common)  # type: ignore[arg-type]
     reply = _generate(question, found.items, llm, options, feed)
     if options.check_grounding and not is_grounded(reply, [e.text or "" for e in texts], question):
+        if found.best_similarity < options.quote_above:
+            return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
+                          **common)  # type: ignore[arg-type]
         return Answer(text=quote(_best(found)), evidence=found.items, abstained=False, quoted=True,
                       model_reply=reply, **common)  # type: ignore[arg-type]
     return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None,

@@ -27,7 +27,7 @@ _FILLERS = ("It was a quiet {weekday} in {city}.", "{name} looked out of the win
             "The streets were busy that afternoon.", "Nobody said much on the way home.",
             "{name} called an old friend from {city}.", "The light changed slowly over the hills.",
             "Everyone agreed it had been a long week.", "{name} made a cup of tea and sat down.")
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 # Timeline of one slot: the fact at 0 s (a sequel's second event at 9 s, ending by 15 s); filler
 # narration at 16 s when the slot is long enough to hold it without two voices overlapping.
 _THEN_AT_S = 9.0

@@ -125,6 +125,15 @@ class Assistant:
             self._llm = load_llm(self.options.llm, LlmOptions(device=device), fetch=self._fetch)
         return self._llm
 
+    def load_models(self) -> None:
+        """Load (fetching when allowed) every model now rather than when first needed."""
+        for load in (lambda: self.llm, lambda: self.text_embedder, lambda: self.embedder):
+            load()
+        if self.options.speech is not None:
+            self._load_transcriber()
+        if self.options.ocr is not None:
+            self._load_reader()
+
     def _load_transcriber(self) -> Transcriber:
         if self._transcriber is None:
             from dataclasses import replace

@@ -60,6 +60,7 @@ def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embed
     with VideoProgress() as stages, FetchProgress() as fetches:
         assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
                               fetch_progress=fetches.update)
+        assistant.load_models()  # a wrong model name fails now, not after indexing
         assistant.knowledge(video)
         indexed = time.perf_counter()
         result = assistant.ask(video, question)

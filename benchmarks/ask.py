@@ -6,7 +6,7 @@ before/after pair every 30 s, filler narration between them), rendered once and 
 a user's first question about a new video costs: indexing every channel, then answering. Stage times
 come from the progress callbacks.
 
-    python benchmarks/ask.py [--minutes 10 30 60] [--questions 12]
+    python benchmarks/ask.py [--minutes 10 30 60] [--questions 12] [--no-screen-text]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ BENCH_DIR = Path.home() / ".cache" / "videoqa" / "bench"
 FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 
 
-def run_one(minutes: float, questions: int) -> dict[str, Any]:
+def run_one(minutes: float, questions: int, screen_text: bool) -> dict[str, Any]:
     """In this process: build or load the story, index it from scratch, answer its questions."""
     from videoqa.assistant import Assistant, AssistantOptions
     from videoqa.cache import IndexCache
@@ -46,8 +46,8 @@ def run_one(minutes: float, questions: int) -> dict[str, Any]:
         return update
 
     with tempfile.TemporaryDirectory() as cache_dir:
-        assistant = Assistant(AssistantOptions(device="cpu"), cache=IndexCache(Path(cache_dir)),
-                              progress=progress)
+        options = AssistantOptions(device="cpu") if screen_text else AssistantOptions(device="cpu", ocr=None)
+        assistant = Assistant(options, cache=IndexCache(Path(cache_dir)), progress=progress)
         for load in (lambda: assistant.llm, lambda: assistant.text_embedder):
             load()  # model loading is counted apart: it is paid once per session, not per video
         picked = [q for q in story.questions if q.answers][:questions] + \
@@ -71,15 +71,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30, 60])
     parser.add_argument("--questions", type=int, default=12, help="answerable questions per video")
+    parser.add_argument("--no-screen-text", action="store_true", help="leave the OCR channel out")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # a child process's single run
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.questions)))
+        print(json.dumps(run_one(args.one, args.questions, not args.no_screen_text)))
         return
     rows = []
     for minutes in args.minutes:
+        extra = ["--no-screen-text"] if args.no_screen_text else []
         child = subprocess.run([sys.executable, __file__, "--one", str(minutes), "--questions",
-                                str(args.questions)], capture_output=True, text=True, check=True)
+                                str(args.questions), *extra], capture_output=True, text=True, check=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(f"done: {minutes:g} min", file=sys.stderr)
     print("| video | first answer s | frames s | speech s | screen text s | second answer s | peak MiB |"

@@ -61,10 +61,12 @@ def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embed
         assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
                               fetch_progress=fetches.update)
         assistant.load_models()  # a wrong model name fails now, not after indexing
+        loaded = time.perf_counter()
         assistant.knowledge(video)
         indexed = time.perf_counter()
         result = assistant.ask(video, question)
-    timing = {"index_s": round(indexed - started, 3), "answer_s": round(time.perf_counter() - indexed, 3)}
+    timing = {"models_s": round(loaded - started, 3), "index_s": round(indexed - loaded, 3),
+              "answer_s": round(time.perf_counter() - indexed, 3)}
     click.echo(json.dumps(_as_json(result, video, timing), indent=2) if as_json else _as_text(result))
 
 

@@ -159,3 +159,15 @@ def test_bad_input_is_one_line(args: tuple[str, ...], fragment: str, narrated: S
 def test_top_k_must_be_positive(narrated: SynthVideo) -> None:
     result = run_cli("ask", str(narrated.path), "why?", "--top-k", "0")
     assert result.code == 2 and "--top-k" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_clip_model_adds_the_visual_channel(narrated: SynthVideo, tiny_clip_dir: Path,
+                                             installed_models: None, tmp_path: Path) -> None:
+    question = "What is said about the meeting?"
+    options = AssistantOptions(embedder=str(tiny_clip_dir), ocr=None, device="cpu")
+    answer = Assistant(options, cache=IndexCache(tmp_path)).ask(narrated.path, question)
+    assert {item.channel for item in answer.evidence} == {"speech", "visual"} and not answer.abstained
+    visual = next(item for item in answer.evidence if item.channel == "visual")
+    assert visual.text is None and visual.scene is not None
+    plain = Assistant(AssistantOptions(ocr=None, device="cpu"), cache=IndexCache(tmp_path))
+    assert {item.channel for item in plain.ask(narrated.path, question).evidence} == {"speech"}

@@ -73,12 +73,13 @@ def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embed
 def _options(top_k: int, model: str, embedder: str, speech_model: str, no_speech: bool,
              no_screen_text: bool, device: str) -> AssistantOptions:
     from videoqa.assistant import AssistantOptions
+    from videoqa.ocr import OcrOptions
     from videoqa.retrieve import RetrievalOptions
     from videoqa.speech import SpeechOptions
 
     return AssistantOptions(llm=model, embedder=embedder, device=device,
                             speech=None if no_speech else SpeechOptions(model=speech_model),
-                            ocr=None if no_screen_text else AssistantOptions().ocr,
+                            ocr=None if no_screen_text else OcrOptions(),
                             retrieval=RetrievalOptions(top_k=top_k))
 
 

@@ -40,13 +40,17 @@ class IndexOptions:
 
 def index_video(path: str | os.PathLike[str], embedder: ImageEmbedder,
                 options: IndexOptions | None = None, cache: IndexCache | None = None,
-                on_progress: ProgressCallback | None = None) -> VideoIndex:
-    """Index one video, reusing its cache entry when the same content was indexed the same way."""
+                on_progress: ProgressCallback | None = None,
+                content_fingerprint: str | None = None) -> VideoIndex:
+    """Index one video, reusing its cache entry when the same content was indexed the same way.
+
+    ``content_fingerprint`` is the file's ``cache.fingerprint`` when the caller already has it.
+    """
     options = options or IndexOptions()
     cache = cache or IndexCache()
     file = check_file(path)
     # The key needs only the content, so a warm cache answers without probing or decoding the video.
-    key = entry_key(fingerprint(file), {"embedder": embedder.id,
+    key = entry_key(content_fingerprint or fingerprint(file), {"embedder": embedder.id,
                                         "sampling": _sampling_recipe(options.sampling)})
     entry, cached = cache.get_or_build(
         key, lambda: _build_entry(probe(file), embedder, options, on_progress))

@@ -69,8 +69,9 @@ def build_knowledge(path: Path, embedder: ImageEmbedder, readers: Readers, optio
                     cache: IndexCache, progress: StageProgress | None = None) -> VideoKnowledge:
     """Index ``path`` (or load what earlier runs cached) and gather its text channels."""
     stage = progress or (lambda _label: None)
-    visual = index_video(path, embedder, options, cache, on_progress=stage("frames"))
-    content = fingerprint(path)
+    content = fingerprint(path)  # read once: every stage's cache key starts from it
+    visual = index_video(path, embedder, options, cache, on_progress=stage("frames"),
+                         content_fingerprint=content)
     transcript = _transcript(visual, content, readers, cache, stage("speech")) \
         if readers.transcriber is not None else Transcript((), None, "speech is switched off")
     screen = _screen_text(visual, content, readers, cache, stage("screen text")) \

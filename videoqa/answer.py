@@ -83,8 +83,13 @@ def evidence_line(item: Evidence) -> str:
 
 
 def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: AnswerOptions,
-           models: dict[str, str], feed: Feed | None = None) -> Answer:
-    """Answer ``question`` from ``found``: abstain, or ask the model and check its reply."""
+           models: dict[str, str], feed: Feed | None = None, history: Sequence[Message] = (),
+           system: str | None = None) -> Answer:
+    """Answer ``question`` from ``found``: abstain, or ask the model and check its reply.
+
+    ``history`` (earlier turns of a chat) goes between the system prompt — ``system``, or the answer
+    prompt's own — and the question.
+    """
     texts = [e for e in found.items if e.text is not None]
     common = {"question": question, "relation": found.relation,
               "best_similarity": found.best_similarity, "models": models}
@@ -92,7 +97,7 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
     if not texts or found.best_similarity < options.abstain_below:
         return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None,
                       **common)  # type: ignore[arg-type]
-    reply = _generate(question, found.items, llm, options, feed)
+    reply = _generate(question, found.items, llm, options, feed, history, system)
     if options.check_grounding and not is_grounded(reply, [e.text or "" for e in texts], question):
         if found.best_similarity < options.quote_above:
             return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
@@ -104,13 +109,13 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
 
 
 def _generate(question: str, items: Sequence[Evidence], llm: TextGenerator, options: AnswerOptions,
-              feed: Feed | None) -> str:
+              feed: Feed | None, history: Sequence[Message], system: str | None) -> str:
     template = load_prompt("answer")
     # The anchor of "what happens after X" is cited but not shown: given X and what followed, a small
     # model tends to retell X.
     evidence = "\n".join(evidence_line(item) for item in items
                          if item.text is not None and item.role != "anchor")
-    messages = [Message("system", template.section("system")),
+    messages = [Message("system", system or template.section("system")), *history,
                 Message("user", template.fill("user", evidence=evidence, question=question))]
     pieces = []
     for piece in llm.generate(messages, options.generation):
@@ -125,12 +130,14 @@ def _first_paragraph(reply: str) -> str:
     return reply.strip().split("\n\n", 1)[0].strip()
 
 
-def is_grounded(reply: str, evidence_texts: Sequence[str], question: str) -> bool:
+def is_grounded(reply: str, evidence_texts: Sequence[str], question: str,
+                allowed: frozenset[str] = frozenset()) -> bool:
     """Whether the reply says something beyond the question and what it adds comes from the evidence:
-    every number, and most other words, that the reply has and the question has not."""
+    every number, and most other words, that the reply has and the question has not. ``allowed`` are
+    more words a faithful reply may use freely."""
     asked = set(tokenize(question))
     known = {token for text in evidence_texts for token in tokenize(text)}
-    added = [t for t in tokenize(reply) if t not in _REPLY_WORDS and t not in asked]
+    added = [t for t in tokenize(reply) if t not in _REPLY_WORDS and t not in allowed and t not in asked]
     if not added:  # "the colour of Daniel is Daniel" answers nothing
         return False
     if any(t.isdigit() and t not in known for t in added):

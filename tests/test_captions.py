@@ -1,0 +1,224 @@
+"""Captions: the captioner's decisions (scripted fake models), streaming scenes from a real video, the
+visual path's memory tokens, and `videoqa caption` end to end with the offline default models."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import srt
+import webvtt
+
+from videoqa.captions import (
+    EMPTY_CAPTION,
+    Captioner,
+    CaptionOptions,
+    SceneMaterial,
+    StreamSources,
+    stream_materials,
+)
+from videoqa.index import IndexOptions
+from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message
+from videoqa.memory import MemoryOptions, TrainingFreeBridge
+from videoqa.ocr import load_reader
+from videoqa.speech import SpeechOptions, load_transcriber
+from videoqa.story import Story
+from videoqa.synth import SynthVideo
+from videoqa.types import Scene
+from videoqa.video import probe
+
+from helpers import ScriptedLlm, ThumbnailEmbedder, assert_one_line_error, run_cli
+
+
+def _scene(index: int, start_s: float = 0.0, end_s: float = 4.0) -> Scene:
+    return Scene(index=index, start_s=start_s, end_s=end_s, first_frame=0, stop_frame=4, keyframe=1,
+                 keyframe_s=start_s + 1)
+
+
+def _material(index: int, speech: str = "", screen: str = "", keyframe: Any = None) -> SceneMaterial:
+    return SceneMaterial(_scene(index, index * 4.0, index * 4.0 + 4.0), speech, screen, keyframe)
+
+
+def test_a_grounded_caption_is_kept_and_an_invented_one_is_replaced_by_a_quote() -> None:
+    llm = ScriptedLlm("Henry swims across the lake.", "Henry flies a plane to Madrid in 1999.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    kept = captioner.caption(_material(0, speech="Henry swims across the lake."))
+    invented = captioner.caption(_material(1, speech="Then Henry dried off."))
+    assert (kept.text, kept.source) == ("Henry swims across the lake.", "model")
+    assert invented.source == "quote" and invented.text == 'Speech: "Then Henry dried off."'
+
+
+def test_a_scene_with_nothing_said_or_shown_calls_no_model() -> None:
+    llm = ScriptedLlm()  # no replies: a call would fail
+    event = Captioner(llm, TrainingFreeBridge()).caption(_material(0))
+    assert (event.text, event.source) == (EMPTY_CAPTION, "empty")
+    assert llm.prompts == []
+
+
+class EchoingLlm(ScriptedLlm):
+    """Captions a scene with its own speech line; asked to shorten the summary, invents something."""
+
+    def generate(self, messages: Any, options: Any) -> Any:
+        self.prompts.append(list(messages))
+        if "summary" in messages[0].content:
+            yield "An invented summary about dragons."
+            return
+        yield messages[-1].content.split("Speech: ", 1)[1].splitlines()[0]
+
+
+def test_the_rolling_summary_carries_the_story_and_stays_within_its_budget() -> None:
+    lines = [f"Speaker {i} talks about topic {i}." for i in range(60)]
+    llm = EchoingLlm()
+    captioner = Captioner(llm, TrainingFreeBridge(), CaptionOptions(summary_tokens=40))
+    for index, line in enumerate(lines):
+        event = captioner.caption(_material(index, speech=line))
+        assert event.source == "model"
+        assert llm.count_tokens(captioner.summary) <= 40
+    # the newest captions are kept; the invented summary was not taken
+    assert captioner.summary.endswith("Speaker 59 talks about topic 59.")
+    assert "dragons" not in captioner.summary
+    assert any("summary" in prompt[0].content for prompt in llm.prompts)  # the model was asked to shorten
+    # the story so far reached the prompt of later scenes
+    assert "Speaker 58" in llm.prompts[-1][-1].content
+
+
+def test_without_memory_nothing_is_carried() -> None:
+    llm = ScriptedLlm("Anna sings.", "Bob dances.")
+    captioner = Captioner(llm, TrainingFreeBridge(), CaptionOptions(memory=False))
+    captioner.caption(_material(0, speech="Anna sings."))
+    captioner.caption(_material(1, speech="Bob dances."))
+    assert captioner.summary == ""
+    assert "nothing yet" in llm.prompts[1][-1].content
+
+
+class FakeSeeingModel:
+    """A visual model behind the real protocol: image tokens from pixel statistics, calls recorded."""
+
+    id = "fake-vlm"
+    context_tokens = 4096
+    hidden_size = 8
+    accepts_visual_tokens = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[Message], Any]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def image_tokens(self, frames: Sequence[Any]) -> list[Any]:
+        out = []
+        for frame in frames:
+            rows = np.asarray(frame, dtype=np.float32).reshape(-1, 3)[:, :1].repeat(8, axis=1)
+            out.append(rows[: 50 + int(frame.mean()) % 7] / 255.0)  # token counts vary from frame to frame
+        return out
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions, images: Sequence[Any] = (),
+                 visual_tokens: Any = None) -> Iterator[str]:
+        self.calls.append((list(messages), visual_tokens))
+        yield "A picture."
+
+
+def test_a_seeing_model_gets_memory_tokens_and_the_pooled_scene_each_time() -> None:
+    model = FakeSeeingModel()
+    captioner = Captioner(model, TrainingFreeBridge(MemoryOptions(tokens=6)), CaptionOptions(scene_tokens=5))
+    rng = np.random.default_rng(0)
+    for index in range(12):
+        frame = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        event = captioner.caption(_material(index, keyframe=frame))
+        assert event.text == "A picture."
+    lengths = [len(tokens) for _, tokens in model.calls]
+    assert lengths == [5] + [6 + 5] * 11  # first scene: no memory yet; then memory + scene, never more
+    assert all(messages[-1].content.startswith(VISUAL_SLOT) for messages, _ in model.calls)
+    assert captioner.memory is not None and captioner.memory.scenes_seen == 12
+
+
+def test_streaming_reads_scenes_in_order_with_their_speech_and_screen_text(
+        narrated: SynthVideo, installed_models: None) -> None:
+    info = probe(narrated.path)
+    sources = StreamSources(ThumbnailEmbedder(), load_transcriber(SpeechOptions(cpu_threads=2)),
+                            load_reader())
+    found = list(stream_materials(info, sources, IndexOptions(), CaptionOptions(), with_keyframes=True))
+    starts = [m.scene.start_s for m in found]
+    assert starts[0] == 0.0 and found[-1].scene.end_s == pytest.approx(info.duration_s, abs=0.1)
+    assert all(a.scene.end_s == b.scene.start_s for a, b in itertools.pairwise(found))
+    cuts = [m.scene.end_s for m in found[:-1]]
+    assert cuts == pytest.approx([4.0, 8.0], abs=0.6)  # the video's two cuts
+    # testsrc2 draws a running timecode: real text on screen, read as such
+    assert "GATE 42" in found[1].screen and "GATE" not in found[0].screen and found[2].screen == ""
+    assert "noon" in found[2].speech.lower() and found[0].speech == found[1].speech == ""
+    assert all(m.keyframe is not None and m.keyframe.ndim == 3 for m in found)
+
+
+def _srt_spans(path: Path) -> list[tuple[float, float, str]]:
+    return [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in srt.parse(path.read_text())]
+
+
+def test_caption_stream_prints_each_scene_and_writes_valid_subtitles(
+        narrated: SynthVideo, installed_models: None, tmp_path: Path) -> None:
+    out_srt, out_vtt = tmp_path / "n.srt", tmp_path / "n.vtt"
+    result = run_cli("caption", str(narrated.path), "--stream", "--srt", str(out_srt), "--vtt", str(out_vtt),
+                     "--device", "cpu")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("[0:00\u20130:0")
+    assert "GATE 42" in lines[1] or "gate" in lines[1].lower()
+    cues = _srt_spans(out_srt)
+    assert [text for _, _, text in cues] == [line.split("] ", 1)[1] for line in lines]
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(cues))  # in order, never overlapping
+    assert len(webvtt.read(str(out_vtt))) == 3
+
+
+def test_caption_whole_video_as_json(narrated: SynthVideo, installed_models: None, tmp_path: Path) -> None:
+    result = run_cli("caption", str(narrated.path), "--json", "--device", "cpu",
+                     env={**_env(), "VIDEOQA_CACHE": str(tmp_path / "cache")})
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    captions = report["captions"]
+    assert [c["scene"] for c in captions] == [0, 1, 2]
+    assert captions[0]["start_s"] == 0.0 and captions[1]["start_s"] == captions[0]["end_s"]
+    assert "GATE 42" in captions[1]["screen"] and "noon" in captions[2]["speech"].lower()
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def test_ctrl_c_leaves_valid_subtitle_files(story: Story, installed_models: None, tmp_path: Path) -> None:
+    out_srt = tmp_path / "s.srt"
+    command = [sys.executable, "-m", "videoqa", "caption", str(story.path), "--stream", "--srt", str(out_srt),
+               "--no-screen-text", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    first = process.stdout.readline()  # the first caption is out: stop the run the way Ctrl-C does
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert first.startswith("[0:00")
+    assert process.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err
+    cues = _srt_spans(out_srt)
+    assert len(cues) >= 1 and cues[0][0] == 0.0
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("--srt", "{tmp}/missing/c.srt"), "does not exist"),
+    (("--vtt", "{tmp}"), "is a folder"),
+    (("--bridge", "{tmp}/none.safetensors"), "no such memory-bridge file"),
+])
+def test_bad_caption_input_is_one_line(args: tuple[str, ...], fragment: str, narrated: SynthVideo,
+                                       tmp_path: Path) -> None:
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert_one_line_error(run_cli("caption", str(narrated.path), *filled), fragment)
+
+
+def test_caption_of_a_missing_video_is_one_line(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("caption", str(tmp_path / "nope.mp4"), "--stream"), "nope.mp4")

@@ -1,0 +1,96 @@
+"""``videoqa caption``: a caption for each scene, printed as it is written and kept in SRT/WebVTT files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from videoqa.cli_options import ModelChoice, assistant_options, model_options
+from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
+
+if TYPE_CHECKING:
+    from videoqa.captions import CaptionEvent
+    from videoqa.subtitles import SubtitleFile
+
+CAPTION_EPILOG = """\b
+Examples:
+  videoqa caption talk.mp4 --stream --srt talk.srt
+  videoqa caption lecture.mp4 --vtt lecture.vtt --json > captions.json
+  videoqa caption trip.mp4 --stream --model checkpoints/llava-1.5-7b --quantize 4bit
+\b
+--stream reads the video in time order and prints each caption as soon as its scene ends; without it
+the video is indexed first (cached, shared with `ask`). Subtitle files hold every caption written so
+far at every moment, so stopping with Ctrl-C leaves a valid file.
+"""
+INTERRUPTED_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
+
+
+@click.command(epilog=CAPTION_EPILOG)
+@click.argument("video", type=click.Path(path_type=Path, readable=False))
+@click.option("--stream", is_flag=True, help="Caption scenes as the video is read, in time order.")
+@click.option("--srt", type=click.Path(path_type=Path), default=None, help="Write the captions as SRT here.")
+@click.option("--vtt", type=click.Path(path_type=Path), default=None,
+              help="Write the captions as WebVTT here.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the captions as JSON (with --stream: one JSON object a line, as they come).")
+@model_options
+@reports_user_errors
+def caption(video: Path, stream: bool, srt: Path | None, vtt: Path | None, as_json: bool,
+            **model_choice: Any) -> None:
+    """Caption each scene of VIDEO: `[m:ss-m:ss] caption` lines on stdout."""
+    from videoqa.assistant import Assistant
+    from videoqa.video import check_file
+
+    check_file(video)
+    options = assistant_options(ModelChoice(**model_choice))
+    files = _subtitle_files(srt, vtt)
+    with VideoProgress() as stages, FetchProgress() as fetches:
+        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
+                              fetch_progress=fetches.update)
+        assistant.load_models()
+        if not stream:
+            assistant.knowledge(video)  # indexing shows its progress; captions then print plainly
+    written: list[CaptionEvent] = []
+    try:
+        for event in assistant.caption(video, stream=stream):
+            _emit(event, files, written, as_json and not stream, as_json and stream)
+    except KeyboardInterrupt:
+        kept = ", ".join(str(f.path) for f in files)
+        click.echo(f"interrupted after {len(written)} captions" + (f"; {kept} hold them" if kept else ""),
+                   err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if as_json and not stream:
+        click.echo(json.dumps({"video": str(video), "captions": [_event_json(e) for e in written],
+                               "model": assistant.llm.id}, indent=2))
+
+
+def _subtitle_files(srt: Path | None, vtt: Path | None) -> list[SubtitleFile]:
+    from videoqa.subtitles import SubtitleFile
+
+    if srt is not None and vtt is not None and srt.resolve() == vtt.resolve():
+        raise click.UsageError("--srt and --vtt name the same file")
+    return [SubtitleFile(path, fmt) for path, fmt in ((srt, "srt"), (vtt, "vtt")) if path is not None]
+
+
+def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent], hold: bool,
+          json_line: bool) -> None:
+    from videoqa.subtitles import Cue
+
+    if event.end_s > event.start_s:
+        for file in files:
+            file.add(Cue(event.start_s, event.end_s, event.text))
+    written.append(event)
+    if json_line:
+        click.echo(json.dumps(_event_json(event)))
+    elif not hold:
+        click.echo(f"[{event.span}] {event.text}")
+
+
+def _event_json(event: CaptionEvent) -> dict[str, Any]:
+    return {"scene": event.index, "start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3),
+            "span": event.span, "caption": event.text, "source": event.source, "speech": event.speech,
+            "screen": event.screen}

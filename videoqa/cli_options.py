@@ -1,0 +1,84 @@
+"""The command-line options that choose models and channels, shared by ``ask``, ``caption`` and ``chat``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
+from videoqa.cliutil import UserError
+
+if TYPE_CHECKING:
+    from videoqa.assistant import AssistantOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model options ``ask``, ``caption`` and ``chat`` share, as the command line gave them."""
+
+    model: str
+    embedder: str
+    speech_model: str
+    no_speech: bool
+    no_screen_text: bool
+    device: str
+    quantize: str
+    bridge: Path | None
+    no_memory: bool
+
+
+def model_options(command: F) -> F:
+    """The options that choose the models and channels, shared by ``ask``, ``caption`` and ``chat``."""
+    decorators: list[Callable[[Any], Any]] = [
+        click.option("--model", default=lambda: os.environ.get("VIDEOQA_MODEL", "smollm2-135m-instruct"),
+                     show_default="smollm2-135m-instruct, or $VIDEOQA_MODEL",
+                     help="Language model: a model-store name, a .gguf file or folder (with an mmproj*.gguf "
+                          "beside it for a model that sees), a transformers VLM folder (checkpoints/NAME) "
+                          "or VLM name (videoqa models list)."),
+        embedder_option,
+        click.option("--speech-model", default="whisper-tiny.en", show_default=True,
+                     help="Speech model: a model-store name, a faster-whisper size (small.en, ...) or a "
+                          "folder."),
+        click.option("--no-speech", is_flag=True, help="Leave the speech channel out."),
+        click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out."),
+        click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+                     help="Where the models run."),
+        click.option("--quantize", type=click.Choice(["none", "4bit", "8bit"]), default="none",
+                     show_default=True, help="Load a transformers VLM's weights in 4 or 8 bits "
+                                             "(bitsandbytes)."),
+        click.option("--bridge", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     help="Learned memory-bridge weights (.safetensors); default: the training-free "
+                          "bridge."),
+        click.option("--no-memory", is_flag=True,
+                     help="Carry no memory from scene to scene (no memory tokens, no rolling summary)."),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def assistant_options(choice: ModelChoice, **more: Any) -> AssistantOptions:
+    """The assistant's options from the shared model options (and any other field by name)."""
+    from videoqa.assistant import AssistantOptions
+    from videoqa.captions import CaptionOptions
+    from videoqa.ocr import OcrOptions
+    from videoqa.speech import SpeechOptions
+    from videoqa.videollm import VisualOptions
+
+    if choice.bridge is not None and not choice.bridge.is_file():
+        raise UserError(f"{choice.bridge}: no such memory-bridge file")
+    memory = not choice.no_memory
+    return AssistantOptions(llm=choice.model, embedder=choice.embedder, device=choice.device,
+                            quantize=choice.quantize,
+                            bridge=str(choice.bridge) if choice.bridge is not None else None,
+                            speech=None if choice.no_speech else SpeechOptions(model=choice.speech_model),
+                            ocr=None if choice.no_screen_text else OcrOptions(),
+                            visual=VisualOptions(memory=memory), captioning=CaptionOptions(memory=memory),
+                            **more)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +25,11 @@ if TYPE_CHECKING:
     from videoqa.assistant import Assistant
     from videoqa.types import Scene
 
-# A question with at most this many words beyond stop words is taken as a follow-up of the one before.
-_FOLLOW_UP_WORDS = 3
+# A question with at most this many words beyond stop words, pointing back with one of _POINTERS
+# ("and after that?", "what did she say next?"), is taken as a follow-up of the one before.
+_FOLLOW_UP_WORDS = 2
+_POINTERS = frozenset(("he", "she", "it", "they", "them", "his", "her", "their", "that", "this", "those",
+                       "these", "then", "next", "after", "before", "else", "more", "again"))
 _SCENE_NOTE_WORDS = 12
 TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json"}
 
@@ -100,7 +104,8 @@ class ChatSession:
     def search_text(self, question: str) -> str:
         """What the video is searched for: the question, joined by the one before when it is a follow-up."""
         own = [t for t in tokenize(question) if t not in STOPWORDS]
-        if self.turns and len(own) <= _FOLLOW_UP_WORDS:
+        pointing = _POINTERS.intersection(re.findall(r"[a-z]+", question.lower()))
+        if self.turns and len(own) <= _FOLLOW_UP_WORDS and pointing:
             return f"{self.turns[-1].question} {question}"
         return question
 

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from videoqa.speech import Transcriber
     from videoqa.textindex import TextEmbedder
     from videoqa.types import SceneHit
+    from videoqa.videollm import VideoMemory
 
 log = logging.getLogger("videoqa")
 
@@ -105,6 +106,7 @@ class Assistant:
         self._llm: TextGenerator | None = None
         self._bridge: MemoryBridge | None = None
         self._videos: dict[tuple[str, int, int], VideoKnowledge] = {}
+        self._memories: dict[str, VideoMemory] = {}  # a seeing model's memory of each video, by index key
 
     # --- models, loaded on first use ---------------------------------------------------------------
 
@@ -235,12 +237,15 @@ class Assistant:
         scenes = chosen_scenes(found, len(known.visual.scenes), options.scenes)
         read = keyframe_pixels(known.visual.info)
         if not model.accepts_visual_tokens:  # frames only: the chosen scenes' keyframes themselves
-            frames = read([known.visual.scenes[i].keyframe_s for i in scenes])
+            frames = list(read([known.visual.scenes[i].keyframe_s for i in scenes]))
             return answer_looking(question, found, model, None, frames, self.options.answering.generation,
                                   self._model_names(), feed, history, system)
-        memory = video_memory(model, self.bridge, bridge_id(self.bridge, self.options.bridge),
-                              lambda: read([s.keyframe_s for s in known.visual.scenes]), options, self._cache,
-                              known.visual.cache_key)
+        memo = known.visual.cache_key
+        if memo not in self._memories:  # once per video and session: chat turns reuse it
+            self._memories[memo] = video_memory(
+                model, self.bridge, bridge_id(self.bridge, self.options.bridge),
+                lambda: read([s.keyframe_s for s in known.visual.scenes]), options, self._cache, memo)
+        memory = self._memories[memo]
         return answer_looking(question, found, model, visual_context(memory, scenes, options), (),
                               self.options.answering.generation, self._model_names(), feed, history, system)
 

@@ -255,30 +255,37 @@ def distinct_readings(readings: Sequence[str]) -> str:
     return "\n".join(kept)
 
 
-def indexed_materials(known: VideoKnowledge, keyframes: Callable[[list[float]], list[Frame]] | None
-                      ) -> Iterator[SceneMaterial]:
-    """The scenes of an indexed video with their speech and screen text; keyframes only when asked."""
+KeyframeReader = Callable[[list[float]], Iterator[Frame]]  # frames shown at given times, in order
+
+
+def indexed_materials(known: VideoKnowledge, keyframes: KeyframeReader | None) -> Iterator[SceneMaterial]:
+    """The scenes of an indexed video with their speech and screen text; keyframes only when asked
+    (read as the scenes go, so a long video's keyframes are never all held at once)."""
     scenes = known.visual.scenes
-    pictures: list[Frame | None] = list(keyframes([s.keyframe_s for s in scenes])) if keyframes \
-        else [None] * len(scenes)
-    for scene, picture in zip(scenes, pictures, strict=True):
+    pictures: Iterator[Frame | None] = keyframes([s.keyframe_s for s in scenes]) if keyframes \
+        else iter([None] * len(scenes))
+    for scene in scenes:
         screen = [item.text for item in known.screen
                   if item.start_s < scene.end_s and item.end_s > scene.start_s]
         yield SceneMaterial(scene, text_in(known.transcript.segments, scene.start_s, scene.end_s),
-                            distinct_readings(screen), picture)
+                            distinct_readings(screen), next(pictures, None))
 
 
-def keyframe_pixels(info: VideoInfo, max_side: int = 448) -> Callable[[list[float]], list[Frame]]:
-    """Reads the frames shown at given times (the scenes' keyframes), in one pass."""
+def keyframe_pixels(info: VideoInfo, max_side: int = 448) -> KeyframeReader:
+    """Reads the frames shown at given times (the scenes' keyframes) in one pass, as they are wanted. A
+    truncated file ends early: its last frame stands in for the times past the end."""
     from videoqa.video import SamplingOptions, read_frames
 
-    def read(times_s: list[float]) -> list[Frame]:
+    def read(times_s: list[float]) -> Iterator[Frame]:
         wanted = np.asarray(times_s, dtype=np.float64)
-        frames = [frame for batch in read_frames(info, wanted, SamplingOptions(max_side=max_side))
-                  for frame in batch.pixels]
-        if len(frames) != len(times_s):  # a truncated file: the last frame stands in for the missing ones
-            frames += [frames[-1]] * (len(times_s) - len(frames)) if frames else []
-        return frames
+        given = 0
+        last: Frame | None = None
+        for batch in read_frames(info, wanted, SamplingOptions(max_side=max_side)):
+            for frame in batch.pixels:
+                given, last = given + 1, frame
+                yield frame
+        if last is not None:
+            yield from [last] * (len(times_s) - given)
 
     return read
 

@@ -14,7 +14,7 @@ One interface, ``MemoryBridge.step(state, scene_tokens) -> state``, two implemen
 The memory cache keeps the memory after every step, up to ``cache_size`` entries (oldest dropped), so the
 cost of a step is bounded too. ``MemoryState`` is a value object that can be saved and loaded.
 
-This module is not yet wired into a command (the multimodal answering path that uses it comes next).
+Used by ``videollm.py`` (answers from a seeing model) and ``captions.py`` (captions that follow the story).
 """
 
 from __future__ import annotations
@@ -220,25 +220,33 @@ class LearnedBridge:
                     raise BridgeError(f"{path}: weights do not fit the bridge ({exc})") from None
         return bridge
 
+    def to(self, device: str) -> LearnedBridge:
+        """Run the bridge's layers on ``device`` ("cuda" on a GPU); states stay plain arrays."""
+        for module in (self._layer, self._recall):
+            module.to(device)
+        self._initial = self._initial.to(device)  # type: ignore[assignment]
+        return self
+
     def start(self, dim: int) -> MemoryState:
         if dim != self.dim:
             raise ValueError(f"this bridge works on tokens of width {self.dim}, not {dim}")
-        memory = self._initial.detach().numpy().astype(np.float32)
+        memory = self._initial.detach().float().cpu().numpy()
         return MemoryState(memory, np.zeros((0, *memory.shape), dtype=np.float32), 0)
 
     def step(self, state: MemoryState, scene_tokens: npt.NDArray[np.float32]) -> MemoryState:
         import torch
 
         tokens = _checked(scene_tokens, state)
+        device = self._initial.device
         with torch.inference_mode():
-            memory = torch.from_numpy(state.memory)[None]
-            joined = torch.cat([memory, torch.from_numpy(tokens.astype(np.float32))[None]], dim=1)
+            memory = torch.from_numpy(state.memory)[None].to(device)
+            joined = torch.cat([memory, torch.from_numpy(tokens.astype(np.float32))[None].to(device)], dim=1)
             memory = self._layer(joined)[:, : self.options.tokens]
             if len(state.cache):
-                cache = torch.from_numpy(state.cache.reshape(1, -1, self.dim))
+                cache = torch.from_numpy(state.cache.reshape(1, -1, self.dim)).to(device)
                 recalled, _ = self._recall(memory, cache, cache, need_weights=False)
                 # normalised, so 1000 scenes of residual additions cannot blow the memory up
                 memory = torch.nn.functional.layer_norm(memory + recalled, (self.dim,))
-        new = memory[0].numpy().astype(np.float32)
+        new = memory[0].float().cpu().numpy()
         cache_rows = np.concatenate([state.cache, new[None]])[-self.options.cache_size:]
         return MemoryState(new, cache_rows, state.scenes_seen + 1)

@@ -77,7 +77,7 @@ def remember(bridge: MemoryBridge, scenes: Sequence[Tokens], dim: int) -> Memory
 
 
 def video_memory(model: VisualGenerator, bridge: MemoryBridge, bridge_id: str,
-                 keyframes: Callable[[], list[Frame]], options: VisualOptions, cache: IndexCache,
+                 keyframes: Callable[[], Iterable[Frame]], options: VisualOptions, cache: IndexCache,
                  index_key: str) -> VideoMemory:
     """The video's scene tokens and memory, from the cache or made now (``keyframes`` read only then)."""
     key = entry_key(index_key, {"visual_memory": model.id, "bridge": bridge_id,

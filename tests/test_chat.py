@@ -49,8 +49,10 @@ def test_a_short_follow_up_is_searched_with_the_question_before(
     session, _ = scripted_chat
     assert session.search_text("and then?") == "and then?"  # nothing before it yet
     session.ask("When does the meeting start?")
-    assert session.search_text("and then?") == "When does the meeting start? and then?"
-    assert session.search_text("what did she say next?").startswith("When does the meeting")
+    # "after that" points at what the last answer rests on
+    assert session.search_text("and after that?") == "What happens after The meeting starts at noon?"
+    assert session.search_text("what came before?").startswith("What happens before The meeting")
+    assert session.search_text("who said it?") == "When does the meeting start? who said it?"
     for standalone in ("Which gate number is shown on the card?", "who is the pilot?"):
         assert session.search_text(standalone) == standalone
 

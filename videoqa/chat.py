@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _FOLLOW_UP_WORDS = 2
 _POINTERS = frozenset(("he", "she", "it", "they", "them", "his", "her", "their", "that", "this", "those",
                        "these", "then", "next", "after", "before", "else", "more", "again"))
+_ONWARDS = frozenset(("after", "next", "then", "later"))
 _SCENE_NOTE_WORDS = 12
 TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json"}
 
@@ -49,6 +50,14 @@ class ChatOptions:
 class Turn:
     question: str
     answer: Answer
+
+
+def _what_was_found(turn: Turn) -> str:
+    """The words the turn's answer rests on: its best evidence line, else the answer itself."""
+    texts = [e for e in turn.answer.evidence if e.text is not None and e.role != "anchor"]
+    if texts:
+        return " ".join(max(texts, key=lambda e: e.fused).text.split()).rstrip(".?!")  # type: ignore[union-attr]
+    return turn.answer.text.rstrip(".?!")
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,11 @@ class ChatSession:
         """Answer ``question``; the turn is remembered only once the answer is complete."""
         if not question.strip():
             raise ValueError("the question is empty")
-        answer = self.assistant.ask(self.video, question, feed, history=self.history(),
-                                    search=self.search_text(question),
+        search = self.search_text(question)
+        # A follow-up resolved to a full question ("what happens after <the last answer>?") is asked in
+        # those words: a small model given just "and after that?" tends to repeat its last answer.
+        asked = search if search.startswith("What happens") and search != question else question
+        answer = self.assistant.ask(self.video, asked, feed, history=self.history(), search=search,
                                     system=load_prompt("chat").section("system"))
         self.turns.append(Turn(question, answer))
         return answer
@@ -102,12 +114,18 @@ class ChatSession:
         return kept
 
     def search_text(self, question: str) -> str:
-        """What the video is searched for: the question, joined by the one before when it is a follow-up."""
+        """What the video is searched for: the question itself, unless it is a follow-up. "And after
+        that?" / "what came before?" become "what happens after/before <what the last answer rests on>";
+        other follow-ups are searched together with the question before."""
         own = [t for t in tokenize(question) if t not in STOPWORDS]
-        pointing = _POINTERS.intersection(re.findall(r"[a-z]+", question.lower()))
-        if self.turns and len(own) <= _FOLLOW_UP_WORDS and pointing:
-            return f"{self.turns[-1].question} {question}"
-        return question
+        words = set(re.findall(r"[a-z]+", question.lower()))
+        if not self.turns or len(own) > _FOLLOW_UP_WORDS or not _POINTERS & words:
+            return question
+        last = self.turns[-1]
+        direction = "before" if "before" in words else "after" if words & _ONWARDS else None
+        if direction is not None and not last.answer.abstained:
+            return f"What happens {direction} {_what_was_found(last)}?"
+        return f"{last.question} {question}"
 
     def scenes(self) -> list[SceneNote]:
         known = self.assistant.knowledge(self.video)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from videoqa.assistant import Assistant, AssistantOptions
+from videoqa.cache import IndexCache
+from videoqa.llm import load_llm
 from videoqa.llm.base import GenerationOptions, LlmError, LlmOptions, Message, is_visual
 from videoqa.llm.llama_cpp_vision import LlamaCppVisionGenerator, _chat_with_images, find_mmproj
+from videoqa.synth import SynthVideo
 
 from gguf_models import AssetUnavailable, GgufPair, TinyVlmSpec, tiny_vlm_gguf
 
@@ -201,3 +206,20 @@ def test_find_mmproj_refuses_to_guess_between_several(tmp_path: Path) -> None:
 
 def test_find_mmproj_finds_the_built_pair(pair: GgufPair) -> None:
     assert find_mmproj(pair.model) == pair.mmproj
+
+
+def test_a_gguf_pair_in_a_folder_answers_and_captions_a_video(pair: GgufPair, narrated: SynthVideo,
+                                                              installed_models: None, tmp_path: Path) -> None:
+    """What a user does: the model and its projector in checkpoints/NAME/, named with --model."""
+    folder = tmp_path / "checkpoints" / "tiny-vlm-gguf"
+    folder.mkdir(parents=True)
+    shutil.copy(pair.model, folder / "tiny-vlm.gguf")
+    shutil.copy(pair.mmproj, folder / "mmproj-tiny-vlm.gguf")
+    assert isinstance(load_llm(str(folder), OPTIONS), LlamaCppVisionGenerator)
+    assistant = Assistant(AssistantOptions(llm=str(folder), device="cpu", ocr=None),
+                          cache=IndexCache(tmp_path / "cache"))
+    answer = assistant.ask(narrated.path, "When does the meeting start?")
+    assert not answer.abstained and not answer.quoted  # a seeing model's reply stands
+    assert any(item.text and "noon" in item.text.lower() for item in answer.evidence)
+    events = list(assistant.caption(narrated.path))
+    assert [e.index for e in events] == [0, 1, 2] and all(e.text for e in events)

@@ -132,10 +132,14 @@ class Captioner:
 
     def caption(self, material: SceneMaterial) -> CaptionEvent:
         scene = material.scene
-        if self._visual is not None and material.keyframe is not None:
-            text, source = self._caption_looking(material, self._visual), "model"
+        looked = self._caption_looking(material, self._visual) \
+            if self._visual is not None and material.keyframe is not None else ""
+        if looked:
+            text, source = looked, "model"
         elif not (material.speech or material.screen):
             text, source = EMPTY_CAPTION, "empty"
+        elif self._visual is not None:  # a seeing model that said nothing: the scene's own text
+            text, source = quote_scene(material), "quote"
         else:
             text, source = self._caption_from_text(material)
         if self.options.memory and source != "empty":
@@ -191,7 +195,7 @@ class Captioner:
         reply = _first_line("".join(model.generate(messages, self.options.generation, visual_tokens=visual)))
         if self.options.memory:
             self._memory = self.bridge.step(self._memory, scene_tokens)
-        return reply or EMPTY_CAPTION
+        return reply
 
 
 # Pieces of the caption prompt a small model sometimes copies into its reply instead of captioning.

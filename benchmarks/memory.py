@@ -14,8 +14,8 @@ GPU's peak allocation on CUDA) belongs to it alone:
                 random scene tokens (32 x 4096) a scene
 Columns:
   scenes          scenes folded into the memory
-  ms/scene        mean time of one scene (tokens + bridge step), after 3 warm-up scenes
-  first/last 10%  mean ms of the first and the last tenth of the scenes: equal when cost is constant
+  ms/scene        median time of one scene (tokens + bridge step), after 3 warm-up scenes
+  first/last 10%  median ms of the first and the last tenth of the scenes: equal when cost is constant
   peak MiB        the process's peak resident memory (GPU: peak allocated, apart)
   LLM input       visual tokens the language model is given with a question: memory + 4 scenes x 32
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,9 +97,10 @@ def _child(bridge: str, scenes: int, device: str) -> None:
 
         gpu_peak = int(torch.cuda.max_memory_allocated())
     tenth = max(1, len(times) // 10)
-    print(json.dumps({"bridge": bridge, "scenes": scenes, "ms_per_scene": 1000 * sum(times) / len(times),
-                      "first_ms": 1000 * sum(times[:tenth]) / tenth,
-                      "last_ms": 1000 * sum(times[-tenth:]) / tenth,
+    # medians: on a shared machine a few scenes stall behind other work, which a mean would count
+    print(json.dumps({"bridge": bridge, "scenes": scenes, "ms_per_scene": 1000 * statistics.median(times),
+                      "first_ms": 1000 * statistics.median(times[:tenth]),
+                      "last_ms": 1000 * statistics.median(times[-tenth:]),
                       "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "gpu_peak_mib": gpu_peak / 2**20, "llm_input": llm_input}))
 

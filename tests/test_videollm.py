@@ -138,3 +138,14 @@ def test_a_vlm_folder_that_is_broken_is_one_line_in_the_cli(tmp_path: Path, narr
     folder.mkdir()
     (folder / "config.json").write_text("{not json")
     assert_one_line_error(run_cli("ask", str(narrated.path), "what?", "--model", str(folder)), str(folder))
+
+
+def test_models_list_names_the_vision_language_models() -> None:
+    import json
+
+    result = run_cli("models", "list", "--json")
+    assert result.code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["llava-1.5-7b"]["task"] == "answer+vision"
+    assert rows["llava-1.5-7b"]["source"] == "hf:llava-hf/llava-1.5-7b-hf"
+    assert rows["smollm2-135m-instruct"]["task"] == "answer"

@@ -35,14 +35,30 @@ def list_models(as_json: bool) -> None:
              "installed": is_installed(spec, root / spec.name), "size_bytes": spec.size_bytes,
              "license": spec.license, "source": f"pypi:{spec.requirement}", "summary": spec.summary}
             for spec in REGISTRY.values()]
+    seeing = _vision_language_rows()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows + seeing, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['name']:<24} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
+        click.echo(f"{row['name']:<27} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
                    f"{'installed' if row['installed'] else 'not installed':<13}  {row['license']:<10} "
                    f"{row['source']}")
-    click.echo(f"(models folder: {root})", err=True)
+    for row in seeing:
+        where = "in checkpoints/" if row["installed"] else "not installed"
+        click.echo(f"{row['name']:<27} {row['task']:<15} {'':>11}  {where:<13}  {'':<10} {row['source']}")
+    click.echo(f"(models folder: {root}; vision-language models: put the hub folder in checkpoints/NAME/)",
+               err=True)
+
+
+def _vision_language_rows() -> list[dict[str, Any]]:
+    """The transformers VLMs videoqa knows by name: not in any package registry, so they come from
+    checkpoints/NAME/ (copied there by the user) or, on a networked machine, the hub."""
+    from videoqa.llm.transformers_vlm import CHECKPOINTS_DIR, VLM_REGISTRY
+
+    return [{"name": name, "task": "answer+vision", "format": "transformers",
+             "installed": (CHECKPOINTS_DIR / name / "config.json").is_file(), "size_bytes": None,
+             "license": None, "source": f"hf:{spec.hub_id}", "summary": spec.summary}
+            for name, spec in VLM_REGISTRY.items()]
 
 
 @models.command()

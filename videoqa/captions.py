@@ -21,6 +21,7 @@ not support is replaced by a quote of that text (``answer.is_grounded``, as for 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,9 +216,19 @@ def is_fair_caption(reply: str, material: SceneMaterial) -> bool:
         and is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS)
 
 
+# "The scene: ...", "Caption: ..." - a label small models put before the caption itself.
+_LABEL = re.compile(r"^(?:the\s+)?(?:scene|caption)\s*(?:\d+\s*)?:\s*", re.IGNORECASE)
+
+
 def _first_line(reply: str) -> str:
+    """The reply's first line, without a leading label or the quotes around a bare quotation."""
     lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    if not lines:
+        return ""
+    line = _LABEL.sub("", lines[0]).strip()
+    if len(line) > 1 and line[0] == line[-1] == '"' and '"' not in line[1:-1]:
+        line = line[1:-1].strip()
+    return line
 
 
 def _keep_last_tokens(text: str, budget: int, llm: TextGenerator) -> str:

@@ -80,7 +80,7 @@ def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionE
           json_line: bool) -> None:
     from videoqa.subtitles import Cue
 
-    if event.end_s > event.start_s:
+    if event.end_s > event.start_s and event.source != "empty":  # no subtitle saying there is nothing
         for file in files:
             file.add(Cue(event.start_s, event.end_s, event.text))
     written.append(event)

@@ -97,3 +97,20 @@ def test_bad_tokens_and_options_are_refused() -> None:
             MemoryOptions(**bad)
     with pytest.raises(ValueError, match="multiple of heads"):
         LearnedBridge(30, 4)
+
+
+def test_the_learned_recall_keeps_projections_and_matches_the_attention_module() -> None:
+    import torch
+
+    bridge = LearnedBridge(dim=32, heads=4, options=MemoryOptions(tokens=4, cache_size=3))
+    rng = np.random.default_rng(0)
+    state = bridge.start(32)
+    for _ in range(6):  # past the cache size: evicted memories' projections must go too
+        state = bridge.step(state, rng.standard_normal((5, 32)).astype(np.float32))
+    memory = torch.from_numpy(state.memory)
+    ours = bridge._recall_over(memory, state.cache)
+    cache = torch.from_numpy(state.cache.reshape(1, -1, 32))
+    with torch.inference_mode():
+        reference, _ = bridge._recall(memory[None], cache, cache, need_weights=False)
+    torch.testing.assert_close(ours, reference[0], rtol=1e-5, atol=1e-5)
+    assert len(bridge._projections) == 3

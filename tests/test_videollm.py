@@ -3,6 +3,7 @@ memory tokens over every scene + the retrieved scenes' pooled tokens + the quest
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,34 @@ def test_models_list_names_the_vision_language_models() -> None:
     assert rows["llava-1.5-7b"]["task"] == "answer+vision"
     assert rows["llava-1.5-7b"]["source"] == "hf:llava-hf/llava-1.5-7b-hf"
     assert rows["smollm2-135m-instruct"]["task"] == "answer"
+
+
+def test_quantize_is_refused_for_a_gguf_model(narrated: SynthVideo, installed_models: None) -> None:
+    assert_one_line_error(run_cli("ask", str(narrated.path), "what?", "--quantize", "4bit"),
+                          "--quantize applies to transformers models")
+
+
+def test_a_bridge_of_the_wrong_width_is_one_line_before_indexing(llava_dir: Path, narrated: SynthVideo,
+                                                                 tmp_path: Path) -> None:
+    from videoqa.memory import LearnedBridge
+
+    weights = tmp_path / "bridge.safetensors"
+    LearnedBridge(dim=32, heads=4).save(weights)  # the tiny LLaVA's language model is 64 wide
+    result = run_cli("ask", str(narrated.path), "what?", "--model", str(llava_dir), "--bridge", str(weights),
+                     "--device", "cpu", env={**os.environ, "VIDEOQA_CACHE": str(tmp_path / "cache")})
+    assert_one_line_error(result, "width 32", "width 64")
+    assert not (tmp_path / "cache").exists()  # refused before any indexing
+
+
+def test_a_learned_bridge_feeds_the_seeing_model(llava_dir: Path, narrated: SynthVideo,
+                                                installed_models: None, tmp_path: Path) -> None:
+    from videoqa.memory import LearnedBridge
+
+    weights = tmp_path / "bridge.safetensors"
+    LearnedBridge(dim=64, heads=4, options=MemoryOptions(tokens=8)).save(weights)
+    options = AssistantOptions(llm=str(llava_dir), device="cpu", ocr=None, bridge=str(weights),
+                               memory=MemoryOptions(tokens=8))
+    assistant = Assistant(options, cache=IndexCache(tmp_path / "cache"))
+    assistant.load_models()
+    assert isinstance(assistant.bridge, LearnedBridge)
+    assert assistant.ask(narrated.path, "When does the meeting start?").text

@@ -166,6 +166,23 @@ class Assistant:
             self._load_transcriber()
         if self.options.ocr is not None:
             self._load_reader()
+        self._check_bridge()
+
+    def _check_bridge(self) -> None:
+        """A learned bridge must fit the model it feeds; one given to a text-only model does nothing."""
+        if self.options.bridge is None:
+            return
+        if not is_visual(self.llm):
+            log.warning("--bridge applies to models that see; %s reads text only, so it is not used",
+                        self.options.llm)
+            return
+        from videoqa.memory import BridgeError, LearnedBridge
+
+        width = self.llm.hidden_size  # type: ignore[attr-defined]
+        bridge = self.bridge
+        if isinstance(bridge, LearnedBridge) and bridge.dim != width:
+            raise BridgeError(f"{self.options.bridge}: the bridge works on tokens of width {bridge.dim}, "
+                              f"but {self.options.llm} has width {width}")
 
     def _load_transcriber(self) -> Transcriber:
         if self._transcriber is None:

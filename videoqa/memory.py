@@ -19,11 +19,12 @@ Used by ``videollm.py`` (answers from a seeing model) and ``captions.py`` (capti
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -175,6 +176,7 @@ class LearnedBridge:
         self._recall = torch.nn.MultiheadAttention(dim, heads, dropout=0.0, batch_first=True).eval()
         self._initial = torch.nn.Parameter(torch.randn(self.options.tokens, dim) * 0.02)
         torch.random.set_rng_state(generator_state)
+        self._projections: dict[bytes, Any] = {}  # a cached memory's keys and values, by its content
 
     def state_dict(self) -> dict[str, object]:
         import torch
@@ -220,10 +222,45 @@ class LearnedBridge:
                     raise BridgeError(f"{path}: weights do not fit the bridge ({exc})") from None
         return bridge
 
+    def _recall_over(self, memory: Any, cache: npt.NDArray[np.float32]) -> Any:
+        """The ``recall`` cross-attention from ``memory`` (tokens, dim) over every cached memory.
+
+        The same arithmetic as calling the ``nn.MultiheadAttention`` (tests compare them), but the keys
+        and values of a cached memory are projected once, when it is first seen, and kept while it stays
+        in the cache: re-projecting a full cache (64 x 32 tokens at width 4096) each scene cost more than
+        the bridge's transformer layer.
+        """
+        import torch
+
+        weights, biases = self._recall.in_proj_weight, self._recall.in_proj_bias
+        w_q, w_kv = weights[: self.dim], weights[self.dim:]
+        b_q, b_kv = biases[: self.dim], biases[self.dim:]
+        keys_values = [self._projected_row(row, w_kv, b_kv) for row in cache]
+        self._projections = {key: self._projections[key] for key, _ in keys_values}  # drop evicted rows
+        projected = torch.cat([kv for _, kv in keys_values])
+        keys, values = projected[:, : self.dim], projected[:, self.dim:]
+        query = memory @ w_q.T + b_q
+
+        def heads(x: Any) -> Any:
+            return x.reshape(len(x), self.heads, -1).transpose(0, 1)
+
+        attended = torch.nn.functional.scaled_dot_product_attention(heads(query), heads(keys), heads(values))
+        return self._recall.out_proj(attended.transpose(0, 1).reshape(len(memory), self.dim))
+
+    def _projected_row(self, row: npt.NDArray[np.float32], weight: Any, bias: Any) -> tuple[bytes, Any]:
+        import torch
+
+        key = hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+        if key not in self._projections:
+            tokens = torch.from_numpy(np.ascontiguousarray(row, dtype=np.float32)).to(weight.device)
+            self._projections[key] = tokens @ weight.T + bias
+        return key, self._projections[key]
+
     def to(self, device: str) -> LearnedBridge:
         """Run the bridge's layers on ``device`` ("cuda" on a GPU); states stay plain arrays."""
         for module in (self._layer, self._recall):
             module.to(device)
+        self._projections.clear()
         self._initial = self._initial.to(device)  # type: ignore[assignment]
         return self
 
@@ -243,8 +280,7 @@ class LearnedBridge:
             joined = torch.cat([memory, torch.from_numpy(tokens.astype(np.float32))[None].to(device)], dim=1)
             memory = self._layer(joined)[:, : self.options.tokens]
             if len(state.cache):
-                cache = torch.from_numpy(state.cache.reshape(1, -1, self.dim)).to(device)
-                recalled, _ = self._recall(memory, cache, cache, need_weights=False)
+                recalled = self._recall_over(memory[0], state.cache)[None]
                 # normalised, so 1000 scenes of residual additions cannot blow the memory up
                 memory = torch.nn.functional.layer_norm(memory + recalled, (self.dim,))
         new = memory[0].float().cpu().numpy()

@@ -232,17 +232,22 @@ class Assistant:
         if not question.strip():
             raise ValueError("the question is empty")
         known = self.knowledge(video)
-        query = search or question
-        parsed = parse_question(query)
-        anchor = parsed.anchor if parsed.relation != "none" else None
-        scores = question_scores(query, anchor, self.text_embedder, known.passages, known.passage_vectors)
-        visual = self._visual_hits(known, anchor or query)
-        found = choose_evidence(parsed.relation, parsed.anchor, known.passages, scores, known.visual.scenes,
-                                visual, self.options.retrieval)
+        found = self.evidence(video, search or question)
         if is_visual(self.llm):
             return self._ask_looking(known, question, found, feed, history, system)
         return answer(question, found, self.llm, self.options.answering, self._model_names(), feed,
                       history, system)
+
+    def evidence(self, video: str | os.PathLike[str], query: str) -> EvidenceSet:
+        """The passages (and, with a CLIP model, scenes) of a video that match ``query``, as ``ask`` picks
+        them: temporal relations understood, channels fused, in time order."""
+        known = self.knowledge(video)
+        parsed = parse_question(query)
+        anchor = parsed.anchor if parsed.relation != "none" else None
+        scores = question_scores(query, anchor, self.text_embedder, known.passages, known.passage_vectors)
+        visual = self._visual_hits(known, anchor or query)
+        return choose_evidence(parsed.relation, parsed.anchor, known.passages, scores, known.visual.scenes,
+                               visual, self.options.retrieval)
 
     def _ask_looking(self, known: VideoKnowledge, question: str, found: EvidenceSet, feed: Feed | None,
                      history: Sequence[Message], system: str | None) -> Answer:

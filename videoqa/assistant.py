@@ -235,7 +235,7 @@ class Assistant:
         found = self.evidence(video, search or question)
         if is_visual(self.llm):
             return self._ask_looking(known, question, found, feed, history, system)
-        return answer(question, found, self.llm, self.options.answering, self._model_names(), feed,
+        return answer(question, found, self.llm, self.options.answering, self.model_names(), feed,
                       history, system)
 
     def evidence(self, video: str | os.PathLike[str], query: str) -> EvidenceSet:
@@ -261,7 +261,7 @@ class Assistant:
         if not model.accepts_visual_tokens:  # frames only: the chosen scenes' keyframes themselves
             frames = list(read([known.visual.scenes[i].keyframe_s for i in scenes]))
             return answer_looking(question, found, model, None, frames, self.options.answering.generation,
-                                  self._model_names(), feed, history, system)
+                                  self.model_names(), feed, history, system)
         memo = known.visual.cache_key
         if memo not in self._memories:  # once per video and session: chat turns reuse it
             self._memories[memo] = video_memory(
@@ -269,7 +269,7 @@ class Assistant:
                 lambda: read([s.keyframe_s for s in known.visual.scenes]), options, self._cache, memo)
         memory = self._memories[memo]
         return answer_looking(question, found, model, visual_context(memory, scenes, options), (),
-                              self.options.answering.generation, self._model_names(), feed, history, system)
+                              self.options.answering.generation, self.model_names(), feed, history, system)
 
     def caption(self, video: str | os.PathLike[str], stream: bool = False,
                 on_progress: Callable[[float, float], None] | None = None) -> Iterator[CaptionEvent]:
@@ -317,7 +317,7 @@ class Assistant:
             return None
         return score_scenes(known.visual, vector)
 
-    def _model_names(self) -> dict[str, str]:
+    def model_names(self) -> dict[str, str]:
         names = {"llm": self.llm.id, "image": self.embedder.id, "text": self.text_embedder.id}
         if self._transcriber is not None:
             names["speech"] = self._transcriber.id

@@ -18,6 +18,7 @@ import click
 
 from videoqa import __version__
 from videoqa.cli_ask import ask
+from videoqa.cli_bench import bench
 from videoqa.cli_caption import caption
 from videoqa.cli_chat import chat
 from videoqa.cli_models import models
@@ -51,7 +52,7 @@ def cli() -> None:
     logger.propagate = False
 
 
-for command in (ask, caption, chat, index, scenes, search, models):
+for command in (ask, caption, chat, index, scenes, search, models, bench):
     cli.add_command(command)
 
 

@@ -90,7 +90,9 @@ class Story:
 
 
 @dataclass(frozen=True)
-class _Event:
+class TimedEvent:
+    """A sentence spoken (channel "speech") or a sign shown (channel "screen") from ``start_s``."""
+
     start_s: float
     channel: str
     text: str
@@ -108,7 +110,7 @@ def build_story(options: StoryOptions, folder: Path, absent: int = 2) -> Story:
     events, questions = _plan(options, rng)
     questions += [PlantedQuestion(text, (), "absent", -1.0, -1.0) for text in _absent(rng, absent)]
     folder.mkdir(parents=True, exist_ok=True)
-    _render_chunks(options, events, rng, path)
+    render_events(options, events, rng, path)
     story = Story(path=path, duration_s=options.duration_s, questions=tuple(questions),
                   lines=tuple((e.start_s, e.text) for e in events if e.channel == "speech"),
                   cards=tuple((e.start_s, e.text) for e in events if e.channel == "screen"))
@@ -116,9 +118,9 @@ def build_story(options: StoryOptions, folder: Path, absent: int = 2) -> Story:
     return story
 
 
-def _plan(options: StoryOptions, rng: random.Random) -> tuple[list[_Event], list[PlantedQuestion]]:
+def _plan(options: StoryOptions, rng: random.Random) -> tuple[list[TimedEvent], list[PlantedQuestion]]:
     """Facts on a timeline: every ``fact_every_s`` a fact, a sign, or the first half of a sequel."""
-    events: list[_Event] = []
+    events: list[TimedEvent] = []
     questions: list[PlantedQuestion] = []
     used: set[str] = set()
     kinds: list[str] = []
@@ -132,7 +134,7 @@ def _plan(options: StoryOptions, rng: random.Random) -> tuple[list[_Event], list
                 events += planted[0]
                 questions.append(planted[1])
             if options.fact_every_s >= _FILLER_ROOM_S:
-                events.append(_Event(slot_s + _FILLER_AT_S, "speech", _filler(rng)))
+                events.append(TimedEvent(slot_s + _FILLER_AT_S, "speech", filler(rng)))
         slot_s += options.fact_every_s
     return sorted(events, key=lambda e: e.start_s), questions
 
@@ -143,21 +145,21 @@ def _room_in_chunk(start_s: float, options: StoryOptions) -> bool:
 
 
 def _plant(kind: str, at_s: float, options: StoryOptions, rng: random.Random,
-           used: set[str]) -> tuple[list[_Event], PlantedQuestion] | None:
+           used: set[str]) -> tuple[list[TimedEvent], PlantedQuestion] | None:
     if kind == "after":
         pair = facts.sequel(rng)
         if pair.question in used:
             return None
         used.add(pair.question)
         then_s = at_s + _THEN_AT_S
-        return ([_Event(at_s, "speech", pair.first), _Event(then_s, "speech", pair.then)],
+        return ([TimedEvent(at_s, "speech", pair.first), TimedEvent(then_s, "speech", pair.then)],
                 PlantedQuestion(pair.question, pair.answers, "after", then_s, then_s + 4.0))
     fact = facts.spoken_fact(rng) if kind == "speech" else facts.screen_fact(rng)
     if fact.question in used:  # the same question twice would have two right answers
         return None
     used.add(fact.question)
     length_s = options.card_s if kind == "screen" else 4.0
-    return ([_Event(at_s, kind, fact.text)],
+    return ([TimedEvent(at_s, kind, fact.text)],
             PlantedQuestion(fact.question, fact.answers, kind, at_s, at_s + length_s))
 
 
@@ -171,12 +173,15 @@ def _absent(rng: random.Random, count: int) -> list[str]:
     return chosen
 
 
-def _filler(rng: random.Random) -> str:
+def filler(rng: random.Random) -> str:
+    """A sentence of everyday narration that answers no planted question."""
     return rng.choice(_FILLERS).format(weekday=rng.choice(facts.WEEKDAYS), city=rng.choice(facts.CITIES),
                                        name=rng.choice(facts.NAMES))
 
 
-def _render_chunks(options: StoryOptions, events: list[_Event], rng: random.Random, path: Path) -> None:
+def render_events(options: StoryOptions, events: list[TimedEvent], rng: random.Random, path: Path) -> None:
+    """Render ``events`` over shots of ``options.footage`` (or patterns) to ``path``, in chunks of
+    ``options.chunk_s`` joined without re-encoding. An event must end inside the chunk it starts in."""
     with tempfile.TemporaryDirectory(prefix="videoqa-story-", dir=path.parent) as tmp:
         pieces: list[Path] = []
         start_s = 0.0

@@ -1,0 +1,107 @@
+"""``videoqa bench``: the needle-in-a-video-haystack test and multiple-choice evaluation, on your models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from videoqa.cli_options import ModelChoice, assistant_options, model_options
+from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
+
+if TYPE_CHECKING:
+    from videoqa.needle import LengthRun, NeedleOptions
+
+NEEDLE_EPILOG = """\b
+Examples:
+  videoqa bench needle --lengths 1,5,15 --out needle/
+  videoqa bench needle --lengths 60 --depths 0,50,100 --kind speech --model checkpoints/qwen2.5-3b.gguf
+  videoqa bench needle --footage ~/Videos/holiday --lengths 10
+\b
+Haystacks are rendered once (espeak-ng and ffmpeg; about a minute per 10 minutes of video) and cached,
+so a rerun with another model only indexes and asks. Writes needle.json and needle.png to --out.
+"""
+
+
+@click.group()
+def bench() -> None:
+    """Measure videoqa on your machine and models: needle in a haystack, multiple choice."""
+
+
+def _numbers(text: str, kind: type[float] | type[int], what: str) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+@bench.command(epilog=NEEDLE_EPILOG)
+@click.option("--lengths", default="1,5,15,30,60,120", show_default=True,
+              help="Haystack lengths in minutes, comma-separated.")
+@click.option("--depths", default="0,25,50,75,100", show_default=True,
+              help="Needle depths in percent of the video, comma-separated.")
+@click.option("--kind", "kinds", default="speech,text", show_default=True,
+              help="Needle kinds: speech (a sentence said), text (a sign on screen).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("needle-results"),
+              show_default=True, help="Folder for needle.json and needle.png.")
+@click.option("--footage", type=click.Path(path_type=Path), default=None,
+              help="A folder of your videos to build haystacks from (default: the sample clips).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the needle facts.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds a cited passage may lie from the needle.")
+@model_options
+@reports_user_errors
+def needle(lengths: str, depths: str, kinds: str, out: Path, footage: Path | None, seed: int,
+           tolerance: float, **model_choice: Any) -> None:
+    """Hide facts at several depths of videos of several lengths and ask for them."""
+    from videoqa.assistant import Assistant
+    from videoqa.needle import NeedleOptions, footage_files, report_json, run_needles, save_heatmap
+
+    options = NeedleOptions(lengths_min=_numbers(lengths, float, "--lengths"),
+                            depths=_numbers(depths, int, "--depths"),
+                            kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+                            seed=seed, tolerance_s=tolerance)
+    files = footage_files(footage.expanduser() if footage is not None else None)
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[LengthRun] = []
+    with VideoProgress() as stages, FetchProgress() as fetches:
+        assistant = Assistant(assistant_options(ModelChoice(**model_choice)),
+                              progress=lambda label: stages.track(f"{label}: haystack"),
+                              fetch_progress=fetches.update)
+        assistant.load_models()
+        for run in run_needles(assistant, options, files):
+            runs.append(run)
+            found = sum(r.found for r in run.results)
+            click.echo(f"{run.length_min:g} min: built in {run.build_s:.0f} s, indexed in "
+                       f"{run.index_s:.0f} s, {found}/{len(run.results)} found", err=True)
+    report = report_json(runs, options, files, assistant.model_names())
+    (out / "needle.json").write_text(json.dumps(report, indent=2))
+    save_heatmap(runs, options, out / "needle.png", _title(report["models"]))
+    click.echo(_table(runs, options))
+    click.echo(f"wrote {out / 'needle.json'} and {out / 'needle.png'}", err=True)
+
+
+def _title(models: dict[str, str]) -> str:
+    return "needle in a video haystack - " + ", ".join(f"{k}: {v.split(':')[0]}:{v.split(':')[1]}"
+                                                       if v.count(":") else f"{k}: {v}"
+                                                       for k, v in models.items() if k in ("llm", "speech"))
+
+
+def _table(runs: list[LengthRun], options: NeedleOptions) -> str:
+    from videoqa.needle import table_rows
+
+    kinds = list(options.kinds)
+    head = f"{'minutes':>7} {'depth':>5} {'found':>7} {'accuracy':>8} " + \
+        " ".join(f"{k:>6}" for k in kinds) + f" {'s/question':>10} {'index s':>8} {'peak MiB':>8}"
+    lines = [head]
+    for row in table_rows(runs, options.depths):
+        by_kind = " ".join(f"{row['by_kind'].get(k, 0.0):>6.0%}" for k in kinds)
+        lines.append(f"{row['length_min']:>7g} {row['depth']:>4}% {row['found']:>3}/{row['asked']:<3} "
+                     f"{row['accuracy']:>8.0%} {by_kind} {row['median_question_s']:>10.2f} "
+                     f"{row['index_s']:>8.1f} {row['peak_mib']:>8.0f}")
+    found = sum(r.found for run in runs for r in run.results)
+    asked = sum(len(run.results) for run in runs)
+    lines.append(f"{'all':>7} {'':>5} {found:>3}/{asked:<3} {found / max(asked, 1):>8.0%}")
+    return "\n".join(lines)

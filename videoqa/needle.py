@@ -142,6 +142,8 @@ def plan_needles(duration_s: float, depths: Sequence[int], kinds: Sequence[str],
         for kind in kinds:
             fact = _fresh_fact(kind, rng, used)
             start_s = _kind_start(kind, depth, duration_s, kinds)
+            if any(n.kind == kind and abs(n.start_s - start_s) < NEEDLE_S for n in needles):
+                start_s = needle_start(depth, duration_s)  # no room beside: shown while its sentence is said
             needles.append(Needle(kind, depth, round(start_s, 2), round(start_s + NEEDLE_S, 2), fact.text,
                                   fact.question, fact.answers))
     return needles

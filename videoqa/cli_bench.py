@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from videoqa.cli_mcq import mcq
 from videoqa.cli_options import ModelChoice, assistant_options, model_options
 from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
 
@@ -28,6 +29,9 @@ so a rerun with another model only indexes and asks. Writes needle.json and need
 @click.group()
 def bench() -> None:
     """Measure videoqa on your machine and models: needle in a haystack, multiple choice."""
+
+
+bench.add_command(mcq)
 
 
 def _numbers(text: str, kind: type[float] | type[int], what: str) -> tuple[Any, ...]:

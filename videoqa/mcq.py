@@ -113,7 +113,7 @@ def _format_by_suffix(path: Path) -> str | None:
 
 
 def _detect(records: list[dict[str, Any]]) -> str:
-    first = records[0] if records else {}
+    first = records[0]
     if "q_uid" in first:
         return "egoschema"
     if "candidates" in first:
@@ -143,6 +143,8 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 def _records(data: Any) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise _Malformed("expected a JSON list of question objects")
+    if not data:
+        raise _Malformed("holds no questions")
     return data
 
 
@@ -333,8 +335,7 @@ def _ask_for_letter(llm: TextGenerator, q: McqQuestion, lines: Sequence[str]) ->
     letters = LETTERS[:len(q.options)]
     options = "\n".join(f"{letter}. {text}" for letter, text in zip(letters, q.options, strict=True))
     user = template.fill("user", evidence="\n".join(lines) or template.section("no_evidence"),
-                         question=q.question, options=options,
-                         letters=f"{', '.join(letters[:-1])} or {letters[-1]}")
+                         question=q.question, options=options)
     messages = [Message("system", template.section("system")), Message("user", user)]
     return "".join(llm.generate(messages, GenerationOptions(max_tokens=MCQ_MAX_TOKENS))).strip()
 
@@ -362,16 +363,14 @@ def parse_choice(reply: str, options: Sequence[str]) -> int | None:
 
 
 def _quoted_option(reply: str, options: Sequence[str]) -> int | None:
-    """The option whose text the reply contains; the longest when several do ("noon" within "at noon")."""
+    """The one option whose text the reply contains, not counting one within another ("noon" within
+    "at noon"); None when it contains none, or several."""
     said = f" {_words(reply)} "
-    quoted = [(len(_words(option)), i) for i, option in enumerate(options)
-              if _words(option) and f" {_words(option)} " in said]
-    if not quoted:
-        return None
-    quoted.sort(reverse=True)
-    if len(quoted) > 1 and quoted[0][0] == quoted[1][0]:
-        return None  # two different options of the same length: the reply names both
-    return quoted[0][1]
+    quoted = {i: _words(option) for i, option in enumerate(options)
+              if _words(option) and f" {_words(option)} " in said}
+    outermost = [i for i, words in quoted.items()
+                 if not any(words != other and f" {words} " in f" {other} " for other in quoted.values())]
+    return outermost[0] if len(outermost) == 1 else None
 
 
 def _words(text: str) -> str:

@@ -202,6 +202,9 @@ def test_bad_spans_are_refused(narrated: SynthVideo, spans: list[tuple[float, fl
     ("— ~ .", ""),  # punctuation only
     ("7", ""),  # a lone glyph
     ("Dr. Lopez", "Dr. Lopez"),
+    ("RO0M 97", "ROOM 97"),  # a zero among letters is a misread O ...
+    ("FLO0R 30 B0B", "FLOOR 30 BOB"),
+    ("A0 size 100", "A0 size 100"),  # ... but not in numbers or a letter-and-digit code
 ])
 def test_clean_line(raw: str, cleaned: str) -> None:
     assert clean_line(raw) == cleaned

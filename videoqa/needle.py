@@ -337,8 +337,9 @@ def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, 
     import matplotlib.pyplot as plt
 
     panels = [(None, "all needles")] + ([(k, k) for k in options.kinds] if len(options.kinds) > 1 else [])
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.5 + 1.6 * max(len(runs), 2) * len(panels), 4.2),
-                                squeeze=False, sharey=True, constrained_layout=True)
+    width = 1.5 + len(panels) * (1.2 + 0.7 * len(runs))
+    figure, axes = plt.subplots(1, len(panels), figsize=(width, 4.0), squeeze=False, sharey=True,
+                                constrained_layout=True)
     for index, (axis, (kind, label)) in enumerate(zip(axes[0], panels, strict=True)):
         grid = accuracy_grid(runs, options.depths, kind)
         values = [[float("nan") if v is None else v for v in row] for row in grid]

@@ -45,7 +45,7 @@ log = logging.getLogger("videoqa")
 ProgressCallback = Callable[[float, float], None]  # (seconds of video done, seconds in all)
 
 # Bump when cleaning or preprocessing changes what a reader returns: it is part of every reader's id.
-_READER_VERSION = 2
+_READER_VERSION = 3
 # Characters trimmed from both ends of a line: the edges of boxes and underlines read as these.
 _EDGE_JUNK = "|_=~`"
 # A line needs this many letters or digits: a lone glyph is far more often texture than text.
@@ -206,7 +206,19 @@ def clean_line(text: str) -> str:
     """``text`` with unicode compatibility forms folded, runs of white space made single spaces and
     junk trimmed from the ends; "" when what is left is not text (fewer than two letters or digits)."""
     line = " ".join(unicodedata.normalize("NFKC", text).split()).strip(_EDGE_JUNK + " ")
+    line = _ZERO_IN_WORD.sub(_zero_as_letter, line)
     return line if sum(char.isalnum() for char in line) >= _MIN_ALNUM else ""
+
+
+# A zero among letters is a misread capital O ("RO0M 97", "FLO0R 37" on signs): a word that starts with
+# a letter and holds letters and zeros only.
+_ZERO_IN_WORD = re.compile(r"\b[A-Za-z][A-Za-z0]*0[A-Za-z0]*\b")
+
+
+def _zero_as_letter(word: re.Match[str]) -> str:
+    text = word.group()
+    letters = sum(char.isalpha() for char in text)
+    return text.replace("0", "O") if letters >= 2 else text  # "A0" (a paper size, a grid square) stays
 
 
 def join_lines(lines: Sequence[TextLine]) -> str:

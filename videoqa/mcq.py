@@ -12,6 +12,9 @@ option letter — and accuracy is counted overall, per question type and, for NE
 A small model does not always reply with a letter. When no option can be read from its reply, the option
 whose sentence embedding is closest to the evidence is taken instead, and the answer says so
 (``method == "similarity"``), so a report shows how much of its accuracy is the model's own.
+
+The model-side modules are imported where they are used: the command line reads this module's
+constants when it starts, and ``videoqa --help`` must not wait for numpy.
 """
 
 from __future__ import annotations
@@ -26,11 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videoqa.answer import evidence_line
 from videoqa.errors import VideoError
-from videoqa.llm import GenerationOptions, Message
 from videoqa.prompt import load_prompt
-from videoqa.temporal import parse_question
 
 if TYPE_CHECKING:
     from videoqa.assistant import Assistant
@@ -310,6 +310,8 @@ def search_text(q: McqQuestion) -> str:
     glued to a temporal question's anchor blurs what the anchor is, so those are searched by the question.
     """
     combined = f"{q.question} {' '.join(q.options)}"
+    from videoqa.temporal import parse_question
+
     return combined if parse_question(combined).relation == "none" else q.question
 
 
@@ -321,6 +323,8 @@ def answer_question(assistant: Assistant, video_path: Path, q: McqQuestion) -> M
     """
     found = assistant.evidence(video_path, search_text(q))
     shown = [item for item in found.items if item.text is not None and item.role != "anchor"]
+    from videoqa.answer import evidence_line
+
     lines = tuple(evidence_line(item) for item in shown)
     reply = _ask_for_letter(assistant.llm, q, lines)
     choice = parse_choice(reply, q.options)
@@ -331,6 +335,8 @@ def answer_question(assistant: Assistant, video_path: Path, q: McqQuestion) -> M
 
 
 def _ask_for_letter(llm: TextGenerator, q: McqQuestion, lines: Sequence[str]) -> str:
+    from videoqa.llm import GenerationOptions, Message
+
     template = load_prompt("mcq")
     letters = LETTERS[:len(q.options)]
     options = "\n".join(f"{letter}. {text}" for letter, text in zip(letters, q.options, strict=True))

@@ -168,3 +168,18 @@ def test_bad_bench_input_is_one_line(args: tuple[str, ...], fragment: str, tmp_p
         assert result.code == 2 and fragment in result.stderr and "Traceback" not in result.stderr
         return
     assert_one_line_error(result, fragment)
+
+
+def test_a_haystack_from_your_own_footage_folder(sample: Callable[[str], Path], tmp_path: Path) -> None:
+    footage = tmp_path / "my-videos"
+    footage.mkdir()
+    (footage / "walk.avi").symlink_to(sample("tree.avi"))
+    (footage / "notes.txt").write_text("not a video: ignored")
+    files = footage_files(footage)
+    assert [Path(f).name for f in files] == ["walk.avi"]
+    options = NeedleOptions(lengths_min=(0.5,), depths=(50,), kinds=("text",))
+    haystack = build_haystack(0.5, options, files, tmp_path / "haystacks")
+    assert [n.kind for n in haystack.needles] == ["text"] and haystack.path.is_file()
+    # other footage is another haystack: the cache key holds what the haystack is cut from
+    other = build_haystack(0.5, options, footage_files(None)[:1], tmp_path / "haystacks")
+    assert other.path != haystack.path

@@ -232,3 +232,12 @@ def test_bad_caption_input_is_one_line(args: tuple[str, ...], fragment: str, nar
 
 def test_caption_of_a_missing_video_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("caption", str(tmp_path / "nope.mp4"), "--stream"), "nope.mp4")
+
+
+def test_a_video_without_audio_is_captioned_with_one_warning(rotated: dict[int, Path],
+                                                             installed_models: None) -> None:
+    result = run_cli("caption", str(rotated[90]), "--stream", "--device", "cpu")
+    assert result.code == 0, result.stderr
+    assert result.stdout.startswith("[0:00\u2013")
+    warnings = [line for line in result.stderr_lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no audio" in warnings[0], result.stderr

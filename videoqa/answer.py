@@ -15,7 +15,7 @@ nothing useful, so the decisions that keep answers honest are made here, not lef
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from videoqa.llm import GenerationOptions, Message, TextGenerator
@@ -117,17 +117,18 @@ def _generate(question: str, items: Sequence[Evidence], llm: TextGenerator, opti
                          if item.text is not None and item.role != "anchor")
     messages = [Message("system", system or template.section("system")), *history,
                 Message("user", template.fill("user", evidence=evidence, question=question))]
-    pieces = []
-    for piece in llm.generate(messages, options.generation):
-        pieces.append(piece)
+    return collect_reply(llm.generate(messages, options.generation), feed)
+
+
+def collect_reply(pieces: Iterable[str], feed: Feed | None) -> str:
+    """A streamed reply, shown to ``feed`` piece by piece, up to its first blank line: small models tend
+    to ramble on after answering."""
+    collected = []
+    for piece in pieces:
+        collected.append(piece)
         if feed is not None:
             feed(piece)
-    return _first_paragraph("".join(pieces))
-
-
-def _first_paragraph(reply: str) -> str:
-    """The reply up to its first blank line: small models tend to ramble on after answering."""
-    return reply.strip().split("\n\n", 1)[0].strip()
+    return "".join(collected).strip().split("\n\n", 1)[0].strip()
 
 
 def is_grounded(reply: str, evidence_texts: Sequence[str], question: str,

@@ -232,7 +232,7 @@ class Assistant:
         if not question.strip():
             raise ValueError("the question is empty")
         known = self.knowledge(video)
-        found = self.evidence(video, search or question)
+        found = self._evidence_in(known, search or question)
         if is_visual(self.llm):
             return self._ask_looking(known, question, found, feed, history, system)
         return answer(question, found, self.llm, self.options.answering, self.model_names(), feed,
@@ -241,7 +241,9 @@ class Assistant:
     def evidence(self, video: str | os.PathLike[str], query: str) -> EvidenceSet:
         """The passages (and, with a CLIP model, scenes) of a video that match ``query``, as ``ask`` picks
         them: temporal relations understood, channels fused, in time order."""
-        known = self.knowledge(video)
+        return self._evidence_in(self.knowledge(video), query)
+
+    def _evidence_in(self, known: VideoKnowledge, query: str) -> EvidenceSet:
         parsed = parse_question(query)
         anchor = parsed.anchor if parsed.relation != "none" else None
         scores = question_scores(query, anchor, self.text_embedder, known.passages, known.passage_vectors)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from videoqa.answer import Answer, Feed, evidence_line
 from videoqa.llm import Message
+from videoqa.paths import replace_atomically
 from videoqa.prompt import load_prompt
 from videoqa.textindex import STOPWORDS, tokenize
 from videoqa.timefmt import format_clock
@@ -163,7 +164,5 @@ class ChatSession:
         if not path.parent.is_dir():
             raise ValueError(f"{path}: the folder {path.parent} does not exist")
         text = self.as_markdown() if kind == "markdown" else json.dumps(self.as_json(), indent=2) + "\n"
-        temporary = path.with_name(f".{path.name}.part")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        replace_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
         return kind

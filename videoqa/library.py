@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy.typing as npt
 from videoqa.cache import IndexCache, fingerprint
 from videoqa.errors import VideoqaError
 from videoqa.index import IndexOptions, index_video, load_index
+from videoqa.paths import replace_atomically
 from videoqa.types import SceneHit, VideoIndex
 
 if TYPE_CHECKING:
@@ -185,17 +184,7 @@ class Library:
         return Index(ndim=self._embedder.dim, metric="cos", dtype="f16")
 
     def _save(self, vectors: Any) -> None:
-        _replace_atomically(self.home / "vectors.usearch", lambda target: vectors.save(str(target)))
-        _replace_atomically(self.home / "manifest.json",
+        replace_atomically(self.home / "vectors.usearch", lambda target: vectors.save(str(target)))
+        replace_atomically(self.home / "manifest.json",
                             lambda target: target.write_text(json.dumps(self._manifest, indent=1)))
 
-
-def _replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

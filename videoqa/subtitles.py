@@ -8,12 +8,12 @@ so far, never half a cue. Rewriting is cheap next to captioning (a cue takes sec
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from videoqa.paths import replace_atomically, write_text_durably
 
 SUBTITLE_FORMATS = ("srt", "vtt")
 
@@ -95,14 +95,5 @@ class SubtitleFile:
 
     def _write(self) -> None:
         text = _RENDERERS[self.fmt](self.cues)
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:  # Ctrl-C mid-write included: the previous complete file stays
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        replace_atomically(self.path, lambda target: write_text_durably(target, text))
 

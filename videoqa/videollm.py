@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.answer import Answer, Feed, evidence_line
+from videoqa.answer import Answer, Feed, collect_reply, evidence_line
 from videoqa.cache import CacheEntry, IndexCache, entry_key
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, VisualGenerator
 from videoqa.memory import MemoryBridge, MemoryState, pool_tokens
@@ -145,12 +145,7 @@ def answer_looking(question: str, found: EvidenceSet, model: VisualGenerator, co
     messages = [Message("system", system or template.section("system")), *history, Message("user", user)]
     stream = model.generate(messages, generation, visual_tokens=context) if context is not None \
         else model.generate(messages, generation, images=list(keyframes))
-    pieces = []
-    for piece in stream:
-        pieces.append(piece)
-        if feed is not None:
-            feed(piece)
-    reply = "".join(pieces).strip().split("\n\n", 1)[0].strip()
+    reply = collect_reply(stream, feed)
     return Answer(question=question, text=reply, evidence=found.items, abstained=False, quoted=False,
                   relation=found.relation, best_similarity=found.best_similarity, model_reply=None,
                   models=models)

@@ -16,7 +16,7 @@ class LlamaCppGenerator:
     """A GGUF chat model; the chat template is the one stored in the GGUF file."""
 
     def __init__(self, model_path: Path, options: LlmOptions) -> None:
-        _check_gguf(model_path)
+        check_gguf(model_path)
         from llama_cpp import Llama
 
         try:
@@ -43,17 +43,18 @@ class LlamaCppGenerator:
 
     def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Iterator[str]:
         chat: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
-        stream = self._llama.create_chat_completion(
-            messages=chat, max_tokens=options.max_tokens, temperature=options.temperature,
-            seed=options.seed, stream=True)
-        for chunk in stream:
-            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
-            piece = delta.get("content")
-            if piece:
-                yield str(piece)
+        return stream_chat(self._llama, chat, options)
 
 
-def _check_gguf(path: Path) -> None:
+def stream_chat(llama: Any, chat: list[Any], options: GenerationOptions) -> Iterator[str]:
+    """Start a streamed chat completion now (so a prompt llama.cpp refuses raises here) and give its
+    text pieces as they come."""
+    stream = llama.create_chat_completion(messages=chat, max_tokens=options.max_tokens,
+                                          temperature=options.temperature, seed=options.seed, stream=True)
+    return (str(piece) for chunk in stream if (piece := chunk["choices"][0]["delta"].get("content")))
+
+
+def check_gguf(path: Path) -> None:
     """Refuse anything but a readable GGUF file before llama.cpp prints its own noise about it."""
     try:
         with open(path, "rb") as handle:

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.llm.base import Frame, GenerationOptions, LlmError, LlmOptions, Message
-from videoqa.llm.llama_cpp import _check_gguf
+from videoqa.llm.llama_cpp import check_gguf, stream_chat
 
 MMPROJ_MARK = "mmproj"  # how llama.cpp's converter and the model hubs name vision projector files
 # Frames travel to llama.cpp as PNG: lossless, so the model sees the decoded frame exactly, and level 1
@@ -37,8 +37,8 @@ class LlamaCppVisionGenerator:
     """
 
     def __init__(self, model_path: Path, mmproj_path: Path, options: LlmOptions) -> None:
-        _check_gguf(model_path)
-        _check_gguf(mmproj_path)
+        check_gguf(model_path)
+        check_gguf(mmproj_path)
         _route_mtmd_logs_to_logging()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import MTMDChatHandler
@@ -89,16 +89,10 @@ class LlamaCppVisionGenerator:
                              "(accepts_visual_tokens is False)")
         chat = _chat_with_images(messages, images)
         try:
-            stream = self._llama.create_chat_completion(
-                messages=chat, max_tokens=options.max_tokens, temperature=options.temperature,
-                seed=options.seed, stream=True)
+            pieces = stream_chat(self._llama, chat, options)
         except ValueError as exc:  # the handler reports a prompt it cannot take (too long, bad image)
             raise LlmError(f"{self._id}: llama.cpp cannot read this prompt ({exc})") from None
-        for chunk in stream:
-            delta: Any = chunk["choices"][0]["delta"]  # type: ignore[index]
-            piece = delta.get("content")
-            if piece:
-                yield str(piece)
+        yield from pieces
 
 
 def find_mmproj(model_path: Path) -> Path | None:

@@ -1,4 +1,4 @@
-"""The index, scenes and search commands, through the real CLI."""
+"""The index, scenes and search commands, through the real CLI (``index`` of every channel: test_index.py)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def test_scenes_json_and_keyframes(narrated: SynthVideo, tmp_path: Path,
 
 
 def test_scenes_text_and_cache_reuse(narrated: SynthVideo, cache_env: dict[str, str]) -> None:
-    first = run_cli("index", str(narrated.path), env=cache_env)
+    first = run_cli("index", str(narrated.path), "--visual-only", env=cache_env)
     assert first.code == 0 and "3 scenes from 12 frames (indexed in" in first.stdout
-    again = run_cli("index", str(narrated.path), env=cache_env)
+    again = run_cli("index", str(narrated.path), "--visual-only", env=cache_env)
     assert "(from the cache)" in again.stdout
     table = run_cli("scenes", str(narrated.path), env=cache_env)
     assert table.stdout.splitlines()[1].split()[:2] == ["1", "0:04.0-0:08.0"]
@@ -58,12 +58,12 @@ def test_index_a_folder_then_only_new_videos(narrated: SynthVideo, sample: Calla
     folder.mkdir()
     shutil.copyfile(narrated.path, folder / "a.mp4")
     (folder / "broken.mp4").write_text("not a video\n" * 10)
-    first = run_cli("index", str(folder), env=cache_env)
+    first = run_cli("index", str(folder), "--visual-only", env=cache_env)
     assert first.code == 0, first.stderr
     assert first.stdout.strip().endswith("1 indexed, 0 unchanged, 0 removed, 1 skipped")
     assert any(line.startswith("warning: skipped broken.mp4") for line in first.stderr_lines)
     shutil.copyfile(sample("bikes.mp4"), folder / "b.mp4")
-    second = run_cli("index", str(folder), env=cache_env)
+    second = run_cli("index", str(folder), "--visual-only", env=cache_env)
     assert second.stdout.strip().endswith("1 indexed, 1 unchanged, 0 removed, 1 skipped")
 
 

@@ -11,18 +11,19 @@ import logging
 import os
 import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from videoqa import __version__
+from videoqa import __version__, crashguard
 from videoqa.cli_ask import ask
 from videoqa.cli_bench import bench
 from videoqa.cli_caption import caption
 from videoqa.cli_chat import chat
+from videoqa.cli_doctor import doctor
+from videoqa.cli_index import index
 from videoqa.cli_models import models
-from videoqa.cli_visual import index, scenes, search
+from videoqa.cli_visual import scenes, search
 from videoqa.cliutil import OneLineWarnings, reports_user_errors
 from videoqa.timefmt import format_clock
 
@@ -37,22 +38,29 @@ Examples:
   videoqa info talk.mp4
   videoqa scenes talk.mp4 --save-keyframes frames/
   videoqa index ~/Videos
+  videoqa doctor
   videoqa search "a red car" --library ~/Videos --embedder checkpoints/clip-vit-b32
 """
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, "-V", "--version", prog_name="videoqa")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Answer questions about long videos, caption them, and chat about them - locally."""
     logger = logging.getLogger("videoqa")
     if not any(isinstance(handler, OneLineWarnings) for handler in logger.handlers):
         logger.addHandler(OneLineWarnings())
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+    # A native crash (llama.cpp, CTranslate2, ...) ends a run with a bare "Segmentation fault": the run
+    # after it says what crashed and points at `videoqa doctor`.
+    crash = crashguard.start(ctx.invoked_subcommand or "videoqa")
+    if crash is not None:
+        logger.warning(crashguard.describe(crash))
 
 
-for command in (ask, caption, chat, index, scenes, search, models, bench):
+for command in (ask, caption, chat, index, scenes, search, models, bench, doctor):
     cli.add_command(command)
 
 
@@ -64,10 +72,11 @@ Examples:
 
 
 @cli.command(epilog=INFO_EPILOG)
-@click.argument("video", type=click.Path(path_type=Path, readable=False))  # checked by probe()
+# A str, not a Path: messages name the file exactly as typed ("./clip.mp4"), and probe() checks it.
+@click.argument("video", type=click.Path(readable=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @reports_user_errors
-def info(video: Path, as_json: bool) -> None:
+def info(video: str, as_json: bool) -> None:
     """Show what a video holds: length, frame rate, size, rotation, codecs, audio."""
     from videoqa.video import probe
 
@@ -78,12 +87,12 @@ def info(video: Path, as_json: bool) -> None:
         click.echo(_info_text(details))
     if details.readable_until_s is not None:
         logging.getLogger("videoqa").warning(
-            "the file is cut short: frames can be read up to %s of %s; the rest is missing",
-            format_clock(details.readable_until_s), format_clock(details.duration_s))
+            "%s: the file is cut short: frames can be read up to %s of %s; the rest is missing",
+            details.path, format_clock(details.readable_until_s), format_clock(details.duration_s))
     if details.audio is not None and not details.audio.decodable:
         logging.getLogger("videoqa").warning(
-            "the %s audio track cannot be decoded (%s); only the pictures can be used",
-            details.audio.codec, details.audio.problem)
+            "%s: the %s audio track cannot be decoded (%s); only the pictures can be used",
+            details.path, details.audio.codec, details.audio.problem)
 
 
 def _info_json(details: VideoInfo) -> dict[str, Any]:
@@ -93,15 +102,18 @@ def _info_json(details: VideoInfo) -> dict[str, Any]:
 
 
 def _info_text(details: VideoInfo) -> str:
-    rate = f"{details.fps:.3f}".rstrip("0").rstrip(".")
-    frames = f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)")
+    # probe() says 0 for a frame rate or count it could not trust (a damaged time scale).
+    pace = "variable" if details.variable_fps else "constant"
+    rate = f"{details.fps:.3f}".rstrip("0").rstrip(".") + f" fps ({pace})" if details.fps > 0 else "unknown"
+    frames = f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)") \
+        if details.frame_count > 0 else "unknown"
     rotation = f"{details.rotation_deg}° (shown upright)" if details.rotation_deg else "none"
     duration = f"{format_clock(details.duration_s)} ({details.duration_s:.2f} s)"
     if details.readable_until_s is not None:
         duration += f", truncated: readable up to {format_clock(details.readable_until_s)}"
     rows = [
         ("duration", duration),
-        ("frame rate", f"{rate} fps ({'variable' if details.variable_fps else 'constant'})"),
+        ("frame rate", rate),
         ("frames", frames),
         ("resolution", f"{details.width}x{details.height}"),
         ("rotation", rotation),

@@ -1,11 +1,10 @@
-"""Commands over the visual index: ``index``, ``scenes`` and ``search``."""
+"""Commands over the visual index: ``scenes`` and ``search`` (``index`` lives in ``cli_index.py``)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,46 +57,6 @@ def _index_one(video: Path, embedder: ImageEmbedder, options: IndexOptions) -> V
 
     with VideoProgress() as progress:
         return index_video(video, embedder, options, on_progress=progress.track(f"indexing {video.name}"))
-
-
-INDEX_EPILOG = """\b
-Examples:
-  videoqa index talk.mp4
-  videoqa index ~/Videos                      # every video below the folder; later runs add new ones
-  videoqa index talk.mp4 --embedder checkpoints/clip-vit-b32 --fps 2
-"""
-
-
-@click.command(epilog=INDEX_EPILOG)
-@click.argument("target", type=click.Path(path_type=Path, readable=False))
-@embedder_option
-@sampling_options
-@reports_user_errors
-def index(target: Path, embedder: str, fps: float, device: str) -> None:
-    """Index a video, or every video in a folder, so later questions and searches are fast."""
-    model = _load(embedder, device)
-    options = _index_options(fps)
-    if target.is_dir():
-        _index_folder(target, model, options)
-        return
-    started = time.perf_counter()
-    result = _index_one(target, model, options)
-    how = "from the cache" if result.cached else f"indexed in {time.perf_counter() - started:.1f} s"
-    click.echo(f"{target}: {len(result.scenes)} scenes from {len(result.timestamps_s)} frames ({how})")
-
-
-def _index_folder(folder: Path, model: ImageEmbedder, options: IndexOptions) -> None:
-    from videoqa.library import Library
-
-    with VideoProgress() as progress:
-        report = Library(folder, model, options).sync(
-            lambda path: progress.track(f"indexing {path.name}"))
-    for name, reason in report.failed:
-        log.warning("skipped %s: %s", name, reason)
-    click.echo(f"{folder}: {len(report.indexed)} indexed, {len(report.unchanged)} unchanged, "
-               f"{len(report.removed)} removed, {len(report.failed)} skipped")
-    if report.failed and not (report.indexed or report.unchanged):
-        raise UserError(f"{folder}: no video could be indexed")
 
 
 SCENES_EPILOG = """\b

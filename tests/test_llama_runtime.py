@@ -93,3 +93,11 @@ def test_a_child_that_fails_or_hangs_is_reported(tmp_path: Path, monkeypatch: py
     assert runtime.generate_in_child(tmp_path / "m.gguf").problem == "ValueError: bad"
     monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, "exec sleep 30"))
     assert runtime.generate_in_child(tmp_path / "m.gguf", timeout_s=1).problem == "timed out after 1 s"
+
+
+def test_the_readme_install_builds_llama_cpp_the_portable_way() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    install = readme.split("<!-- ci:install -->", 1)[1].split("```", 2)[1]
+    assert f'CMAKE_ARGS="{runtime.PORTABLE_CMAKE_ARGS}"' in install
+    assert f'"{runtime.LLAMA_CPP_REQUIREMENT}"' in install and "--no-cache-dir" in install
+    assert install.index(runtime.LLAMA_CPP_REQUIREMENT) < install.index('-e ".[dev]"')  # built first

@@ -160,13 +160,18 @@ class Assistant:
 
     def load_models(self) -> None:
         """Load (fetching when allowed) every model now rather than when first needed."""
-        for load in (lambda: self.llm, lambda: self.text_embedder, lambda: self.embedder):
+        _ = self.llm
+        self.load_index_models()
+        self._check_bridge()
+
+    def load_index_models(self) -> None:
+        """Load the models that indexing a video needs (every one but the answering model)."""
+        for load in (lambda: self.text_embedder, lambda: self.embedder):
             load()
         if self.options.speech is not None:
             self._load_transcriber()
         if self.options.ocr is not None:
             self._load_reader()
-        self._check_bridge()
 
     def _check_bridge(self) -> None:
         """A learned bridge must fit the model it feeds; one given to a text-only model does nothing."""

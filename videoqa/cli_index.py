@@ -73,8 +73,11 @@ def _index_video(video: Path, assistant: Assistant, visual_only: bool, stages: V
         how = "from the cache" if visual.cached else f"indexed in {time.perf_counter() - started:.1f} s"
         click.echo(f"{video}: {len(visual.scenes)} scenes from {len(visual.timestamps_s)} frames ({how})")
         return
+    assistant.load_index_models()  # their ids are part of the cache keys, so even a cached video needs them
+    loaded = time.perf_counter()
     known = assistant.knowledge(video)
-    click.echo(f"{video}: {_summary(known)} (ready in {time.perf_counter() - started:.1f} s)")
+    click.echo(f"{video}: {_summary(known)} (ready in {time.perf_counter() - loaded:.1f} s; "
+               f"models loaded in {loaded - started:.1f} s)")
 
 
 def _summary(known: VideoKnowledge) -> str:

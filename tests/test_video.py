@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from test_fuzz import zero_timescale
 
-from videoqa import decoders
+from videoqa import decoders, video
+from videoqa.cache import IndexCache
+from videoqa.cli import _info_text
 from videoqa.decoders import (
     MAX_BATCH_BYTES,
     DecodeRequest,
@@ -21,11 +27,12 @@ from videoqa.decoders import (
     run_with_watchdog,
 )
 from videoqa.errors import VideoError
+from videoqa.index import index_video
 from videoqa.synth import SynthVideo
 from videoqa.types import FrameBatch
 from videoqa.video import SamplingOptions, frame_at, plan_times, probe, read_frames, sample_frames
 
-from helpers import ffmpeg
+from helpers import ThumbnailEmbedder, assert_one_line_error, ffmpeg, run_cli
 
 
 def collect(batches: Iterator[FrameBatch]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
@@ -120,14 +127,34 @@ def test_damaged_clip_is_read(sample: Callable[[str], Path]) -> None:
     assert pixels.std() > 10  # real pictures, not blank frames
 
 
-def test_av1_is_read_by_pyav_when_decord_cannot(media_dir: Path) -> None:
+def _av1_encoder() -> str | None:
+    listed = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True,
+                            check=True).stdout
+    return next((name for name in ("libaom-av1", "libsvtav1") if f" {name} " in listed), None)
+
+
+@pytest.fixture(scope="module")
+def av1_clip(media_dir: Path) -> Path:
+    """2 s of AV1 at 10 fps, which FFmpeg decodes with libdav1d (a decoder named unlike the codec)."""
+    encoder = _av1_encoder()
+    if encoder is None:
+        pytest.skip("this ffmpeg has no AV1 encoder (libaom-av1 or libsvtav1)")
     path = media_dir / "av1.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x72:rate=10", "-t", "2", "-c:v", "libaom-av1",
-           "-cpu-used", "8", "-crf", "40", str(path))
+    speed = ["-cpu-used", "8"] if encoder == "libaom-av1" else ["-preset", "12"]
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x72:rate=10", "-t", "2", "-c:v", encoder, *speed,
+           "-crf", "40", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_av1_is_read_by_pyav_when_decord_cannot(av1_clip: Path) -> None:
     with pytest.raises(VideoError, match="decord cannot open"):
-        list(sample_frames(path, SamplingOptions(backend="decord")))
-    times, _ = collect(sample_frames(path, SamplingOptions()))
+        list(sample_frames(av1_clip, SamplingOptions(backend="decord")))
+    times, _ = collect(sample_frames(av1_clip, SamplingOptions()))
     assert times.tolist() == pytest.approx([0.5, 1.5])
+
+
+def test_av1_is_named_by_its_codec_not_its_decoder(av1_clip: Path) -> None:
+    assert probe(av1_clip).video_codec == "av1"  # FFmpeg decodes it with "libdav1d"
 
 
 def test_max_side_resizes_keeping_the_aspect_ratio(sample: Callable[[str], Path]) -> None:
@@ -233,10 +260,16 @@ def release_hanging() -> Iterator[None]:
 def test_stalled_decoder_hands_over(narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch,
                                     caplog: pytest.LogCaptureFixture,
                                     release_hanging: None) -> None:
+    # Only the hanging decoder gets the short limit: the one the product applies to every decoder would
+    # also hold decord to 0.5 s for opening and indexing the file, which a loaded machine can exceed.
+    def short_limit_for_pyav(produce: Callable[[], Iterator[FrameBatch]], stall_timeout_s: float,
+                             what: str) -> Iterator[FrameBatch]:
+        return run_with_watchdog(produce, 0.5 if what == "pyav decoder" else stall_timeout_s, what)
+
     monkeypatch.setitem(decoders.DECODERS, "pyav", HangingDecoder)
-    options = SamplingOptions(stall_timeout_s=0.5)
+    monkeypatch.setattr(video, "run_with_watchdog", short_limit_for_pyav)
     with caplog.at_level(logging.WARNING, logger="videoqa"):
-        times, _ = collect(sample_frames(narrated.path, options))
+        times, _ = collect(sample_frames(narrated.path, SamplingOptions(stall_timeout_s=60.0)))
     assert len(times) == 12
     assert "pyav decoder produced nothing for 0.5 s; switching to the decord decoder" in caplog.text
 
@@ -280,3 +313,120 @@ def test_sparse_sampling_seeks_and_matches_sequential(narrated: SynthVideo) -> N
     picked = np.isin(np.round(dense_times, 4), np.round(sparse[0], 4))
     np.testing.assert_allclose(sparse[0], dense_times[picked])
     assert np.array_equal(sparse[1], dense_pixels[picked])
+
+
+# -- short, damaged and odd files -------------------------------------------------------------------
+
+def test_video_shorter_than_a_sampling_interval_gives_one_frame(media_dir: Path,
+                                                                tmp_path: Path) -> None:
+    path = media_dir / "blink.mp4"  # 0.2 s: five frames at 25 fps
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-t", "0.2", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(path))
+    info = probe(path)
+    assert plan_times(info, SamplingOptions(fps=1)).tolist() == pytest.approx([0.1])
+    window = plan_times(probe(path), SamplingOptions(fps=1, start_s=0.05, end_s=0.15))
+    assert window.tolist() == pytest.approx([0.1])
+    times, pixels = collect(sample_frames(path, SamplingOptions(fps=1)))
+    assert times.tolist() == pytest.approx([0.08]) and pixels.shape == (1, 90, 160, 3)
+    index = index_video(path, ThumbnailEmbedder(), cache=IndexCache(tmp_path / "cache"))
+    assert len(index.timestamps_s) == 1 and len(index.scenes) == 1
+
+
+@pytest.mark.parametrize("boxes", [(b"mdhd",), (b"mdhd", b"mvhd")], ids=["track", "track+movie"])
+def test_zero_timescale_gives_a_real_frame_rate(rotated: dict[int, Path], tmp_path: Path,
+                                                boxes: tuple[bytes, ...]) -> None:
+    # FFmpeg reads a zero timescale as 1: each frame then lasts 1024 s (1/1024 fps). The frame count over
+    # the duration, or else the codec's own timing, gives the real 10 fps.
+    plain = rotated[90].parent / "plain.mp4"  # 3 s at 10 fps
+    info = probe(zero_timescale(plain, tmp_path / "zero.mp4", boxes))
+    assert info.fps == pytest.approx(10.0)
+    assert info.frame_count == 30 and info.frame_count_exact
+
+
+def test_untrusted_frame_rate_and_count_are_shown_as_unknown(rotated: dict[int, Path]) -> None:
+    info = replace(probe(rotated[180]), fps=0.0, frame_count=0, frame_count_exact=False)
+    text = _info_text(info)
+    assert "frame rate   unknown\n" in text and "frames       unknown\n" in text
+
+
+def test_truncation_is_only_reported_within_the_video(rotated: dict[int, Path], tmp_path: Path) -> None:
+    indexed_first = tmp_path / "faststart.mp4"  # the index up front: a cut-off file still opens
+    ffmpeg("-i", str(rotated[90].parent / "plain.mp4"), "-c", "copy", "-movflags", "+faststart",
+           str(indexed_first))
+    data = bytearray(indexed_first.read_bytes())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 3 // 4])
+    readable_s = probe(cut).readable_until_s
+    assert readable_s is not None and 1.0 < readable_s < 3.0
+    # The same cut with the track's duration damaged to 0.3 s: the index's frames past the cut lie beyond
+    # that duration, and "readable up to 2 s of 0.3 s" is no truncation to report.
+    at = data.find(b"mdhd")
+    timescale, _ = struct.unpack(">II", data[at + 16:at + 24])
+    data[at + 20:at + 24] = struct.pack(">I", round(0.3 * timescale))
+    damaged = tmp_path / "damaged_duration.mp4"
+    damaged.write_bytes(data[: len(data) * 3 // 4])
+    info = probe(damaged)
+    assert info.duration_s == pytest.approx(0.3) and info.readable_until_s is None
+
+
+def test_variable_frame_rate_mkv_frames_are_counted(media_dir: Path) -> None:
+    # mkv stores no frame count; FFmpeg's guessed rate (30) x duration would say 209 for 170 frames.
+    path = media_dir / "vfr.mkv"
+    ffmpeg("-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=2",
+           "-f", "lavfi", "-i", "color=blue:size=64x64:rate=30:duration=5",
+           "-filter_complex", "[0][1]concat=n=2:v=1", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    info = probe(path)
+    assert info.frame_count == 20 + 150 and info.frame_count_exact
+    assert info.variable_fps and info.fps == pytest.approx(170 / 7, rel=0.03)
+
+
+@pytest.mark.parametrize(("codec", "kind"), [("png", "PNG"), ("mjpeg", "JPEG")])
+def test_still_image_named_mp4_is_not_a_video(tmp_path: Path, codec: str, kind: str) -> None:
+    picture = tmp_path / "holiday.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1", "-frames:v", "1", "-f", "image2",
+           "-c:v", codec, str(picture))
+    with pytest.raises(VideoError, match=f"holiday.mp4 is a {kind} image, not a video"):
+        probe(picture)
+    assert_one_line_error(run_cli("info", str(picture)), f"is a {kind} image, not a video")
+
+
+def _damage_packets(source: Path, target: Path, times_s: tuple[float, ...]) -> Path:
+    """Copy ``source`` with the video packets shown at ``times_s`` overwritten by 0xFF bytes."""
+    import av
+
+    data = bytearray(source.read_bytes())
+    with av.open(str(source)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size and packet.pts is not None and \
+                    any(abs(float(packet.pts * packet.time_base) - t) < 1e-3 for t in times_s):
+                data[packet.pos:packet.pos + packet.size] = b"\xff" * packet.size
+    target.write_bytes(data)
+    return target
+
+
+def test_damaged_stretches_are_one_warning_per_read(media_dir: Path, tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    clip = media_dir / "twelve.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-t", "12", "-c:v", "libx264", "-g", "20",
+           "-pix_fmt", "yuv420p", str(clip))
+    # Three stretches, 5 s apart (each used to get its own warning); 1.0 and 1.1 s are one stretch.
+    damaged = _damage_packets(clip, tmp_path / "damaged.mp4", (1.0, 1.1, 6.0, 11.0))
+    given = os.path.relpath(damaged)
+    with caplog.at_level(logging.WARNING, logger="videoqa"):
+        times, _ = collect(sample_frames(given, SamplingOptions(fps=4, backend="pyav")))
+    assert len(times) > 40
+    damage = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(damage) == 1, damage
+    assert damage[0].startswith(f"{given}: skipped 3 damaged stretches of video data between 0:01.")
+    assert damage[0].endswith(" and 0:11.0") or damage[0].endswith(" and 0:10.9")
+
+
+def test_messages_name_the_file_as_given(rotated: dict[int, Path], tmp_path: Path) -> None:
+    folder = rotated[90].parent
+    shown = run_cli("info", "./plain.mp4", cwd=folder)
+    assert shown.code == 0 and shown.stdout.splitlines()[0] == "./plain.mp4"
+    assert_one_line_error(run_cli("info", "./missing.mp4", cwd=folder), "./missing.mp4: no such file")
+    link = tmp_path / "clip.mp4"
+    link.symlink_to(tmp_path / "moved-away.mp4")
+    assert_one_line_error(run_cli("info", str(link)), "a link to a file that does not exist")

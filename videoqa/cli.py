@@ -87,12 +87,12 @@ def info(video: str, as_json: bool) -> None:
         click.echo(_info_text(details))
     if details.readable_until_s is not None:
         logging.getLogger("videoqa").warning(
-            "%s: the file is cut short: frames can be read up to %s of %s; the rest is missing",
-            details.path, format_clock(details.readable_until_s), format_clock(details.duration_s))
+            "the file is cut short: frames can be read up to %s of %s; the rest is missing",
+            format_clock(details.readable_until_s), format_clock(details.duration_s))
     if details.audio is not None and not details.audio.decodable:
         logging.getLogger("videoqa").warning(
-            "%s: the %s audio track cannot be decoded (%s); only the pictures can be used",
-            details.path, details.audio.codec, details.audio.problem)
+            "the %s audio track cannot be decoded (%s); only the pictures can be used",
+            details.audio.codec, details.audio.problem)
 
 
 def _info_json(details: VideoInfo) -> dict[str, Any]:

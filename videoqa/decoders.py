@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from videoqa.cores import available_cores
 from videoqa.errors import VideoqaError
+from videoqa.timefmt import format_clock
 from videoqa.types import FrameBatch, VideoInfo
 
 log = logging.getLogger("videoqa")
@@ -61,7 +62,7 @@ class FrameDecoder(Protocol):
 
 
 class PyAVDecoder:
-    """FFmpeg through PyAV: reads every codec FFmpeg knows; skips damaged packets with a warning.
+    """FFmpeg through PyAV: reads every codec FFmpeg knows; skips damaged packets, with one warning.
 
     Decodes straight through while targets are close together and seeks when the next target lies past
     the next keyframe, learning the keyframe spacing from the frames it decodes.
@@ -75,7 +76,7 @@ class PyAVDecoder:
 
         request = self._request
         try:
-            container = av.open(request.path)
+            container = av.open(request.path, metadata_errors="replace")
         except av.FFmpegError as exc:
             raise DecoderFailure(f"PyAV cannot open the file: {exc}") from exc
         with container:
@@ -84,22 +85,74 @@ class PyAVDecoder:
             # FFmpeg's automatic count (cores + 1) oversubscribes small machines: 25 % slower on 2 cores.
             stream.codec_context.thread_count = available_cores()
             cursor = _PyAVCursor(container, stream, request.info)
-            width, height = _stored_size(request)
-            interpolation = "AREA" if request.size else None
-            turns = (request.info.rotation_deg // 90) % 4
-            batch = _BatchBuilder(request.batch_size)
-            for target_s in times_s:
-                frame = cursor.frame_at(float(target_s) + request.info.start_s)
-                if frame is None:
-                    break
-                time_s = float(frame.time) - request.info.start_s
-                if batch.already_has(time_s):
-                    continue
-                pixels = frame.to_ndarray(format="rgb24", width=width, height=height,
-                                          interpolation=interpolation)
-                # Players turn the picture counter-clockwise by the display rotation.
-                yield from batch.add(time_s, np.rot90(pixels, k=turns) if turns else pixels)
-            yield from batch.finish()
+            try:
+                yield from self._frames(cursor, times_s)
+            finally:
+                cursor.damage.report(request.info)
+
+    def _frames(self, cursor: _PyAVCursor, times_s: npt.NDArray[np.float64]) -> Iterator[FrameBatch]:
+        request = self._request
+        width, height = _stored_size(request)
+        interpolation = "AREA" if request.size else None
+        turns = (request.info.rotation_deg // 90) % 4
+        batch = _BatchBuilder(request.batch_size)
+        for target_s in times_s:
+            frame = cursor.frame_at(float(target_s) + request.info.start_s)
+            if frame is None:
+                break
+            time_s = float(frame.time) - request.info.start_s
+            if batch.already_has(time_s):
+                continue
+            pixels = frame.to_ndarray(format="rgb24", width=width, height=height,
+                                      interpolation=interpolation)
+            # Players turn the picture counter-clockwise by the display rotation.
+            yield from batch.add(time_s, np.rot90(pixels, k=turns) if turns else pixels)
+        yield from batch.finish()
+
+
+class _DamageTally:
+    """The damaged stretches one read skips, told in one warning at its end, not one per stretch: a
+    badly damaged file has dozens. A stretch is a run of packets that fail to decode."""
+
+    def __init__(self) -> None:
+        self._stretches = 0
+        self._inside = False  # the previous packet failed too: the same stretch goes on
+        self._first_s = math.inf  # stream seconds of the first and last damaged packet with a time
+        self._last_s = -math.inf
+        self._unreadable_from: tuple[float | None, str] | None = None
+
+    def damaged(self, time_s: float | None) -> None:
+        if not self._inside:
+            self._stretches += 1
+        self._inside = True
+        if time_s is not None:
+            self._first_s, self._last_s = min(self._first_s, time_s), max(self._last_s, time_s)
+
+    def intact(self) -> None:
+        self._inside = False
+
+    def unreadable(self, time_s: float | None, reason: str) -> None:
+        """The demuxer gave up here: nothing after it can be read."""
+        self._unreadable_from = (time_s, reason)
+
+    def report(self, info: VideoInfo) -> None:
+        if self._stretches:
+            what = f"{self._stretches} damaged stretch" + ("es" if self._stretches > 1 else "")
+            where = ""
+            if self._first_s <= self._last_s:
+                first, last = (_clock(t, info) for t in (self._first_s, self._last_s))
+                where = f" at {first}" if first == last else f" between {first} and {last}"
+            log.warning("%s: skipped %s of video data%s", info.path, what, where)
+        if self._unreadable_from is not None:
+            time_s, reason = self._unreadable_from
+            where = f"past {_clock(time_s, info)}" if time_s is not None else "further"
+            log.warning("%s: the video data cannot be read %s (%s); using what was read",
+                        info.path, where, reason)
+
+
+def _clock(stream_time_s: float, info: VideoInfo) -> str:
+    """A stream time as a clock time in the video, kept inside it (damaged packets carry any time)."""
+    return format_clock(min(max(stream_time_s - info.start_s, 0.0), info.duration_s))
 
 
 class _PyAVCursor:
@@ -114,7 +167,8 @@ class _PyAVCursor:
         self._exhausted = False
         self._last_key_s: float | None = None
         self._gop_s: float | None = None  # longest keyframe spacing seen while decoding straight through
-        self._damage_warned_at_s = -1e9
+        self.damage = _DamageTally()
+        self._packet_s: float | None = None  # stream time of the last packet read
         # Non-reference frames well before the next target are not decoded at all: no other frame needs
         # them and none of them is shown at a target. Only at a constant frame rate, where "well before"
         # (a few frame intervals) cannot hide the frame shown at the target behind a long gap.
@@ -141,9 +195,16 @@ class _PyAVCursor:
             self._shown, self._ahead = self._ahead, None
         if self._shown is None:
             return self._ahead  # the target precedes the first frame
-        if self._exhausted and target_s > float(self._shown.time) + 2 * self._frame_interval_s:
+        if self._exhausted and target_s > self._shown_until_s():
             return None
         return self._shown
+
+    def _shown_until_s(self) -> float:
+        """When the last frame of the data stops being shown: after its own duration when it has one
+        (a file whose only decodable frame lasts the whole video), else after two frame intervals."""
+        frame = self._shown
+        own_s = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+        return float(frame.time) + max(own_s, 2 * self._frame_interval_s)
 
     def _position_s(self) -> float | None:
         frame = self._ahead if self._ahead is not None else self._shown
@@ -174,14 +235,17 @@ class _PyAVCursor:
             except StopIteration:
                 return
             except av.FFmpegError as exc:
-                log.warning("video data cannot be read past this point (%s); using what was read", exc)
+                self.damage.unreadable(self._packet_s, str(getattr(exc, "strerror", None) or exc))
                 return
+            time_s = float(packet.pts * packet.time_base) if packet.pts is not None else None
+            self._packet_s = time_s if time_s is not None else self._packet_s
             self._skip_if_far(packet)
             try:
                 frames = packet.decode()
             except av.FFmpegError:
-                self._note_damage(packet)
+                self.damage.damaged(time_s)
                 continue
+            self.damage.intact()
             for frame in frames:
                 if frame.time is None:
                     continue
@@ -201,14 +265,6 @@ class _PyAVCursor:
             self._gop_s = max(self._gop_s or 0.0, time_s - self._last_key_s)
         self._last_key_s = time_s
         return True
-
-    def _note_damage(self, packet: Any) -> None:
-        time_s = float(packet.pts * packet.time_base) if packet.pts is not None else None
-        if time_s is None or time_s - self._damage_warned_at_s > 5.0:
-            where = f"near {time_s:.1f} s" if time_s is not None else "in the stream"
-            log.warning("skipped damaged video data %s", where)
-            if time_s is not None:
-                self._damage_warned_at_s = time_s
 
 
 class DecordDecoder:

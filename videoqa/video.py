@@ -45,6 +45,19 @@ _VFR_PROBE_PACKETS = 600
 _VFR_TOLERANCE = 0.1
 _VFR_SHARE = 0.02
 _AUDIO_PROBE_PACKETS = 8
+# When the container does not store the frame count (mkv, webm, ts), probing counts the video packets
+# when that is cheap: demuxing without decoding costs ~20 us a packet here, so files up to this size and
+# packet count (about an hour at 30 fps) take at most ~2 s. Others get duration x frame rate, estimated.
+_COUNT_PACKETS_MAX_BYTES = 256 * 2**20
+_COUNT_PACKETS_MAX = 100_000
+# Frame rates outside this range come from a broken time scale (a zero mdhd timescale read as 1 gives
+# 1/1024 fps), not from a real video: slower than a frame a minute, or faster than any camera stores.
+_FPS_RANGE = (1 / 60, 1000.0)
+# FFmpeg demuxers that read one still picture (png_pipe, jpeg_pipe, ..., and image2 for numbered files).
+_STILL_IMAGE_SUFFIX = "_pipe"
+_STILL_IMAGE_FORMATS = ("image2",)
+# Names people call a still image by, where FFmpeg's codec name is not one (a JPEG is "mjpeg").
+_IMAGE_NAMES = {"mjpeg": "JPEG", "jpegls": "JPEG-LS", "jpeg2000": "JPEG 2000", "webp": "WebP"}
 
 
 @dataclass(frozen=True)
@@ -78,27 +91,33 @@ class SamplingOptions:
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` if it names a non-empty regular file we can read; raise VideoError otherwise."""
-    file = Path(path)
+    """Return ``path`` if it names a non-empty regular file we can read; raise VideoError otherwise.
+
+    Messages name the file as the caller gave it, so the user recognises what they typed.
+    """
+    file, name = Path(path), os.fspath(path)
     try:
         status = file.stat()
     except FileNotFoundError:
-        raise VideoError(f"{file}: no such file; check the path") from None
+        if file.is_symlink():
+            raise VideoError(f"{name}: a link to a file that does not exist "
+                             f"({os.readlink(file)}); check the link") from None
+        raise VideoError(f"{name}: no such file; check the path") from None
     except OSError as exc:
-        raise VideoError(f"{file}: cannot access it ({exc.strerror})") from None
+        raise VideoError(f"{name}: cannot access it ({exc.strerror})") from None
     if stat.S_ISDIR(status.st_mode):
-        raise VideoError(f"{file}: is a directory; give a video file")
+        raise VideoError(f"{name}: is a directory; give a video file")
     if not stat.S_ISREG(status.st_mode):
-        raise VideoError(f"{file}: not a regular file (a pipe or device); give a video file")
+        raise VideoError(f"{name}: not a regular file (a pipe or device); give a video file")
     if status.st_size == 0:
-        raise VideoError(f"{file}: the file is empty (0 bytes); it may still be downloading or copying")
+        raise VideoError(f"{name}: the file is empty (0 bytes); it may still be downloading or copying")
     try:
         with file.open("rb") as handle:
             handle.read(1)
     except PermissionError:
-        raise VideoError(f"{file}: permission denied; make the file readable (chmod +r)") from None
+        raise VideoError(f"{name}: permission denied; make the file readable (chmod +r)") from None
     except OSError as exc:
-        raise VideoError(f"{file}: cannot read it ({exc.strerror})") from None
+        raise VideoError(f"{name}: cannot read it ({exc.strerror})") from None
     return file
 
 
@@ -109,44 +128,43 @@ def probe(path: str | os.PathLike[str], timeout_s: float = 60.0) -> VideoInfo:
     learn the rotation and prove the video track decodes) and a few audio packets (to learn whether the
     audio track can be used), all under a time-out.
     """
-    file = check_file(path)
+    file, name = check_file(path), os.fspath(path)
     try:
-        return next(iter(run_with_watchdog(lambda: [_probe(file)], timeout_s, "probe")))
+        return next(iter(run_with_watchdog(lambda: [_probe(file, name)], timeout_s, "probe")))
     except DecoderStalled:
-        raise VideoError(f"{file}: reading the file stalled for {timeout_s:.0f} s; "
+        raise VideoError(f"{name}: reading the file stalled for {timeout_s:.0f} s; "
                          "it may be damaged or on a slow disk") from None
 
 
-def _probe(file: Path) -> VideoInfo:
+def _probe(file: Path, name: str) -> VideoInfo:
     import av
 
     try:
         container = _open_quietly(file)
     except av.FFmpegError as exc:
-        raise VideoError(_unopenable_message(file, _ffmpeg_reason(exc))) from None
+        raise VideoError(_unopenable_message(file, name, _ffmpeg_reason(exc))) from None
     with container:
-        if not container.streams.video:
-            kind = "only audio" if container.streams.audio else "no video track"
-            raise VideoError(f"{file}: the file has {kind}; give a file with a video track")
-        stream = container.streams.video[0]
-        first = _first_video_frame(container, stream, file)
+        stream = _video_stream(container, name)
+        first = _first_video_frame(container, stream, name)
         start_s = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        duration_s = _duration_s(container, stream)
-        fps = _average_fps(stream, duration_s)
-        frame_count = int(stream.frames or 0)
+        duration_s = _duration_s(container, stream, name)
         size_bytes = file.stat().st_size
         # One open for everything: each open of a long mp4 parses its whole index (MBs per hour).
-        variable_fps = _is_variable_fps(container, stream)
+        stored_count = int(stream.frames or 0)
+        scan = _scan_packets(container, stream,
+                             count_all=not stored_count and size_bytes <= _COUNT_PACKETS_MAX_BYTES)
+        frame_count = stored_count or scan.count or 0
+        fps = _frame_rate(stream, duration_s, frame_count, scan)
         audio = _probe_audio(container) if container.streams.audio else None
         return VideoInfo(
-            path=str(file),
+            path=name,
             size_bytes=size_bytes,
             container=str(container.format.name),
-            video_codec=str(stream.codec_context.name),
+            video_codec=_codec_name(stream),
             duration_s=duration_s,
             start_s=start_s,
             fps=fps,
-            variable_fps=variable_fps,
+            variable_fps=_is_variable_fps(scan.times_s),
             frame_count=frame_count or round(duration_s * fps),
             frame_count_exact=frame_count > 0,
             coded_width=int(stream.codec_context.width),
@@ -156,23 +174,45 @@ def _probe(file: Path) -> VideoInfo:
                              else first.format.name),
             bit_rate_bps=int(container.bit_rate) if container.bit_rate else None,
             audio=audio,
-            readable_until_s=_readable_until_s(stream, size_bytes, start_s),
+            readable_until_s=_readable_until_s(stream, size_bytes, start_s, duration_s),
         )
+
+
+def _video_stream(container: Any, name: str) -> Any:
+    """The first video track; VideoError for a still image or a file without one."""
+    if not container.streams.video:
+        kind = "only audio" if container.streams.audio else "no video track"
+        raise VideoError(f"{name}: the file has {kind}; give a file with a video track")
+    stream = container.streams.video[0]
+    demuxer = str(container.format.name)
+    if demuxer.endswith(_STILL_IMAGE_SUFFIX) or demuxer in _STILL_IMAGE_FORMATS:
+        codec = _codec_name(stream)
+        raise VideoError(f"{name} is a {_IMAGE_NAMES.get(codec, codec.upper())} image, not a video; "
+                         "give a video file")
+    return stream
+
+
+def _codec_name(stream: Any) -> str:
+    """The codec's own name ("av1"), not that of the decoder FFmpeg picked for it ("libdav1d")."""
+    context = stream.codec_context
+    if context is None:
+        return "unknown"
+    return str(context.codec.canonical_name if context.codec is not None else context.name)
 
 
 # Box types that can open an ISO media file (mp4, mov, m4v, 3gp).
 _ISO_MEDIA_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
 
 
-def _unopenable_message(file: Path, reason: str) -> str:
+def _unopenable_message(file: Path, name: str, reason: str) -> str:
     with file.open("rb") as handle:
         head = handle.read(512)
     if "moov atom not found" in reason and head[4:8] in _ISO_MEDIA_BOXES:
-        return (f"{file}: the file is incomplete (its index, the moov atom, is missing); it was "
+        return (f"{name}: the file is incomplete (its index, the moov atom, is missing); it was "
                 "probably cut short while downloading, copying or recording - get the complete file")
     if _is_text(head):
-        return f"{file}: not a video file (it holds text); check that you gave the right file"
-    return f"{file}: not a video file FFmpeg can read ({reason})"
+        return f"{name}: not a video file (it holds text); check that you gave the right file"
+    return f"{name}: not a video file FFmpeg can read ({reason})"
 
 
 def _is_text(head: bytes) -> bool:
@@ -191,12 +231,13 @@ def _open_quietly(file: Path) -> Any:
     with av.logging.Capture():
         av.logging.set_level(av.logging.ERROR)
         try:
-            return av.open(str(file))
+            # Damaged tags are not worth refusing the file over: shown with replacement characters.
+            return av.open(str(file), metadata_errors="replace")
         finally:
             av.logging.set_level(previous_level)
 
 
-def _first_video_frame(container: Any, stream: Any, file: Path) -> Any:
+def _first_video_frame(container: Any, stream: Any, name: str) -> Any:
     import av
 
     try:
@@ -204,42 +245,78 @@ def _first_video_frame(container: Any, stream: Any, file: Path) -> Any:
             for frame in packet.decode():
                 return frame
     except av.FFmpegError as exc:
-        raise VideoError(f"{file}: the video track cannot be decoded ({_ffmpeg_reason(exc)})") from None
-    raise VideoError(f"{file}: the video track holds no decodable frame; the file may be truncated")
+        raise VideoError(f"{name}: the video track cannot be decoded ({_ffmpeg_reason(exc)})") from None
+    raise VideoError(f"{name}: the video track holds no decodable frame; the file may be truncated")
 
 
-def _duration_s(container: Any, stream: Any) -> float:
+def _duration_s(container: Any, stream: Any, name: str) -> float:
     if stream.duration is not None and stream.duration > 0:
         return float(stream.duration * stream.time_base)
     if container.duration is not None and container.duration > 0:
         return float(container.duration) / 1_000_000  # AV_TIME_BASE
-    raise VideoError(f"{container.name}: the file does not say how long it is; remux it with "
+    raise VideoError(f"{name}: the file does not say how long it is; remux it with "
                      "ffmpeg -i IN -c copy OUT.mp4")
 
 
-def _average_fps(stream: Any, duration_s: float) -> float:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate is not None and rate > 0:
+@dataclass(frozen=True)
+class _PacketScan:
+    """What the video packets tell without decoding them."""
+
+    times_s: npt.NDArray[np.float64]  # sorted presentation times of the first packets (stream seconds)
+    count: int | None  # packets in the whole track; None when it was not read to the end
+    rate_fps: float | None  # frames per second over all the packets read (None: fewer than two times)
+
+
+def _scan_packets(container: Any, stream: Any, count_all: bool) -> _PacketScan:
+    """Read packets from the start: the first ``_VFR_PROBE_PACKETS``, or up to ``_COUNT_PACKETS_MAX``
+    when ``count_all``. The count is known when the track ended before that.
+    """
+    import av
+
+    times: list[float] = []
+    count, timed, first_s, last_s, complete = 0, 0, math.inf, -math.inf, False
+    limit = _COUNT_PACKETS_MAX if count_all else _VFR_PROBE_PACKETS
+    try:
+        container.seek(0)
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the empty packet that ends the track (it flushes decoders)
+            count += 1
+            if packet.pts is not None:
+                time_s = float(packet.pts * packet.time_base)
+                timed, first_s, last_s = timed + 1, min(first_s, time_s), max(last_s, time_s)
+                if len(times) < _VFR_PROBE_PACKETS:
+                    times.append(time_s)
+            if count >= limit:
+                break
+        else:
+            complete = True
+    except av.FFmpegError:
+        pass  # a damaged stretch ends the scan early: judge from what was read, count nothing
+    rate_fps = (timed - 1) / (last_s - first_s) if timed >= 2 and last_s > first_s else None
+    return _PacketScan(np.sort(np.asarray(times, dtype=np.float64)), count if complete else None,
+                       rate_fps)
+
+
+def _frame_rate(stream: Any, duration_s: float, frame_count: int, scan: _PacketScan) -> float:
+    """The average frame rate from the first plausible source; 0.0 when none is (unknown).
+
+    In order: what the container says, the real frames' presentation times, the frame count over the
+    duration, then FFmpeg's guesses and the codec's own timing. A damaged time scale makes the first
+    ones absurd (outside ``_FPS_RANGE``) while a later one still holds.
+    """
+    counted = frame_count / duration_s if frame_count and duration_s > 0 else None
+    framerate = stream.codec_context.framerate if stream.codec_context is not None else None
+    for rate in (stream.average_rate, scan.rate_fps, counted, stream.guessed_rate, stream.base_rate,
+                 framerate):
+        if rate is not None and _FPS_RANGE[0] <= float(rate) <= _FPS_RANGE[1]:
             return float(rate)
-    if stream.frames and duration_s > 0:
-        return float(stream.frames) / duration_s
     return 0.0
 
 
-def _is_variable_fps(container: Any, stream: Any) -> bool:
-    """Judge from the next packets' presentation times (sorted: B-frames arrive out of order)."""
-    import av
-
-    times = []
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                times.append(float(packet.pts * packet.time_base))
-            if len(times) >= _VFR_PROBE_PACKETS:
-                break
-    except av.FFmpegError:
-        pass  # a damaged stretch ends the sample early; judge from what was read
-    intervals = np.diff(np.sort(np.asarray(times)))
+def _is_variable_fps(times: npt.NDArray[np.float64]) -> bool:
+    """Judge from the packets' presentation times, sorted (B-frames arrive out of order)."""
+    intervals = np.diff(times)
     intervals = intervals[intervals > 0]
     if len(intervals) < 3:
         return False
@@ -255,7 +332,7 @@ def _probe_audio(container: Any) -> AudioInfo:
 
     stream = container.streams.audio[0]
     context = stream.codec_context
-    codec = str(context.name) if context is not None else "unknown"
+    codec = _codec_name(stream)
     info = AudioInfo(codec=codec, sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
                      channels=int(getattr(context, "channels", 0) or 0), decodable=False)
     try:
@@ -272,12 +349,19 @@ def _probe_audio(container: Any) -> AudioInfo:
     return replace(info, decodable=True)
 
 
-def _readable_until_s(stream: Any, size_bytes: int, start_s: float) -> float | None:
+def _readable_until_s(stream: Any, size_bytes: int, start_s: float, duration_s: float) -> float | None:
     """For a file cut short, where its readable frames end (from the container's index); else None.
 
     Containers with an index up front (mp4 with faststart, mkv) still open when the tail is missing;
-    the index then points past the end of the file.
+    the index then points past the end of the file. A damaged index can give any time: only a time
+    within the video counts as a truncation.
     """
+    until_s = _last_indexed_s(stream, size_bytes, start_s)
+    return until_s if until_s is not None and until_s < duration_s else None
+
+
+def _last_indexed_s(stream: Any, size_bytes: int, start_s: float) -> float | None:
+    """The time of the last index entry that lies inside the file, when some entry lies past its end."""
     entries = stream.index_entries
     count = len(entries) if entries is not None else 0
     if count == 0 or _entry_end(entries[count - 1]) <= size_bytes:
@@ -311,7 +395,8 @@ def plan_times(info: VideoInfo, options: SamplingOptions) -> npt.NDArray[np.floa
     """Target times in seconds: the middle of each sampling interval between start and end.
 
     With ``fps`` the intervals are 1/fps long; when that would exceed ``max_frames`` frames, the span is
-    split into ``max_frames`` equal intervals instead. Shape (n,), increasing.
+    split into ``max_frames`` equal intervals instead. A span shorter than one interval (a 0.2-s clip at
+    1 fps) still gets one time, its middle. Shape (n,), increasing.
     """
     end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
     span_s = end_s - options.start_s
@@ -323,7 +408,8 @@ def plan_times(info: VideoInfo, options: SamplingOptions) -> npt.NDArray[np.floa
     step_s = span_s / count if options.max_frames is not None and count == options.max_frames \
         else 1.0 / options.fps
     times = options.start_s + (np.arange(count, dtype=np.float64) + 0.5) * step_s
-    return times[times < end_s]
+    times = times[times < end_s]
+    return times if len(times) else np.asarray([options.start_s + span_s / 2], dtype=np.float64)
 
 
 def sample_frames(path: str | os.PathLike[str], options: SamplingOptions | None = None,
@@ -375,7 +461,7 @@ def read_frames(info: VideoInfo, times_s: npt.NDArray[np.float64],
                 raise DecoderFailure(f"the {name} decoder found no frame at the requested times")
         except DecoderFailure as exc:
             if position + 1 < len(order):
-                log.warning("%s; switching to the %s decoder", exc, order[position + 1])
+                log.warning("%s: %s; switching to the %s decoder", info.path, exc, order[position + 1])
                 continue
             raise VideoError(f"{info.path}: {exc}") from None
         break

@@ -30,7 +30,7 @@ from videoqa.synth import SpokenLine, SynthSpec, SynthVideo, pattern_scenes, ren
 from videoqa.types import VideoInfo
 from videoqa.video import probe
 
-from helpers import ffmpeg
+from helpers import ffmpeg, run_cli
 
 SPOKEN_AT_S = 8.5  # the narrated fixture's sentence
 TIME_TOLERANCE_S = 0.5
@@ -108,16 +108,17 @@ def test_a_video_without_audio_gives_an_empty_transcript_and_one_warning(
     assert transcript.segments == () and transcript.transcriber_id is None
     assert transcript.skipped_reason == "the video has no audio track"
     assert videoqa_warnings(caplog) == [
-        "mute.mp4: the video has no audio track; its speech is not transcribed"]
+        f"{path}: the video has no audio track; its speech is not transcribed"]
 
 
 def test_an_undecodable_audio_track_gives_an_empty_transcript_and_one_warning(
         sample: Callable[[str], Path], whisper: Transcriber, caplog: pytest.LogCaptureFixture) -> None:
-    transcript = transcribe_video(probe(sample("Megamind.avi")), transcriber=whisper)
+    path = sample("Megamind.avi")
+    transcript = transcribe_video(probe(path), transcriber=whisper)
     assert transcript.segments == () and transcript.skipped_reason is not None
     assert "ac3 audio track cannot be decoded" in transcript.skipped_reason
     (warning,) = videoqa_warnings(caplog)
-    assert warning.startswith("Megamind.avi: its ac3 audio track cannot be decoded")
+    assert warning.startswith(f"{path}: its ac3 audio track cannot be decoded")
 
 
 def test_vad_keeps_silence_from_becoming_text(media_dir: Path, whisper: Transcriber) -> None:
@@ -173,9 +174,104 @@ def test_a_stalled_audio_decoder_gives_up_with_what_was_done(
     finally:
         release.set()
     assert transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)  # from the one full chunk
-    assert transcript.skipped_reason == "narrated.mp4: audio decoding stalled for 0.2 s"
+    assert transcript.skipped_reason == f"{narrated.path}: audio decoding stalled for 0.2 s"
     assert videoqa_warnings(caplog) == [
-        "narrated.mp4: audio decoding stalled for 0.2 s; its speech after 3 s is not transcribed"]
+        f"{narrated.path}: audio decoding stalled for 0.2 s; its speech after 3 s is not transcribed"]
+
+
+@pytest.fixture(scope="session")
+def rate_glitch(narrated: SynthVideo, media_dir: Path) -> Path:
+    """The narrated video with MP3 audio in Matroska, one frame header at 4 s damaged to say 24 kHz
+    instead of 22.05 kHz (one flipped bit): the decoder hands over a frame at another rate, and the
+    damaged frame's neighbour no longer decodes."""
+    import av
+
+    clean, damaged = media_dir / "narrated_mp3.mkv", media_dir / "narrated_mp3_glitch.mkv"
+    ffmpeg("-i", str(narrated.path), "-c:v", "copy", "-c:a", "libmp3lame", str(clean))
+    data = bytearray(clean.read_bytes())
+    with av.open(str(clean)) as container:
+        packet = next(p for p in container.demux(container.streams.audio[0])
+                      if p.pts is not None and float(p.pts * p.time_base) >= 4.0)
+        header = data.find(bytes(packet), packet.pos)  # pos is where the block starts, before the frame
+    assert header >= packet.pos and data[header: header + 2] == b"\xff\xf3"  # MPEG-2 layer III
+    data[header + 2] ^= 0b0000_0100  # sample-rate index 0 (22.05 kHz) -> 1 (24 kHz)
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+def test_audio_that_changes_rate_part_way_is_read_whole_with_one_warning(
+        rate_glitch: Path, caplog: pytest.LogCaptureFixture) -> None:
+    info = probe(rate_glitch)
+    transcript = transcribe_video(info, transcriber=FakeTranscriber())
+    assert transcript.skipped_reason is None and transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)
+    assert videoqa_warnings(caplog) == [f"{rate_glitch}: skipped damaged audio data near 0:04.0"]
+    samples = decode_audio(info)
+    assert len(samples) == pytest.approx(12.0 * SAMPLE_RATE_HZ, abs=0.05 * SAMPLE_RATE_HZ)
+    # The sentence after the glitch is still where it is spoken (whisper-tiny's text is left out: a shift
+    # of 2 ms, well inside the tolerance for joining frames, changes what it hears in this sentence).
+    assert abs(first_loud_s(samples) - SPOKEN_AT_S) < 0.06
+
+
+def test_ask_answers_about_a_video_with_damaged_audio_with_one_warning(
+        rate_glitch: Path, installed_models: None, tmp_path: Path) -> None:
+    env = {**os.environ, "VIDEOQA_CACHE": str(tmp_path / "cache")}
+    result = run_cli("ask", str(rate_glitch), "which gate is shown on the card?", env=env)
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr_lines == [f"warning: {rate_glitch}: skipped damaged audio data near 0:04.0"]
+
+
+def _ffmpeg_einval() -> Exception:
+    """The error PyAV raises for FFmpeg's EINVAL: "Invalid argument returned 22"."""
+    import av.error
+
+    try:
+        av.error.err_check(-22)
+    except av.error.FFmpegError as exc:
+        return exc
+    raise AssertionError("err_check(-22) raised nothing")
+
+
+@pytest.mark.parametrize("error", ["mismatch", "einval"])
+def test_frames_the_resampler_refuses_are_skipped_with_one_warning(
+        narrated: SynthVideo, error: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import av
+
+    failure = ValueError("Frame does not match AudioResampler setup.") if error == "mismatch" \
+        else _ffmpeg_einval()
+    real_resampler = av.AudioResampler
+
+    class RefusesFramesFrom3To4S:
+        def __init__(self, format: str, layout: str, rate: int) -> None:
+            self._real = real_resampler(format=format, layout=layout, rate=rate)
+
+        def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+            if frame is not None and 3.0 <= float(frame.time or 0.0) < 4.0:
+                raise failure
+            return list(self._real.resample(frame))
+
+    monkeypatch.setattr(av, "AudioResampler", RefusesFramesFrom3To4S)
+    samples = decode_audio(probe(narrated.path))
+    # The refused second is silence; the audio after it is in its place.
+    assert len(samples) == pytest.approx(12.0 * SAMPLE_RATE_HZ, abs=0.05 * SAMPLE_RATE_HZ)
+    assert not np.any(samples[round(3.1 * SAMPLE_RATE_HZ): round(3.9 * SAMPLE_RATE_HZ)])
+    assert abs(first_loud_s(samples[round(4 * SAMPLE_RATE_HZ):]) + 4.0 - SPOKEN_AT_S) < 0.06
+    assert videoqa_warnings(caplog) == [f"{narrated.path}: skipped damaged audio data near 0:03.0"]
+
+
+def test_audio_that_breaks_part_way_keeps_what_came_before(
+        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def breaks_after_4_s(info: VideoInfo) -> Iterator[list[tuple[int, npt.NDArray[np.float32]]]]:
+        yield [(0, np.zeros(SAMPLE_RATE_HZ * 4, dtype=np.float32))]
+        raise _ffmpeg_einval()
+
+    monkeypatch.setattr(speech, "_decoded_pieces", breaks_after_4_s)
+    transcript = transcribe_video(probe(narrated.path), transcriber=FakeTranscriber())
+    assert transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)  # from the 4 s before the break
+    reason = f"{narrated.path}: the audio cannot be decoded past 0:04.0 (Invalid argument returned 22)"
+    assert transcript.skipped_reason == reason
+    assert videoqa_warnings(caplog) == [f"{reason}; its speech after 4 s is not transcribed"]
 
 
 class FakeTranscriber:

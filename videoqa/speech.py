@@ -34,7 +34,8 @@ import numpy.typing as npt
 from videoqa import models
 from videoqa.cores import available_cores
 from videoqa.decoders import DecoderStalled, run_with_watchdog
-from videoqa.errors import VideoqaError
+from videoqa.errors import OptionsError, VideoqaError
+from videoqa.timefmt import format_clock
 from videoqa.types import VideoInfo
 
 log = logging.getLogger("videoqa")
@@ -110,23 +111,23 @@ class SpeechOptions:
 
     def __post_init__(self) -> None:
         if not self.model.strip():
-            raise ValueError("model must name a model or a folder, got an empty string")
+            raise OptionsError("model must name a model or a folder, got an empty string")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+            raise OptionsError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+            raise OptionsError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.compute_type not in COMPUTE_TYPES:
-            raise ValueError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, "
+            raise OptionsError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, "
                              f"got {self.compute_type!r}")
         if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
-            raise ValueError(f"language must be a lower-case ISO 639-1 code such as 'en', "
+            raise OptionsError(f"language must be a lower-case ISO 639-1 code such as 'en', "
                              f"got {self.language!r}")
         if not isinstance(self.beam_size, int) or self.beam_size < 1:
-            raise ValueError(f"beam_size must be a whole number of at least 1, got {self.beam_size!r}")
+            raise OptionsError(f"beam_size must be a whole number of at least 1, got {self.beam_size!r}")
         if not isinstance(self.cpu_threads, int) or self.cpu_threads < 1:
-            raise ValueError(f"cpu_threads must be a whole number of at least 1, got {self.cpu_threads!r}")
+            raise OptionsError(f"cpu_threads must be a whole number of at least 1, got {self.cpu_threads!r}")
         if not self.stall_timeout_s > 0:
-            raise ValueError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
+            raise OptionsError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
 
 
 @dataclass(frozen=True)
@@ -212,10 +213,9 @@ def transcribe_video(info: VideoInfo, options: SpeechOptions | None = None,
     done, seconds in all).
     """
     options = options or SpeechOptions()
-    name = Path(info.path).name
     problem = audio_problem(info)
     if problem is not None:
-        log.warning("%s: %s; its speech is not transcribed", name, problem)
+        log.warning("%s: %s; its speech is not transcribed", info.path, problem)
         return Transcript(segments=(), transcriber_id=transcriber.id if transcriber else None,
                           skipped_reason=problem)
     transcriber = transcriber or load_transcriber(options)
@@ -274,20 +274,27 @@ def audio_chunks(info: VideoInfo, chunk_s: float = CHUNK_S,
 
     Decoding runs in a worker thread under a stall watchdog, handing over a few seconds of audio at a
     time: memory holds the chunk being filled and the one the caller has, not a queue of chunks. Damaged
-    packets are skipped with a warning. Raises AudioError when there is no usable audio, or when decoding
-    stalls or fails.
+    packets are skipped with a warning. Raises AudioError when there is no usable audio or when decoding
+    stalls; when decoding fails part way, the audio read before the failure is yielded first.
     """
-    name = Path(info.path).name
+    import av
+
     problem = audio_problem(info)
     if problem is not None:
-        raise AudioError(f"{name}: {problem}")
+        raise AudioError(f"{info.path}: {problem}")
     builder = _ChunkBuilder(round(chunk_s * SAMPLE_RATE_HZ))
     try:
         for pieces in run_with_watchdog(lambda: _decoded_pieces(info), stall_timeout_s, "audio decoding"):
             for position, samples in pieces:
                 yield from builder.add(position, samples)
     except DecoderStalled:
-        raise AudioError(f"{name}: audio decoding stalled for {stall_timeout_s:g} s") from None
+        raise AudioError(f"{info.path}: audio decoding stalled for {stall_timeout_s:g} s") from None
+    except av.FFmpegError as exc:
+        # Damage that breaks decoding for good: the audio read before it is still worth transcribing.
+        reached_s = builder.position_s
+        yield from builder.finish()
+        raise AudioError(f"{info.path}: the audio cannot be decoded past {format_clock(reached_s)} "
+                         f"({_first_line(exc)})") from None
     yield from builder.finish()
 
 
@@ -299,16 +306,16 @@ def _decoded_pieces(info: VideoInfo) -> Iterator[list[_Piece]]:
     """The first audio track resampled to 16 kHz mono, in lists of frames of about _HANDOVER_S seconds."""
     import av
 
-    name = Path(info.path).name
     try:
-        container = av.open(info.path)
+        container = av.open(info.path, metadata_errors="replace")
     except av.FFmpegError as exc:
-        raise AudioError(f"{name}: cannot open the file to read its audio ({exc})") from None
+        raise AudioError(f"{info.path}: cannot open the file to read its audio ({exc})") from None
     with container:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE_HZ)
+        damage = _DamageNote(info)
+        resampler = _Resampler(damage)
         pieces: list[_Piece] = []
         count = 0
-        frames = _audio_frames(container, container.streams.audio[0], name)
+        frames = _audio_frames(container, container.streams.audio[0], damage)
         for frame in itertools.chain(frames, [None]):
             for out in resampler.resample(frame):  # None flushes the resampler
                 pieces.append((_position(out, info), out.to_ndarray()[0]))
@@ -318,11 +325,10 @@ def _decoded_pieces(info: VideoInfo) -> Iterator[list[_Piece]]:
                 pieces, count = [], 0
 
 
-def _audio_frames(container: Any, stream: Any, name: str) -> Iterator[Any]:
-    """Decoded frames; damaged packets are skipped (one warning), unreadable data ends the track."""
+def _audio_frames(container: Any, stream: Any, damage: _DamageNote) -> Iterator[Any]:
+    """Decoded frames; damaged packets are skipped, unreadable data ends the track (one warning each)."""
     import av
 
-    warned = False
     packets = container.demux(stream)
     while True:
         try:
@@ -330,15 +336,80 @@ def _audio_frames(container: Any, stream: Any, name: str) -> Iterator[Any]:
         except StopIteration:
             return
         except av.FFmpegError as exc:
-            log.warning("%s: audio data cannot be read past this point (%s); using what was read", name, exc)
+            damage.unreadable(str(exc))
             return
         try:
             yield from packet.decode()
         except av.FFmpegError:
-            if not warned:
-                at_s = float(packet.pts * packet.time_base) if packet.pts is not None else math.nan
-                log.warning("%s: skipped damaged audio data near %.1f s", name, at_s)
-                warned = True
+            damage.skipped(float(packet.pts * packet.time_base) if packet.pts is not None else None)
+
+
+class _DamageNote:
+    """Says once per read that damaged audio was skipped: a badly damaged track has dozens of places."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        self._info = info
+        self._warned = False
+
+    def skipped(self, stream_time_s: float | None) -> None:
+        if self._warned:
+            return
+        self._warned = True
+        if stream_time_s is None or not math.isfinite(stream_time_s):
+            log.warning("%s: skipped damaged audio data", self._info.path)
+            return
+        # Damaged data carries any time: keep it inside the video.
+        at_s = min(max(stream_time_s - self._info.start_s, 0.0), self._info.duration_s)
+        log.warning("%s: skipped damaged audio data near %s", self._info.path, format_clock(at_s))
+
+    def unreadable(self, reason: str) -> None:
+        log.warning("%s: audio data cannot be read past this point (%s); using what was read",
+                    self._info.path, reason)
+
+
+class _Resampler:
+    """Frames of any rate, channel layout and sample format -> 16 kHz mono float frames.
+
+    PyAV's resampler is set up from the first frame it gets and refuses a frame of another kind
+    (ValueError), but a track can change kind part way: a damaged MP3 header reads as another rate, a
+    broadcast switches from stereo to 5.1. Each change gets a fresh resampler, after the old one has handed
+    over the samples it holds. A frame FFmpeg cannot convert at all is skipped as damaged.
+    """
+
+    def __init__(self, damage: _DamageNote) -> None:
+        self._damage = damage
+        self._resampler: Any = None
+        self._kind: tuple[str, str, int] | None = None
+
+    def resample(self, frame: Any) -> list[Any]:
+        """The 16-kHz mono frames ready after ``frame``; None flushes what is held."""
+        import av
+
+        if frame is None:
+            return self._flush()
+        kind = (str(frame.format.name), str(frame.layout.name), int(frame.sample_rate))
+        ready = self._flush() if kind != self._kind else []
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE_HZ)
+            self._kind = kind
+        try:
+            return ready + list(self._resampler.resample(frame))
+        # PyAV's own ValueError for a frame of another kind, FFmpeg's errors for one it cannot convert.
+        except (av.FFmpegError, ValueError):
+            self._damage.skipped(frame.time)
+            self._resampler, self._kind = None, None  # its state after a failure is unknown
+            return ready
+
+    def _flush(self) -> list[Any]:
+        import av
+
+        resampler, self._resampler, self._kind = self._resampler, None, None
+        if resampler is None:
+            return []
+        try:
+            return list(resampler.resample(None))
+        except (av.FFmpegError, ValueError):
+            return []  # the few milliseconds it held are lost with it
 
 
 def _position(frame: Any, info: VideoInfo) -> int | None:
@@ -370,6 +441,11 @@ class _ChunkBuilder:
         if position is not None and position > cursor + self._tolerance:
             yield from self._write(None, position - cursor)
         yield from self._write(samples, len(samples))
+
+    @property
+    def position_s(self) -> float:
+        """Video time just after the last sample added."""
+        return (self._start + self._filled) / SAMPLE_RATE_HZ
 
     def finish(self) -> Iterator[AudioChunk]:
         if self._filled:

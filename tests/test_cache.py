@@ -62,6 +62,7 @@ def test_damaged_entry_is_a_miss_with_a_warning(tmp_path: Path, damage: str,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     cache = IndexCache(tmp_path)
     path = cache.save("k1", entry())
+    assert path is not None
     data = bytearray(path.read_bytes())
     if damage == "truncate":
         path.write_bytes(bytes(data[: len(data) // 2]))

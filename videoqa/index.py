@@ -1,7 +1,8 @@
 """Indexing: sample frames, embed them, cut scenes, pool per-scene embeddings, cache the result.
 
 Decoding runs ahead in its own thread (``video.read_frames``) while the embedder works on the previous
-batch. The cache key holds what changes the frame embeddings (content, embedder, sampling); the scene
+batch. The cache key holds what changes the frame embeddings (content, embedder, sampling), and an entry
+is kept only if the file still holds that content once its frames are read; the scene
 options only change the cheap scene cut, so a different ``SceneOptions`` re-cuts the cached embeddings
 instead of decoding the video again.
 """
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.cache import CacheEntry, IndexCache, entry_key, fingerprint
+from videoqa.cache import CacheEntry, IndexCache, entry_key
 from videoqa.errors import VideoError
 from videoqa.scenes import SceneOptions, segment
 from videoqa.types import AudioInfo, Scene, VideoIndex, VideoInfo
@@ -44,16 +45,22 @@ def index_video(path: str | os.PathLike[str], embedder: ImageEmbedder,
                 content_fingerprint: str | None = None) -> VideoIndex:
     """Index one video, reusing its cache entry when the same content was indexed the same way.
 
-    ``content_fingerprint`` is the file's ``cache.fingerprint`` when the caller already has it.
+    ``content_fingerprint`` is the file's ``cache.fingerprint`` when the caller already has it. Raises
+    ContentChangedError, caching nothing, when the file no longer holds that content once it is read.
     """
     options = options or IndexOptions()
     cache = cache or IndexCache()
     file = check_file(path)
+    content = content_fingerprint or cache.fingerprint(file)
     # The key needs only the content, so a warm cache answers without probing or decoding the video.
-    key = entry_key(content_fingerprint or fingerprint(file), {"embedder": embedder.id,
-                                        "sampling": _sampling_recipe(options.sampling)})
-    entry, cached = cache.get_or_build(
-        key, lambda: _build_entry(probe(file), embedder, options, on_progress))
+    key = entry_key(content, {"embedder": embedder.id, "sampling": _sampling_recipe(options.sampling)})
+
+    def build() -> CacheEntry:
+        built = _build_entry(probe(file), embedder, options, on_progress)
+        cache.check_unchanged(file, content)  # the frames read must be of the content the key names
+        return built
+
+    entry, cached = cache.get_or_build(key, build)
     # The probe stored with the entry, but for this file's path (a renamed file hits the cache).
     info = replace(_stored_info(entry), path=str(file))
     if entry.header.get("scene_options") != asdict(options.scenes):

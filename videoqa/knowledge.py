@@ -4,7 +4,10 @@
 (``speech.py``), the text on screen in each scene (``ocr.py``) — and turns the text channels into
 time-stamped passages with their sentence embeddings (``textindex.py``). Each stage has its own cache
 entry, keyed by the video's content and by what changes that stage's output, so a second question costs
-no decoding, a new speech model re-runs only the speech stage, and a damaged entry is rebuilt alone.
+no decoding, a new speech model re-runs only the speech stage, and a damaged entry is rebuilt alone. The
+content is fingerprinted once, and each stage that reads the file checks that it still holds that
+content before its result is kept: a video replaced part way (a download or sync still writing it) fails
+with ContentChangedError instead of leaving another video's speech under this one's key.
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.cache import CacheEntry, IndexCache, entry_key, fingerprint
+from videoqa.cache import CacheEntry, IndexCache, entry_key
 from videoqa.index import IndexOptions, index_video
 from videoqa.ocr import ScreenText, read_screen_text
 from videoqa.speech import SpeechSegment, Transcript, audio_problem, transcribe_video
 from videoqa.textindex import embedding_text
-from videoqa.types import Passage, VideoIndex
+from videoqa.types import Passage, VideoIndex, VideoInfo
 
 if TYPE_CHECKING:
     from videoqa.embed import ImageEmbedder
@@ -69,7 +72,7 @@ def build_knowledge(path: Path, embedder: ImageEmbedder, readers: Readers, optio
                     cache: IndexCache, progress: StageProgress | None = None) -> VideoKnowledge:
     """Index ``path`` (or load what earlier runs cached) and gather its text channels."""
     stage = progress or (lambda _label: None)
-    content = fingerprint(path)  # read once: every stage's cache key starts from it
+    content = cache.fingerprint(path)  # every stage's cache key starts from it
     visual = index_video(path, embedder, options, cache, on_progress=stage("frames"),
                          content_fingerprint=content)
     transcript = _transcript(visual, content, readers, cache, stage("speech")) \
@@ -93,14 +96,22 @@ def _transcript(visual: VideoIndex, content: str, readers: Readers, cache: Index
     entry = cache.load(key)
     if entry is None:
         with cache.locked(key):
-            made = transcribe_video(visual.info, on_progress=on_progress, transcriber=transcriber)
-            # A transcript cut short (audio that stalled or broke part way) may be whole next time.
-            if made.skipped_reason is None:
-                cache.save(key, CacheEntry(header={"segments": [asdict(s) for s in made.segments],
-                                                   "transcriber": made.transcriber_id}, arrays={}))
-            return made
+            entry = cache.load(key)  # another process may have transcribed it while we waited
+            if entry is None:
+                return _new_transcript(visual.info, content, transcriber, key, cache, on_progress)
     return Transcript(tuple(SpeechSegment(**s) for s in entry.header["segments"]),
                       entry.header["transcriber"])
+
+
+def _new_transcript(info: VideoInfo, content: str, transcriber: Transcriber, key: str, cache: IndexCache,
+                    on_progress: ProgressCallback | None) -> Transcript:
+    made = transcribe_video(info, on_progress=on_progress, transcriber=transcriber)
+    cache.check_unchanged(info.path, content)  # the audio heard must be of the content the key names
+    # A transcript cut short (audio that stalled or broke part way) may be whole next time.
+    if made.skipped_reason is None:
+        cache.save(key, CacheEntry(header={"segments": [asdict(s) for s in made.segments],
+                                           "transcriber": made.transcriber_id}, arrays={}))
+    return made
 
 
 def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: IndexCache,
@@ -112,6 +123,7 @@ def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: Inde
 
     def build() -> CacheEntry:
         found = read_screen_text(visual.info, spans, reader, on_progress=on_progress)
+        cache.check_unchanged(visual.info.path, content)  # the frames read must be of the content
         return CacheEntry(header={"screen": [asdict(s) for s in found]}, arrays={})
 
     entry, _ = cache.get_or_build(key, build)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.cache import IndexCache, fingerprint
+from videoqa.cache import IndexCache
 from videoqa.errors import VideoqaError
 from videoqa.index import IndexOptions, index_video, load_index
 from videoqa.paths import replace_atomically
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                             ".wmv", ".flv", ".3gp"})
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: fingerprints of whole files (cache.FORMAT_VERSION 2)
 # Frames fetched from the vector index per requested scene: several frames of one scene often rank
 # together, and they collapse into one hit.
 _FRAMES_PER_HIT = 8
@@ -79,13 +79,24 @@ class Library:
         """Bring the vector index up to date with the folder; index only what is new or changed."""
         from filelock import FileLock
 
-        self.home.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.home / "sync.lock")):
+        lock = FileLock(str(self.home / "sync.lock"))
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        try:
             self._manifest = self._load_manifest()
             vectors = self._load_vectors()
             report = self._sync_videos(vectors, on_video)
             self._save(vectors)
+        finally:
+            lock.release()
         return report
+
+    def _unwritable(self, exc: OSError) -> LibraryError:
+        return LibraryError(f"cannot write the library's index in {self.home} ({exc.strerror or exc}); "
+                            "set VIDEOQA_CACHE to a writable folder with room")
 
     def _sync_videos(self, vectors: Any, on_video: Callable[[Path], Any] | None) -> SyncReport:
         present = {str(path.relative_to(self.folder)): path for path in find_videos(self.folder)}
@@ -95,7 +106,7 @@ class Library:
             self._drop(vectors, name)
             removed.append(name)
         for name, path in present.items():
-            content = fingerprint(path)
+            content = self._cache.fingerprint(path)
             if name in videos and videos[name]["fingerprint"] == content:
                 unchanged.append(name)
                 continue
@@ -104,7 +115,8 @@ class Library:
                 removed.append(name)
             try:
                 progress = on_video(path) if on_video else None
-                index = index_video(path, self._embedder, self._options, self._cache, progress)
+                index = index_video(path, self._embedder, self._options, self._cache, progress,
+                                    content_fingerprint=content)
             except VideoqaError as exc:
                 failed.append((name, str(exc)))
                 continue
@@ -184,7 +196,10 @@ class Library:
         return Index(ndim=self._embedder.dim, metric="cos", dtype="f16")
 
     def _save(self, vectors: Any) -> None:
-        replace_atomically(self.home / "vectors.usearch", lambda target: vectors.save(str(target)))
-        replace_atomically(self.home / "manifest.json",
-                            lambda target: target.write_text(json.dumps(self._manifest, indent=1)))
+        try:
+            replace_atomically(self.home / "vectors.usearch", lambda target: vectors.save(str(target)))
+            replace_atomically(self.home / "manifest.json",
+                                lambda target: target.write_text(json.dumps(self._manifest, indent=1)))
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 

@@ -8,6 +8,7 @@ build was compiled for, so a machine without AMX (like CI's) still sees a build 
 from __future__ import annotations
 
 import platform
+import re
 import stat
 import sys
 from pathlib import Path
@@ -85,6 +86,8 @@ def test_a_native_crash_in_the_child_is_reported_with_its_signal(
     result = runtime.generate_in_child(tmp_path / "model.gguf")
     assert not result.ok
     assert result.problem.startswith(f"crashed with {shown}")
+    with pytest.raises(RuntimeError, match=f"loading llama.cpp crashed with {re.escape(shown)}"):
+        runtime.system_info()  # a build for another CPU dies as it loads: read in a child too
 
 
 def test_a_child_that_fails_or_hangs_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,7 +136,10 @@ def check_llama_build() -> CheckResult:
     """The installed llama.cpp was built without AMX and for instruction sets this CPU has."""
     from videoqa.llm import runtime
 
-    features = runtime.compiled_features(runtime.system_info())
+    try:
+        features = runtime.compiled_features(runtime.system_info())
+    except RuntimeError as exc:
+        return CheckResult("llama.cpp build", False, str(exc), runtime.REINSTALL_COMMAND)
     crashing = runtime.crash_prone(features)
     missing = runtime.missing_on_this_cpu(features)
     shown = ", ".join(sorted(features)) or "none reported"

@@ -53,11 +53,23 @@ _FEATURE = re.compile(r"([A-Z][A-Z0-9_]*) = (\d+)")
 _BACKEND = re.compile(r"([A-Za-z0-9_-]+) : (.*)")
 
 
-def system_info() -> str:
-    """The installed llama.cpp's own report of what it was compiled with (imports llama_cpp)."""
-    import llama_cpp
+def system_info(timeout_s: float = 120.0) -> str:
+    """The installed llama.cpp's own report of what it was compiled with, read in a child process: a
+    build for instruction sets this CPU lacks dies as soon as it is loaded (SIGILL).
 
-    return bytes(llama_cpp.llama_print_system_info()).decode(errors="replace")
+    Raises RuntimeError saying how the child failed.
+    """
+    code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode(errors='replace'))"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"loading llama.cpp timed out after {timeout_s:.0f} s") from None
+    if done.returncode < 0:
+        raise RuntimeError(f"loading llama.cpp crashed with {_signal_name(-done.returncode)}")
+    if done.returncode != 0:
+        raise RuntimeError((done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1])
+    return done.stdout.strip()
 
 
 def compiled_features(info: str) -> frozenset[str]:

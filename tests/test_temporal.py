@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
-from videoqa.temporal import parse_question, select_scenes
+from videoqa.errors import QuestionError
+from videoqa.temporal import MAX_QUESTION_CHARS, check_question, parse_question, select_scenes
 
 PHRASINGS = [
     ("What happens after the swim?", "after", "the swim", "What happens"),
@@ -46,6 +50,62 @@ def test_phrasings(question: str, relation: str, anchor: str | None, rest: str) 
 
 def test_a_question_that_is_only_a_relation_word_has_no_anchor() -> None:
     assert parse_question("after?").relation == "none"
+
+
+def test_white_space_does_not_change_the_reading() -> None:
+    parsed = parse_question("  what  happens\tright after\n the   swim ? ")
+    assert (parsed.relation, parsed.anchor, parsed.rest) == ("after", "the swim", "what happens")
+
+
+def test_question_words_are_not_read_inside_longer_words() -> None:
+    # "do" is a question word after "when"; the "do" of "dogs" is not.
+    assert parse_question("when dogs bark").anchor == "dogs bark"
+    assert parse_question("so when does?").relation == "none"
+
+
+def _repeated(unit: str) -> Callable[[int], str]:
+    return lambda length: (unit * (length // len(unit) + 1))[:length]
+
+
+# Shapes that made the old patterns backtrack from every word: no relation at all, a relation whose
+# closing words never come ("when does X" with no "first"), and many candidate starts.
+ADVERSARIAL: dict[str, Callable[[int], str]] = {
+    "plain words": _repeated("what happens "),
+    "for the, never first": _repeated("x for the "),
+    "after, then words": lambda length: "after " + _repeated("the swim ")(length - 6),
+    "when does, never first": _repeated("when does it "),
+    "punctuation then a word": lambda length: "?" * (length - 1) + "x",
+    "a long white space": lambda length: "after" + " " * (length - 9) + "swim",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(ADVERSARIAL))
+def test_long_questions_are_read_in_linear_time(shape: str) -> None:
+    # Beyond MAX_QUESTION_CHARS on purpose: parse_question has no cap (search texts may be longer). The
+    # quadratic patterns took 7 to 19 s at 25,000 characters; linear ones take about 0.03 s.
+    question = ADVERSARIAL[shape](25_000)
+    started = time.perf_counter()
+    parse_question(question)
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("shape", sorted(ADVERSARIAL))
+def test_a_question_of_the_longest_length_is_read_well_under_a_second(shape: str) -> None:
+    question = ADVERSARIAL[shape](MAX_QUESTION_CHARS)
+    started = time.perf_counter()
+    parse_question(check_question(question))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_question_too_long_or_empty_is_refused_in_one_line() -> None:
+    started = time.perf_counter()
+    with pytest.raises(QuestionError, match=r"^the question is 100,000 characters long; ask in at most "
+                                            r"2,000$"):
+        check_question(("what happens after the swim? " * 3449)[:100_000])
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(QuestionError, match="the question is empty"):
+        check_question(" \n ")
+    assert check_question("x" * MAX_QUESTION_CHARS) == "x" * MAX_QUESTION_CHARS
 
 
 SCORES = np.array([0.10, 0.31, 0.20, 0.30, 0.05, 0.12])

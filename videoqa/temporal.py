@@ -15,34 +15,60 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-RELATIONS = ("none", "after", "before", "first", "last", "when")
+from videoqa.errors import QuestionError
 
-# Checked in order; each pattern captures the anchor as "anchor". First/last come before "when" so that
-# "when does X happen for the first time" is a "first" question.
-_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (relation, re.compile(pattern, re.IGNORECASE)) for relation, pattern in (
-        ("first", r"\b(?:the\s+)?first\s+time\s+(?:that\s+)?(?P<anchor>.+)"),
-        ("first", r"\b(?P<anchor>.+?)\s+for\s+the\s+first\s+time\b"),
-        ("first", r"\bwhen\s+(?:does|did|do|is|was|are|were)\s+(?P<anchor>.+?)\s+first\b(?P<tail>.*)"),
-        ("last", r"\b(?:the\s+)?(?:last|final)\s+time\s+(?:that\s+)?(?P<anchor>.+)"),
-        ("last", r"\b(?P<anchor>.+?)\s+for\s+the\s+(?:last|final)\s+time\b"),
-        ("last", r"\bwhen\s+(?:does|did|do|is|was|are|were)\s+(?P<anchor>.+?)\s+(?:last|finally)\b"
-                 r"(?P<tail>.*)"),
-        ("after", r"\bwhat\s+(?:follows|comes\s+after|came\s+after)\s+(?P<anchor>.+)"),
-        ("after", r"\b(?:right\s+|just\s+|immediately\s+|shortly\s+|soon\s+)?"
-                  r"(?:after|following|once|since)\s+(?P<anchor>.+)"),
-        ("before", r"\bwhat\s+(?:precedes|preceded|comes\s+before|came\s+before)\s+(?P<anchor>.+)"),
-        ("before", r"\b(?:right\s+|just\s+|immediately\s+|shortly\s+)?(?:before|prior\s+to|until|"
-                   r"leading\s+up\s+to|led\s+up\s+to)\s+(?P<anchor>.+)"),
-        ("when", r"\b(?:when|at\s+what\s+(?:time|point|moment)|what\s+time|at\s+which\s+(?:point|moment)|"
-                 r"how\s+far\s+(?:in|into\s+the\s+video))\s+(?:does|did|do|is|was|are|were|will)?\s*"
-                 r"(?P<anchor>.+)"),
-    ))
-_TRAILING = re.compile(r"[\s?.!,;:]+$")
-_LEADING = re.compile(r"^[\s,;:]*(?:the\s+moment\s+|the\s+point\s+)?", re.IGNORECASE)
+RELATIONS = ("none", "after", "before", "first", "last", "when")
+# The longest question asked of a video: longer is a paste gone wrong, and it would crowd the evidence out
+# of a small model's context (2,000 characters are about 500 tokens of smollm2's 2,048).
+MAX_QUESTION_CHARS = 2_000
+
+_VERBS = "does|did|do|is|was|are|were"  # after "when": "when does X happen"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The words that say a relation, and where its anchor lies around them.
+
+    Rules read questions whose white space is single spaces. Each finds the first occurrence of its
+    words with one regular expression without nested or overlapping repeats, then takes the anchor by
+    position: so a question is read in time linear in its length (the old one-pattern rules backtracked
+    from every word of the question, quadratically: 18 s for 25,000 characters).
+    """
+
+    relation: str  # one of RELATIONS
+    words: re.Pattern[str]
+    anchor: str  # "after": the rest of the question; "before": from its start; "between": up to ``closing``
+    closing: re.Pattern[str] | None = None  # "between": the word that ends the anchor; what follows is kept
+
+
+def _rule(relation: str, words: str, anchor: str, closing: str | None = None) -> _Rule:
+    return _Rule(relation, re.compile(words, re.IGNORECASE), anchor,
+                 re.compile(closing, re.IGNORECASE) if closing is not None else None)
+
+
+# Tried in order. First/last come before "when" so that "when does X happen for the first time" is a
+# "first" question.
+_RULES = (
+    _rule("first", r"\b(?:the )?first time (?:that )?", "after"),
+    _rule("first", r" for the first time\b", "before"),
+    _rule("first", rf"\bwhen (?:{_VERBS}) ", "between", r" first\b"),
+    _rule("last", r"\b(?:the )?(?:last|final) time (?:that )?", "after"),
+    _rule("last", r" for the (?:last|final) time\b", "before"),
+    _rule("last", rf"\bwhen (?:{_VERBS}) ", "between", r" (?:last|finally)\b"),
+    _rule("after", r"\bwhat (?:follows|comes after|came after) ", "after"),
+    _rule("after", r"\b(?:(?:right|just|immediately|shortly|soon) )?(?:after|following|once|since) ",
+          "after"),
+    _rule("before", r"\bwhat (?:precedes|preceded|comes before|came before) ", "after"),
+    _rule("before", r"\b(?:(?:right|just|immediately|shortly) )?"
+                    r"(?:before|prior to|until|leading up to|led up to) ", "after"),
+    _rule("when", rf"\b(?:when|at what (?:time|point|moment)|what time|at which (?:point|moment)|"
+                  rf"how far (?:in|into the video)) (?:(?:{_VERBS}|will)\b ?)?", "after"),
+)
+_WORD_CHAR = re.compile(r"\w")
+_TRAILING = " ?.!,;:"
+_LEADING = re.compile(r"^[ ,;:]*(?:the moment |the point )?", re.IGNORECASE)
 # "when does the man open the door for the first time": the anchor is the event, not the question words.
-_QUESTION_WORDS = re.compile(r"^(?:when|what\s+time|at\s+what\s+(?:time|point))\s+"
-                             r"(?:does|did|do|is|was|are|were|will)\s+", re.IGNORECASE)
+_QUESTION_WORDS = re.compile(rf"^(?:when|what time|at what (?:time|point)) (?:{_VERBS}|will) ", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,25 +80,74 @@ class TemporalQuestion:
     rest: str  # the question without the relation and its anchor ("what happens")
 
 
+@dataclass(frozen=True)
+class _Found:
+    """Where a rule matched: the relation's words with the anchor, and the anchor (its text and tail)."""
+
+    start: int
+    end: int
+    anchor_start: int
+    anchor: str
+    tail: str = ""  # words after the closing word, part of the event ("first" in "when did X first bark")
+
+
+def check_question(question: str) -> str:
+    """``question`` when it can be asked: not empty, at most MAX_QUESTION_CHARS long; else QuestionError."""
+    if not question.strip():
+        raise QuestionError("the question is empty; ask something about the video")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question):,} characters long; ask in at most "
+                            f"{MAX_QUESTION_CHARS:,}")
+    return question
+
+
 def parse_question(question: str) -> TemporalQuestion:
-    """Find the first temporal relation in ``question`` and the anchor event it points at."""
-    text = question.strip()
-    for relation, pattern in _PATTERNS:
-        found = pattern.search(text)
+    """Find the first temporal relation in ``question`` and the anchor event it points at.
+
+    Takes time linear in the length of ``question``.
+    """
+    text = " ".join(question.split())
+    for rule in _RULES:
+        found = _find(rule, text)
         if found is None:
             continue
-        captured = found.group("anchor")
-        clause = _clause(captured)
-        tail = found.groupdict().get("tail") or ""
-        anchor = _clean(_QUESTION_WORDS.sub("", clause.strip()) + " " + tail)
+        clause = _clause(found.anchor)
+        anchor = _clean(_QUESTION_WORDS.sub("", clause.strip()) + " " + found.tail)
         if not anchor:
             continue
         # What the relation does not take is the rest: before the match, and after a comma that ended
         # the anchor ("after the swim, what does she do").
-        cut = found.start("anchor") + len(clause) if len(clause) < len(captured) else found.end()
-        rest = _clean(text[: found.start()] + " " + text[cut:])
-        return TemporalQuestion(relation=relation, anchor=anchor, rest=rest)
+        cut = found.anchor_start + len(clause) if len(clause) < len(found.anchor) else found.end
+        rest = _clean(text[: found.start] + " " + text[cut:])
+        return TemporalQuestion(relation=rule.relation, anchor=anchor, rest=rest)
     return TemporalQuestion(relation="none", anchor=None, rest=_clean(text))
+
+
+def _find(rule: _Rule, text: str) -> _Found | None:
+    """The first match of ``rule`` in ``text`` (single-spaced), with an anchor of at least one character.
+
+    The first occurrence of the words is the only one to try: when it has no anchor, none after it has.
+    """
+    if rule.anchor == "before":
+        # The anchor runs from the first word of the question to the relation's words.
+        first_word = _WORD_CHAR.search(text)
+        if first_word is None:
+            return None
+        words = rule.words.search(text, first_word.start() + 1)
+        if words is None:
+            return None
+        start = first_word.start()
+        return _Found(start, words.end(), start, text[start: words.start()])
+    words = rule.words.search(text)
+    if words is None or words.end() == len(text):
+        return None
+    if rule.closing is None:
+        return _Found(words.start(), len(text), words.end(), text[words.end():])
+    closing = rule.closing.search(text, words.end() + 1)
+    if closing is None:
+        return None
+    return _Found(words.start(), len(text), words.end(), text[words.end(): closing.start()],
+                  text[closing.end():])
 
 
 def _clause(anchor: str) -> str:
@@ -81,7 +156,7 @@ def _clause(anchor: str) -> str:
 
 
 def _clean(text: str) -> str:
-    return _LEADING.sub("", _TRAILING.sub("", " ".join(text.split())))
+    return _LEADING.sub("", " ".join(text.split()).rstrip(_TRAILING))
 
 
 def select_scenes(relation: str, anchor_scores: npt.NDArray[np.floating], window: int = 2,

@@ -11,7 +11,8 @@ in the table instead of ending the benchmark. Rows alternate between builds for 
 figures are medians. The model is the default answerer (SmolLM2-135M Q4_1) unless --model is given.
 Columns:
   features      CPU features compiled in (llama_print_system_info), beyond SSE3/SSSE3
-  AMX           whether an AMX code path is compiled in (crashes on AMX CPUs: llama.cpp #20824)
+  AMX           whether an AMX code path is compiled in (crashes on AMX CPUs: llama.cpp #20824); "?" for
+                a build that died before it could say (SIGILL: compiled for instruction sets this CPU lacks)
   prompt tok/s  prompt processing (a ~{PROMPT_TOKENS}-token prompt, 2 threads)
   gen tok/s     generation ({GEN_TOKENS} tokens, greedy, 2 threads)
 """
@@ -106,7 +107,7 @@ def _print_table(runs: dict[str, list[dict[str, Any]]]) -> None:
     print(f"{header} {'gen ratio':>9}")
     for name, results in runs.items():
         features = [f for f in results[0].get("features", ["?"]) if f not in ("SSE3", "SSSE3")]
-        amx = "yes" if any(f.startswith("AMX") for f in features) else "no"
+        amx = "?" if features == ["?"] else "yes" if any(f.startswith("AMX") for f in features) else "no"
         died = next((r["died"] for r in results if "died" in r), None)
         if died is not None:
             print(f"{name:<10} {' '.join(features)[:52]:<52} {amx:<4} {'died: ' + died:>34}")

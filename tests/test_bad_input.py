@@ -128,3 +128,16 @@ def test_missing_argument_is_a_usage_error() -> None:
     assert result.code == 2
     assert "Missing argument 'VIDEO'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_question_too_long_is_refused_before_any_work(narrated: SynthVideo, tmp_path: Path) -> None:
+    # A model that does not exist: loading models first would fail on it, not on the question.
+    result = run_cli("ask", str(narrated.path), "what happens after the swim? " * 3500,
+                     "--model", str(tmp_path / "missing.gguf"))
+    assert_one_line_error(result, "the question is 101,500 characters long; ask in at most 2,000")
+
+
+def test_an_option_value_an_options_class_refuses_is_a_one_line_error(narrated: SynthVideo) -> None:
+    # SpeechOptions refuses an empty model name with OptionsError: a user error, not a bug.
+    result = run_cli("ask", str(narrated.path), "who speaks?", "--speech-model", " ")
+    assert_one_line_error(result, "model must name a model or a folder")

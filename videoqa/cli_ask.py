@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from videoqa.cli_options import ModelChoice, assistant_options, model_options
-from videoqa.cliutil import FetchProgress, UserError, VideoProgress, reports_user_errors
+from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -28,26 +28,27 @@ caches the result; later questions reuse it. Missing default models are fetched 
 
 
 @click.command(epilog=ASK_EPILOG)
-@click.argument("video", type=click.Path(path_type=Path, readable=False))
+# A str, not a Path: messages name the file exactly as typed ("./clip.mp4"), and check_file() checks it.
+@click.argument("video", type=click.Path(readable=False))
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, evidence and models as JSON.")
 @click.option("--top-k", type=click.IntRange(min=1), default=4, show_default=True,
               help="Evidence items given to the model at most.")
 @model_options
 @reports_user_errors
-def ask(video: Path, question: str, as_json: bool, top_k: int, **model_choice: Any) -> None:
+def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: Any) -> None:
     """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
     from videoqa.assistant import Assistant
     from videoqa.retrieve import RetrievalOptions
+    from videoqa.temporal import check_question
     from videoqa.video import check_file
 
     check_file(video)
-    if not question.strip():
-        raise UserError("the question is empty; ask something about the video")
+    check_question(question)  # before the models load and the video is indexed
     options = assistant_options(ModelChoice(**model_choice), retrieval=RetrievalOptions(top_k=top_k))
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
+        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
                               fetch_progress=fetches.update)
         assistant.load_models()  # a wrong model name fails now, not after indexing
         loaded = time.perf_counter()
@@ -73,9 +74,9 @@ def _scene_note(scene: int | None) -> str:
     return f"  (scene {scene + 1})" if scene is not None else ""
 
 
-def _as_json(result: Answer, video: Path, timing: dict[str, float]) -> dict[str, Any]:
+def _as_json(result: Answer, video: str, timing: dict[str, float]) -> dict[str, Any]:
     return {
-        "video": str(video), "question": result.question, "answer": result.text,
+        "video": video, "question": result.question, "answer": result.text,
         "abstained": result.abstained, "quoted": result.quoted, "model_reply": result.model_reply,
         "relation": result.relation, "best_similarity": round(result.best_similarity, 4),
         "evidence": [{"channel": e.channel, "start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from videoqa.cli_options import ModelChoice, assistant_options, model_options
-from videoqa.cliutil import FetchProgress, VideoProgress, reports_user_errors
+from videoqa.cliutil import FetchProgress, UserError, VideoProgress, reports_user_errors
 
 if TYPE_CHECKING:
     from videoqa.captions import CaptionEvent
@@ -30,7 +30,8 @@ INTERRUPTED_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 
 
 @click.command(epilog=CAPTION_EPILOG)
-@click.argument("video", type=click.Path(path_type=Path, readable=False))
+# A str, not a Path: messages name the file exactly as typed ("./clip.mp4"), and check_file() checks it.
+@click.argument("video", type=click.Path(readable=False))
 @click.option("--stream", is_flag=True, help="Caption scenes as the video is read, in time order.")
 @click.option("--srt", type=click.Path(path_type=Path), default=None, help="Write the captions as SRT here.")
 @click.option("--vtt", type=click.Path(path_type=Path), default=None,
@@ -39,7 +40,7 @@ INTERRUPTED_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
               help="Print the captions as JSON (with --stream: one JSON object a line, as they come).")
 @model_options
 @reports_user_errors
-def caption(video: Path, stream: bool, srt: Path | None, vtt: Path | None, as_json: bool,
+def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_json: bool,
             **model_choice: Any) -> None:
     """Caption each scene of VIDEO: `[m:ss-m:ss] caption` lines on stdout."""
     from videoqa.assistant import Assistant
@@ -49,7 +50,7 @@ def caption(video: Path, stream: bool, srt: Path | None, vtt: Path | None, as_js
     options = assistant_options(ModelChoice(**model_choice))
     files = _subtitle_files(srt, vtt)
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
+        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
                               fetch_progress=fetches.update)
         assistant.load_models()
         if not stream:
@@ -64,7 +65,7 @@ def caption(video: Path, stream: bool, srt: Path | None, vtt: Path | None, as_js
                    err=True)
         sys.exit(INTERRUPTED_EXIT)
     if as_json and not stream:
-        click.echo(json.dumps({"video": str(video), "captions": [_event_json(e) for e in written],
+        click.echo(json.dumps({"video": video, "captions": [_event_json(e) for e in written],
                                "model": assistant.llm.id}, indent=2))
 
 
@@ -73,7 +74,10 @@ def _subtitle_files(srt: Path | None, vtt: Path | None) -> list[SubtitleFile]:
 
     if srt is not None and vtt is not None and srt.resolve() == vtt.resolve():
         raise click.UsageError("--srt and --vtt name the same file")
-    return [SubtitleFile(path, fmt) for path, fmt in ((srt, "srt"), (vtt, "vtt")) if path is not None]
+    try:
+        return [SubtitleFile(path, fmt) for path, fmt in ((srt, "srt"), (vtt, "vtt")) if path is not None]
+    except ValueError as exc:  # what SubtitleFile checks first: the paths given (a folder, no such folder)
+        raise UserError(str(exc)) from None
 
 
 def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent], hold: bool,

@@ -40,10 +40,11 @@ HISTORY_LINES = 1000
 
 
 @click.command(epilog=CHAT_EPILOG)
-@click.argument("video", type=click.Path(path_type=Path, readable=False))
+# A str, not a Path: messages name the file exactly as typed ("./clip.mp4"), and check_file() checks it.
+@click.argument("video", type=click.Path(readable=False))
 @model_options
 @reports_user_errors
-def chat(video: Path, **model_choice: Any) -> None:
+def chat(video: str, **model_choice: Any) -> None:
     """Chat about VIDEO: ask questions one after another; each answer sees the conversation so far."""
     import sys
 
@@ -53,14 +54,14 @@ def chat(video: Path, **model_choice: Any) -> None:
     check_file(video)
     options = assistant_options(ModelChoice(**model_choice))
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {video.name}"),
+        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
                               fetch_progress=fetches.update)
         assistant.load_models()
         session = assistant.chat(video)
         session.prepare()
     interactive = sys.stdin.isatty()
     scenes = len(session.scenes())
-    click.echo(f"chatting about {video.name} ({scenes} scenes); /help lists the commands", err=True)
+    click.echo(f"chatting about {video} ({scenes} scenes); /help lists the commands", err=True)
     with _LineHistory(enabled=interactive):
         _repl(session, lambda: input("> " if interactive else ""))
 
@@ -91,7 +92,7 @@ def _answer(session: ChatSession, question: str) -> None:
     except KeyboardInterrupt:
         click.echo("(answer stopped)", err=True)
         return
-    except (VideoqaError, ValueError) as exc:
+    except VideoqaError as exc:  # the session goes on; any other error is a bug and ends it
         click.echo(f"error: {exc}", err=True)
         return
     click.echo(answer.text)

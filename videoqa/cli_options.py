@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
-from videoqa.cliutil import UserError
+from videoqa.cliutil import UserError, check_device
 
 if TYPE_CHECKING:
     from videoqa.assistant import AssistantOptions
@@ -49,7 +49,7 @@ def model_options(command: F) -> F:
         click.option("--no-speech", is_flag=True, help="Leave the speech channel out."),
         click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out."),
         click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-                     help="Where the models run."),
+                     callback=check_device, help="Where the models run."),
         click.option("--quantize", type=click.Choice(["none", "4bit", "8bit"]), default="none",
                      show_default=True, help="Load a transformers VLM's weights in 4 or 8 bits "
                                              "(bitsandbytes)."),

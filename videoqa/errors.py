@@ -14,13 +14,18 @@ class VideoError(VideoqaError):
     """The video file cannot be used: missing, unreadable, not a video, or undecodable."""
 
 
-class OptionsError(VideoqaError, ValueError):
-    """An options object was given a value it cannot work with (out of range, an unknown name).
+class InputError(VideoqaError, ValueError):
+    """A value or a file the caller gave cannot be used: an option out of range, an unknown name, a
+    questions file that is not valid JSON.
 
-    Also a ValueError, as Python's convention for a bad argument value, so code that catches ValueError
-    from an options class keeps working.
+    Also a ValueError, Python's convention for a bad argument value, so code that catches ValueError
+    keeps working.
     """
 
 
-class QuestionError(VideoqaError, ValueError):
+class OptionsError(InputError):
+    """An options object was given a value it cannot work with."""
+
+
+class QuestionError(InputError):
     """A question that cannot be asked as given: empty, or longer than a question can be."""

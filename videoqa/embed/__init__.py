@@ -35,6 +35,7 @@ __all__ = [
     "EmbedderError",
     "EmbedderSpec",
     "ImageEmbedder",
+    "device_problem",
     "load_embedder",
 ]
 
@@ -50,6 +51,31 @@ def load_embedder(name_or_path: str | os.PathLike[str], options: EmbedOptions | 
     # Anything not registered names a transformers model: a hub id or a folder.
     backend = spec.backend if spec is not None else "clip"
     return _BACKENDS[backend](name, options or EmbedOptions())
+
+
+def device_problem(device: str) -> str | None:
+    """Why torch cannot run models on ``device`` (one of DEVICES), or None when it can.
+
+    "auto" and "cpu" always can, and are answered without importing torch; "cuda" and "mps" import it.
+    """
+    if device in ("auto", "cpu"):
+        return None
+    import torch
+
+    if device == "cuda":
+        if torch.cuda.is_available():
+            return None
+        if torch.version.cuda is None and torch.version.hip is None:
+            return "no CUDA device is visible to torch (this torch build is CPU-only)"
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else f"ROCm {torch.version.hip}"
+        return f"no CUDA device is visible to torch (a {build} build: check the driver, CUDA_VISIBLE_DEVICES)"
+    if device == "mps":
+        if torch.backends.mps.is_available():
+            return None
+        if not torch.backends.mps.is_built():
+            return "this torch build has no MPS (Apple GPU) support"
+        return "no Apple GPU (MPS) is available to torch on this machine"
+    return f"not a device torch knows here; devices: {', '.join(DEVICES)}"
 
 
 def _model_source(name: str) -> ModelSource:

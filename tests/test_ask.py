@@ -86,11 +86,12 @@ def test_ask_through_the_cli_prints_the_answer_and_evidence(story: Story, assist
 def test_a_video_without_audio_is_answered_from_its_other_channels_with_one_warning(
         sample: Callable[[str], Path], assistant: Assistant) -> None:
     env = {**os.environ, "VIDEOQA_CACHE": str(assistant._cache.root)}
-    result = run_cli("ask", str(sample("bikes.mp4")), "what is the weather forecast?", env=env)
+    bikes = sample("bikes.mp4")
+    result = run_cli("ask", str(bikes), "what is the weather forecast?", env=env)
     assert result.code == 0, result.stderr
     assert result.stdout.strip() == "The video does not seem to show or say this."
     assert [line for line in result.stderr_lines if "audio" in line] == \
-        ["warning: bikes.mp4: the video has no audio track; its speech is not transcribed"]
+        [f"warning: {bikes}: the video has no audio track; its speech is not transcribed"]
 
 
 def test_missing_default_models_are_fetched_on_first_use(installed_models: None, tmp_path: Path,

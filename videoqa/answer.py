@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from videoqa.errors import OptionsError
 from videoqa.llm import GenerationOptions, Message, TextGenerator
 from videoqa.prompt import load_prompt
 from videoqa.retrieve import Evidence, EvidenceSet
@@ -57,7 +58,7 @@ class AnswerOptions:
     def __post_init__(self) -> None:
         for name in ("abstain_below", "quote_above"):
             if not -1.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be within -1..1, got {getattr(self, name)}")
+                raise OptionsError(f"{name} must be within -1..1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

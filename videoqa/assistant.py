@@ -35,6 +35,7 @@ from videoqa.answer import Answer, AnswerOptions, Feed, answer
 from videoqa.cache import IndexCache
 from videoqa.captions import CaptionEvent, CaptionOptions
 from videoqa.embed import EmbedderError
+from videoqa.errors import OptionsError
 from videoqa.index import IndexOptions
 from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_knowledge
 from videoqa.llm import DEFAULT_LLM, LlmOptions, Message, is_visual
@@ -42,7 +43,7 @@ from videoqa.memory import MemoryOptions
 from videoqa.ocr import OcrOptions
 from videoqa.retrieve import EvidenceSet, RetrievalOptions, choose_evidence, score_scenes
 from videoqa.speech import SpeechOptions
-from videoqa.temporal import parse_question
+from videoqa.temporal import check_question, parse_question
 from videoqa.textindex import DEFAULT_TEXT_EMBEDDER, question_scores
 from videoqa.video import check_file
 from videoqa.videollm import VisualOptions
@@ -87,7 +88,7 @@ class AssistantOptions:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+            raise OptionsError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
 
 
 class Assistant:
@@ -234,8 +235,7 @@ class Assistant:
         ``history`` (earlier turns of a chat) is put before the question, and ``search`` (default: the
         question) is what the video is searched for; ``system`` replaces the answer prompt's own.
         """
-        if not question.strip():
-            raise ValueError("the question is empty")
+        check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
         known = self.knowledge(video)
         found = self._evidence_in(known, search or question)
         if is_visual(self.llm):

@@ -24,13 +24,13 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from videoqa.answer import is_grounded
+from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, TextGenerator, is_visual
 from videoqa.memory import MemoryBridge, MemoryState, pool_tokens
 from videoqa.prompt import load_prompt
@@ -70,11 +70,11 @@ class CaptionOptions:
 
     def __post_init__(self) -> None:
         if self.summary_tokens < 16:
-            raise ValueError(f"summary_tokens must be at least 16, got {self.summary_tokens}")
+            raise OptionsError(f"summary_tokens must be at least 16, got {self.summary_tokens}")
         if self.scene_tokens < 1:
-            raise ValueError(f"scene_tokens must be at least 1, got {self.scene_tokens}")
+            raise OptionsError(f"scene_tokens must be at least 1, got {self.scene_tokens}")
         if not 5.0 <= self.speech_chunk_s <= 600.0:
-            raise ValueError(f"speech_chunk_s must be within 5..600, got {self.speech_chunk_s}")
+            raise OptionsError(f"speech_chunk_s must be within 5..600, got {self.speech_chunk_s}")
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,7 @@ class _SpeechAhead:
             if problem is None:
                 self._chunks = audio_chunks(info, chunk_s)
             else:
-                log.warning("%s: %s; captions are made without its speech", Path(info.path).name, problem)
+                log.warning("%s: %s; captions are made without its speech", info.path, problem)
 
     def said(self, start_s: float, end_s: float) -> str:
         self._transcribe_through(end_s)

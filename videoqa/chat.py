@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videoqa.answer import Answer, Feed, evidence_line
+from videoqa.errors import InputError, OptionsError
 from videoqa.llm import Message
 from videoqa.paths import replace_atomically
 from videoqa.prompt import load_prompt
+from videoqa.temporal import check_question
 from videoqa.textindex import STOPWORDS, tokenize
 from videoqa.timefmt import format_clock
 from videoqa.video import check_file
@@ -44,7 +46,7 @@ class ChatOptions:
 
     def __post_init__(self) -> None:
         if self.history_tokens < 0:
-            raise ValueError(f"history_tokens must be 0 or more, got {self.history_tokens}")
+            raise OptionsError(f"history_tokens must be 0 or more, got {self.history_tokens}")
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,7 @@ class ChatSession:
 
     def ask(self, question: str, feed: Feed | None = None) -> Answer:
         """Answer ``question``; the turn is remembered only once the answer is complete."""
-        if not question.strip():
-            raise ValueError("the question is empty")
+        check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
         search = self.search_text(question)
         # A follow-up resolved to a full question ("what happens after <the last answer>?") is asked in
         # those words: a small model given just "and after that?" tends to repeat its last answer.
@@ -160,9 +161,9 @@ class ChatSession:
         """Write the conversation as markdown or JSON, by the file's suffix; returns the format."""
         kind = TRANSCRIPT_FORMATS.get(path.suffix.lower())
         if kind is None:
-            raise ValueError(f"{path}: save the conversation as .md or .json")
+            raise InputError(f"{path}: save the conversation as .md or .json")
         if not path.parent.is_dir():
-            raise ValueError(f"{path}: the folder {path.parent} does not exist")
+            raise InputError(f"{path}: the folder {path.parent} does not exist")
         text = self.as_markdown() if kind == "markdown" else json.dumps(self.as_json(), indent=2) + "\n"
         replace_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
         return kind

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from videoqa.cli_doctor import doctor
 from videoqa.cli_index import index
 from videoqa.cli_models import models
 from videoqa.cli_visual import scenes, search
-from videoqa.cliutil import OneLineWarnings, reports_user_errors
+from videoqa.cliutil import debugging, report_warnings, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -48,16 +47,12 @@ Examples:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Answer questions about long videos, caption them, and chat about them - locally."""
-    logger = logging.getLogger("videoqa")
-    if not any(isinstance(handler, OneLineWarnings) for handler in logger.handlers):
-        logger.addHandler(OneLineWarnings())
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
+    report_warnings(ctx)  # one line per kind of warning, repeats counted when the command ends
     # A native crash (llama.cpp, CTranslate2, ...) ends a run with a bare "Segmentation fault": the run
     # after it says what crashed and points at `videoqa doctor`.
     crash = crashguard.start(ctx.invoked_subcommand or "videoqa")
     if crash is not None:
-        logger.warning(crashguard.describe(crash))
+        logging.getLogger("videoqa").warning(crashguard.describe(crash))
 
 
 for command in (ask, caption, chat, index, scenes, search, models, bench, doctor):
@@ -151,7 +146,7 @@ def main() -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        if os.environ.get("VIDEOQA_DEBUG"):
+        if debugging():
             raise
         click.echo(f"internal error: {type(exc).__name__}: {exc} "
                    "(set VIDEOQA_DEBUG=1 to see the traceback, and please report it)", err=True)

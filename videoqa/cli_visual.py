@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from videoqa.cliutil import UserError, VideoProgress, reports_user_errors
+from videoqa.cliutil import UserError, VideoProgress, check_device, reports_user_errors
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ def embedder_option(command: Any) -> Any:
 def sampling_options(command: Any) -> Any:
     command = click.option("--fps", type=float, default=1.0, show_default=True,
                            help="Frames sampled per second of video.")(command)
-    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto",
-                        show_default=True, help="Where the image model runs.")(command)
+    return click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+                        callback=check_device, help="Where the image model runs.")(command)
 
 
 def _load(embedder_name: str, device: str) -> ImageEmbedder:

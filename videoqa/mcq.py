@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videoqa.errors import VideoError
+from videoqa.errors import InputError, VideoError
 from videoqa.prompt import load_prompt
 
 if TYPE_CHECKING:
@@ -70,12 +70,12 @@ class McqQuestion:
 
     def __post_init__(self) -> None:
         if not self.question.strip():
-            raise ValueError(f"question {self.qid} is empty")
+            raise InputError(f"question {self.qid} is empty")
         if not 2 <= len(self.options) <= len(LETTERS):
-            raise ValueError(f"question {self.qid} has {len(self.options)} options; "
+            raise InputError(f"question {self.qid} has {len(self.options)} options; "
                              f"2 to {len(LETTERS)} can be asked")
         if self.answer is not None and not 0 <= self.answer < len(self.options):
-            raise ValueError(f"question {self.qid}: answer {self.answer} is out of range "
+            raise InputError(f"question {self.qid}: answer {self.answer} is out of range "
                              f"for {len(self.options)} options (0 to {len(self.options) - 1})")
 
 
@@ -87,10 +87,10 @@ def load_questions(path: Path, answers: Path | None = None, fmt: str | None = No
     naming the file and what is wrong with it, on a file that cannot be read.
     """
     if fmt is not None and fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     for given in (path, answers):
         if given is not None and not given.is_file():
-            raise ValueError(f"{given}: no such file")
+            raise InputError(f"{given}: no such file")
     try:
         if (fmt or _format_by_suffix(path)) == "nextqa":
             chosen, questions = "nextqa", _nextqa(*_read_csv(path))
@@ -100,11 +100,11 @@ def load_questions(path: Path, answers: Path | None = None, fmt: str | None = No
             key = _answer_key(answers) if answers is not None and chosen == "egoschema" else {}
             questions = _egoschema(records, key) if chosen == "egoschema" else _mlvu(records, path.stem)
     except _Malformed as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: {exc}") from None
     if answers is not None and chosen != "egoschema":
-        raise ValueError(f"{answers}: a separate answer key is read for EgoSchema only; {path} is {chosen}")
+        raise InputError(f"{answers}: a separate answer key is read for EgoSchema only; {path} is {chosen}")
     if not questions:
-        raise ValueError(f"{path}: holds no questions")
+        raise InputError(f"{path}: holds no questions")
     return questions
 
 
@@ -126,9 +126,9 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
+        raise InputError(f"{path}: not UTF-8 text") from None
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -137,7 +137,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             reader = csv.DictReader(handle)
             return list(reader.fieldnames or []), list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _records(data: Any) -> list[dict[str, Any]]:
@@ -151,11 +151,11 @@ def _records(data: Any) -> list[dict[str, Any]]:
 def _answer_key(path: Path) -> dict[str, int]:
     data = _read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of question id to answer index")
+        raise InputError(f"{path}: expected a JSON object of question id to answer index")
     try:
         return {str(uid): _as_index(value, f"question {uid}") for uid, value in data.items()}
     except _Malformed as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: {exc}") from None
 
 
 def _as_index(value: object, where: str) -> int:

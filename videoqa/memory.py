@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.errors import VideoqaError
+from videoqa.errors import OptionsError, VideoqaError
 
 _STATE_FORMAT = 1
 
@@ -49,13 +49,13 @@ class MemoryOptions:
 
     def __post_init__(self) -> None:
         if self.tokens < 1:
-            raise ValueError(f"tokens must be at least 1, got {self.tokens}")
+            raise OptionsError(f"tokens must be at least 1, got {self.tokens}")
         if self.cache_size < 1:
-            raise ValueError(f"cache_size must be at least 1, got {self.cache_size}")
+            raise OptionsError(f"cache_size must be at least 1, got {self.cache_size}")
         if not 0.0 <= self.keep < 1.0:
-            raise ValueError(f"keep must be within 0..1 (1 excluded), got {self.keep}")
+            raise OptionsError(f"keep must be within 0..1 (1 excluded), got {self.keep}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+            raise OptionsError(f"temperature must be positive, got {self.temperature}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videoqa import facts
+from videoqa.errors import OptionsError
 from videoqa.paths import user_dir
 from videoqa.story import StoryOptions, TimedEvent, filler, render_events
 
@@ -62,15 +63,15 @@ class NeedleOptions:
 
     def __post_init__(self) -> None:
         if not self.lengths_min or any(not 0.5 <= length <= 600 for length in self.lengths_min):
-            raise ValueError(f"lengths must be minutes within 0.5..600, got {list(self.lengths_min)}")
+            raise OptionsError(f"lengths must be minutes within 0.5..600, got {list(self.lengths_min)}")
         if not self.depths or any(not 0 <= depth <= 100 for depth in self.depths):
-            raise ValueError(f"depths must be percentages within 0..100, got {list(self.depths)}")
+            raise OptionsError(f"depths must be percentages within 0..100, got {list(self.depths)}")
         if len(set(self.depths)) != len(self.depths) or len(set(self.lengths_min)) != len(self.lengths_min):
-            raise ValueError("lengths and depths must not repeat")
+            raise OptionsError("lengths and depths must not repeat")
         if not self.kinds or any(kind not in KINDS for kind in self.kinds):
-            raise ValueError(f"kinds must be among {', '.join(KINDS)}, got {list(self.kinds)}")
+            raise OptionsError(f"kinds must be among {', '.join(KINDS)}, got {list(self.kinds)}")
         if self.tolerance_s < 0:
-            raise ValueError(f"tolerance_s must be 0 or more, got {self.tolerance_s}")
+            raise OptionsError(f"tolerance_s must be 0 or more, got {self.tolerance_s}")
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def _fresh_fact(kind: str, rng: random.Random, used: set[str]) -> facts.Fact:
         if not keys & used:
             used.update(keys)
             return fact
-    raise ValueError("too many needles for the fact generator to keep them apart; ask for fewer depths")
+    raise OptionsError("too many needles for the fact generator to keep them apart; ask for fewer depths")
 
 
 def _fillers(duration_s: float, needles: Sequence[Needle], rng: random.Random) -> list[TimedEvent]:
@@ -225,10 +226,10 @@ def footage_files(folder: Path | None) -> tuple[str, ...]:
 
         return tuple(str(sample_path(name)) for name in ("bikes.mp4", "vtest.avi", "tree.avi"))
     if not folder.is_dir():
-        raise ValueError(f"{folder}: no such footage folder")
+        raise OptionsError(f"{folder}: no such footage folder")
     found = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     if not found:
-        raise ValueError(f"{folder}: no videos ({', '.join(VIDEO_SUFFIXES)}) to cut a haystack from")
+        raise OptionsError(f"{folder}: no videos ({', '.join(VIDEO_SUFFIXES)}) to cut a haystack from")
     from videoqa.video import probe
 
     for file in found:

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.errors import VideoqaError
+from videoqa.errors import OptionsError, VideoqaError
 from videoqa.types import VideoInfo
 from videoqa.video import SamplingOptions, probe, read_frames
 
@@ -139,22 +139,22 @@ class OcrOptions:
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+            raise OptionsError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not isinstance(self.language, str) or not _LANGUAGE.fullmatch(self.language):
-            raise ValueError(f"language must be codes like 'eng' or 'eng+deu', got {self.language!r}")
+            raise OptionsError(f"language must be codes like 'eng' or 'eng+deu', got {self.language!r}")
         supported = ENGINES[self.engine].languages
         unsupported = [code for code in self.language.split("+") if supported and code not in supported]
         if unsupported:
-            raise ValueError(f"the {self.engine} engine reads only {', '.join(supported or ())}, "
+            raise OptionsError(f"the {self.engine} engine reads only {', '.join(supported or ())}, "
                              f"not {', '.join(unsupported)}")
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be between 0 and 1, got {self.min_confidence!r}")
+            raise OptionsError(f"min_confidence must be between 0 and 1, got {self.min_confidence!r}")
         for name in ("min_side", "max_side"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 16:
-                raise ValueError(f"{name} must be a whole number of pixels, at least 16, got {value!r}")
+                raise OptionsError(f"{name} must be a whole number of pixels, at least 16, got {value!r}")
         if self.max_side < self.min_side:
-            raise ValueError(f"max_side ({self.max_side}) must be at least min_side ({self.min_side})")
+            raise OptionsError(f"max_side ({self.max_side}) must be at least min_side ({self.min_side})")
 
     @property
     def confidence_floor(self) -> float:

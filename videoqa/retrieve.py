@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from videoqa.errors import OptionsError
 from videoqa.temporal import select_scenes
 from videoqa.textindex import PassageScores
 from videoqa.types import Passage, Scene, SceneHit, VideoIndex
@@ -82,15 +83,15 @@ class RetrievalOptions:
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+            raise OptionsError(f"top_k must be at least 1, got {self.top_k}")
         if self.rrf_k < 1:
-            raise ValueError(f"rrf_k must be at least 1, got {self.rrf_k}")
+            raise OptionsError(f"rrf_k must be at least 1, got {self.rrf_k}")
         if not 0.0 <= self.keep_within <= 2.0:
-            raise ValueError(f"keep_within must be within 0..2, got {self.keep_within}")
+            raise OptionsError(f"keep_within must be within 0..2, got {self.keep_within}")
         if self.window < 1:
-            raise ValueError(f"window must be at least 1, got {self.window}")
+            raise OptionsError(f"window must be at least 1, got {self.window}")
         if not 0.0 <= self.repeat_tolerance <= 1.0:
-            raise ValueError(f"repeat_tolerance must be within 0..1, got {self.repeat_tolerance}")
+            raise OptionsError(f"repeat_tolerance must be within 0..1, got {self.repeat_tolerance}")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from videoqa.errors import OptionsError
 from videoqa.types import Scene
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,17 +39,17 @@ class SceneOptions:
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.alpha):
-            raise ValueError(f"alpha must be a number, got {self.alpha}")
+            raise OptionsError(f"alpha must be a number, got {self.alpha}")
         if self.top_k is not None and self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+            raise OptionsError(f"top_k must be >= 0, got {self.top_k}")
         if not 0 <= self.min_depth <= 2:
-            raise ValueError(f"min_depth must be within 0-2 (a cosine distance), got {self.min_depth}")
+            raise OptionsError(f"min_depth must be within 0-2 (a cosine distance), got {self.min_depth}")
         if self.min_scene_s < 0:
-            raise ValueError(f"min_scene_s must be >= 0, got {self.min_scene_s}")
+            raise OptionsError(f"min_scene_s must be >= 0, got {self.min_scene_s}")
         if self.max_scene_s is not None and self.max_scene_s <= max(self.min_scene_s, 0.0):
-            raise ValueError("max_scene_s must be longer than min_scene_s")
+            raise OptionsError("max_scene_s must be longer than min_scene_s")
         if self.lookahead_frames < 1 or self.window_frames < 2:
-            raise ValueError("lookahead_frames must be >= 1 and window_frames >= 2")
+            raise OptionsError("lookahead_frames must be >= 1 and window_frames >= 2")
 
 
 def adjacent_similarity(embeddings: npt.NDArray[np.floating]) -> FloatArray:

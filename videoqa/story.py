@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from videoqa import facts
+from videoqa.errors import OptionsError
 from videoqa.synth import SpokenLine, SynthError, SynthScene, SynthSpec, TextCard, pattern_scenes, render
 
 # Sentences between the facts, as real narration has: they name people and places too, so retrieval has
@@ -58,13 +59,13 @@ class StoryOptions:
 
     def __post_init__(self) -> None:
         if self.duration_s < 30:
-            raise ValueError(f"a story needs at least 30 s, got {self.duration_s}")
+            raise OptionsError(f"a story needs at least 30 s, got {self.duration_s}")
         if self.fact_every_s < _SEQUEL_S:
-            raise ValueError(f"fact_every_s must be at least {_SEQUEL_S} s, got {self.fact_every_s}")
+            raise OptionsError(f"fact_every_s must be at least {_SEQUEL_S} s, got {self.fact_every_s}")
         if not 2 <= self.shot_s[0] <= self.shot_s[1]:
-            raise ValueError(f"shot_s must be (shortest, longest) with shortest >= 2 s, got {self.shot_s}")
+            raise OptionsError(f"shot_s must be (shortest, longest) with shortest >= 2 s, got {self.shot_s}")
         if self.chunk_s < 60:
-            raise ValueError(f"chunk_s must be at least 60 s, got {self.chunk_s}")
+            raise OptionsError(f"chunk_s must be at least 60 s, got {self.chunk_s}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from videoqa.errors import InputError
 from videoqa.paths import replace_atomically, write_text_durably
 
 SUBTITLE_FORMATS = ("srt", "vtt")
@@ -77,11 +78,11 @@ class SubtitleFile:
 
     def __init__(self, path: Path, fmt: str) -> None:
         if fmt not in _RENDERERS:
-            raise ValueError(f"subtitle format must be one of {', '.join(SUBTITLE_FORMATS)}, got {fmt!r}")
+            raise InputError(f"subtitle format must be one of {', '.join(SUBTITLE_FORMATS)}, got {fmt!r}")
         if path.is_dir():
-            raise ValueError(f"{path} is a folder; give a file name for the {fmt.upper()} captions")
+            raise InputError(f"{path} is a folder; give a file name for the {fmt.upper()} captions")
         if not path.parent.is_dir():
-            raise ValueError(f"{path}: the folder {path.parent} does not exist")
+            raise InputError(f"{path}: the folder {path.parent} does not exist")
         self.path, self.fmt = path, fmt
         self.cues: list[Cue] = []
         self._write()

@@ -28,7 +28,7 @@ from videoqa.decoders import (
     DecoderStalled,
     run_with_watchdog,
 )
-from videoqa.errors import VideoError
+from videoqa.errors import OptionsError, VideoError
 from videoqa.types import AudioInfo, FrameBatch, VideoInfo
 
 log = logging.getLogger("videoqa")
@@ -75,19 +75,19 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         if not (self.fps > 0 and math.isfinite(self.fps)):
-            raise ValueError(f"fps must be a positive number, got {self.fps}")
+            raise OptionsError(f"fps must be a positive number, got {self.fps}")
         if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
+            raise OptionsError(f"max_frames must be at least 1, got {self.max_frames}")
         if self.start_s < 0 or (self.end_s is not None and self.end_s <= self.start_s):
-            raise ValueError(f"need 0 <= start_s < end_s, got {self.start_s} and {self.end_s}")
+            raise OptionsError(f"need 0 <= start_s < end_s, got {self.start_s} and {self.end_s}")
         if self.max_side is not None and self.max_side < 16:
-            raise ValueError(f"max_side must be at least 16 pixels, got {self.max_side}")
+            raise OptionsError(f"max_side must be at least 16 pixels, got {self.max_side}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise OptionsError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+            raise OptionsError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.stall_timeout_s <= 0:
-            raise ValueError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
+            raise OptionsError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from videoqa.answer import Answer, Feed, collect_reply, evidence_line
 from videoqa.cache import CacheEntry, IndexCache, entry_key
+from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, VisualGenerator
 from videoqa.memory import MemoryBridge, MemoryState, pool_tokens
 from videoqa.prompt import load_prompt
@@ -46,9 +47,9 @@ class VisualOptions:
 
     def __post_init__(self) -> None:
         if self.scene_tokens < 0:
-            raise ValueError(f"scene_tokens must be 0 (no pooling) or more, got {self.scene_tokens}")
+            raise OptionsError(f"scene_tokens must be 0 (no pooling) or more, got {self.scene_tokens}")
         if self.scenes < 1:
-            raise ValueError(f"scenes must be at least 1, got {self.scenes}")
+            raise OptionsError(f"scenes must be at least 1, got {self.scenes}")
 
 
 @dataclass(frozen=True, eq=False)

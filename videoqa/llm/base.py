@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.cores import available_cores
-from videoqa.errors import VideoqaError
+from videoqa.errors import OptionsError, VideoqaError
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 LLM_DEVICES = ("auto", "cpu", "cuda")
@@ -50,9 +50,9 @@ class GenerationOptions:
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
+            raise OptionsError(f"max_tokens must be at least 1, got {self.max_tokens}")
         if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError(f"temperature must be within 0..2, got {self.temperature}")
+            raise OptionsError(f"temperature must be within 0..2, got {self.temperature}")
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,15 @@ class LlmOptions:
 
     def __post_init__(self) -> None:
         if self.device not in LLM_DEVICES:
-            raise ValueError(f"device must be one of {', '.join(LLM_DEVICES)}, got {self.device!r}")
+            raise OptionsError(f"device must be one of {', '.join(LLM_DEVICES)}, got {self.device!r}")
         if self.quantize not in QUANTIZATIONS:
-            raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
+            raise OptionsError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+            raise OptionsError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.threads < 0:
-            raise ValueError(f"threads must be 0 (one per core) or more, got {self.threads}")
+            raise OptionsError(f"threads must be 0 (one per core) or more, got {self.threads}")
         if self.context_tokens < 256:
-            raise ValueError(f"context_tokens must be at least 256, got {self.context_tokens}")
+            raise OptionsError(f"context_tokens must be at least 256, got {self.context_tokens}")
 
     @property
     def resolved_threads(self) -> int:

@@ -102,7 +102,7 @@ def _index_folder(folder: Path, assistant: Assistant, visual_only: bool, stages:
     if not visual_only:
         for name in (*report.indexed, *report.unchanged):
             try:
-                assistant.knowledge(library.folder / name)
+                assistant.knowledge(folder / name)
             except VideoqaError as exc:  # the pictures are indexed; a channel that fails is reported
                 failed[name] = str(exc)
     for name, reason in failed.items():

@@ -180,13 +180,18 @@ def test_rotated_video_comes_out_upright(rotated: dict[int, Path], degrees: int,
         assert np.abs(frame.astype(int) - reference).mean() < 1.0
 
 
-def test_variable_frame_rate_timestamps(media_dir: Path) -> None:
-    # 2 s of red at 10 fps, then 2 s of blue at 30 fps, kept variable in one file.
-    path = media_dir / "vfr.mp4"
+def _red_then_blue(path: Path, blue_s: int) -> Path:
+    """2 s of red at 10 fps, then ``blue_s`` of blue at 30 fps, kept variable in one file."""
     ffmpeg("-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=2",
-           "-f", "lavfi", "-i", "color=blue:size=64x64:rate=30:duration=2",
+           "-f", "lavfi", "-i", f"color=blue:size=64x64:rate=30:duration={blue_s}",
            "-filter_complex", "[0][1]concat=n=2:v=1", "-fps_mode", "vfr",
            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def test_variable_frame_rate_timestamps(media_dir: Path) -> None:
+    # 2 s of red at 10 fps, then 2 s of blue at 30 fps, kept variable in one file.
+    path = _red_then_blue(media_dir / "vfr.mp4", blue_s=2)
     info = probe(path)
     assert info.variable_fps
     for backend in ("pyav", "decord"):
@@ -371,11 +376,7 @@ def test_truncation_is_only_reported_within_the_video(rotated: dict[int, Path], 
 
 def test_variable_frame_rate_mkv_frames_are_counted(media_dir: Path) -> None:
     # mkv stores no frame count; FFmpeg's guessed rate (30) x duration would say 209 for 170 frames.
-    path = media_dir / "vfr.mkv"
-    ffmpeg("-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=2",
-           "-f", "lavfi", "-i", "color=blue:size=64x64:rate=30:duration=5",
-           "-filter_complex", "[0][1]concat=n=2:v=1", "-fps_mode", "vfr",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    path = _red_then_blue(media_dir / "vfr.mkv", blue_s=5)
     info = probe(path)
     assert info.frame_count == 20 + 150 and info.frame_count_exact
     assert info.variable_fps and info.fps == pytest.approx(170 / 7, rel=0.03)

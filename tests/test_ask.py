@@ -155,3 +155,15 @@ def test_a_clip_model_adds_the_visual_channel(narrated: SynthVideo, tiny_clip_di
     assert visual.text is None and visual.scene is not None
     plain = Assistant(AssistantOptions(ocr=None, device="cpu"), cache=IndexCache(tmp_path))
     assert {item.channel for item in plain.ask(narrated.path, question).evidence} == {"speech"}
+
+
+def test_a_file_rewritten_in_place_with_its_date_kept_is_looked_up_again(
+        narrated: SynthVideo, assistant: Assistant, tmp_path: Path) -> None:
+    copy = tmp_path / "rewritten.mp4"
+    shutil.copyfile(narrated.path, copy)
+    first = assistant.knowledge(copy)
+    assert assistant.knowledge(copy) is first  # the session's memory
+    kept = copy.stat()
+    copy.write_bytes(copy.read_bytes())  # in place, same size, then the old date put back
+    os.utime(copy, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert assistant.knowledge(copy) is not first

@@ -75,3 +75,14 @@ def test_an_unwritable_state_folder_does_not_stop_the_command(tmp_path: Path) ->
     result = run_cli("models", "list", env={**os.environ, "VIDEOQA_STATE": str(blocker / "runs")})
     assert result.code == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_faulthandler_enabled_by_someone_else_is_left_to_them(tmp_path: Path) -> None:
+    env = {**os.environ, "VIDEOQA_STATE": str(tmp_path / "runs")}
+    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c",
+                           "from videoqa import crashguard; crashguard.start('ask'); "
+                           "import ctypes; ctypes.string_at(0)"],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in done.stderr  # where python -X faulthandler said
+    assert not list((tmp_path / "runs").glob("*.crash"))

@@ -106,7 +106,7 @@ class Assistant:
         self._reader: TextReader | None = None
         self._llm: TextGenerator | None = None
         self._bridge: MemoryBridge | None = None
-        self._videos: dict[tuple[str, int, int], VideoKnowledge] = {}
+        self._videos: dict[tuple[str, int, int, int, int], VideoKnowledge] = {}
         self._memories: dict[str, VideoMemory] = {}  # a seeing model's memory of each video, by index key
 
     # --- models, loaded on first use ---------------------------------------------------------------
@@ -218,7 +218,8 @@ class Assistant:
         """The video's index and text channels: from memory, the cache, or built now."""
         path = check_file(video)
         stat = path.stat()
-        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        # ctime and inode too: an in-place edit that keeps the date, or a file replaced by rename.
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         if memo not in self._videos:
             readers = Readers(
                 transcriber=self._load_transcriber if self.options.speech is not None else None,

@@ -72,7 +72,9 @@ def start(command: str) -> Crash | None:
 
 def _begin(folder: Path, command: str) -> None:
     global _report
-    if _report is not None:  # one guard per process (the CLI's tests run many commands in one)
+    # One guard per process (the CLI's tests run many commands in one); and a faulthandler someone else
+    # enabled (python -X faulthandler, pytest) already reports a crash where its owner wants it.
+    if _report is not None or faulthandler.is_enabled():
         return
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}.crash"

@@ -96,8 +96,7 @@ def _default_model() -> Path:
     from videoqa import models
     from videoqa.llm import DEFAULT_LLM
 
-    spec = models.spec_for(DEFAULT_LLM)
-    return models.model_dir(DEFAULT_LLM) / spec.files[0].path
+    return models.main_file(DEFAULT_LLM)
 
 
 def _print_table(runs: dict[str, list[dict[str, Any]]]) -> None:

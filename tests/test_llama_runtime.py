@@ -65,8 +65,7 @@ def test_instruction_sets_this_cpu_lacks() -> None:
 
 @pytest.mark.usefixtures("installed_models")
 def test_real_generate_in_a_child_process() -> None:
-    spec = models.spec_for(DEFAULT_LLM)
-    result = runtime.generate_in_child(models.model_dir(DEFAULT_LLM) / spec.files[0].path)
+    result = runtime.generate_in_child(models.main_file(DEFAULT_LLM))
     assert result.ok, result.problem
     assert result.text.strip()
 

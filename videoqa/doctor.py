@@ -116,8 +116,7 @@ def check_models() -> CheckResult:
     """Every default model is in the store and every file matches its sha256."""
     missing, damaged = [], []
     for name in default_models():
-        spec = models.spec_for(name)
-        if not models.is_installed(spec, models.models_dir() / spec.name):
+        if not models.installed(name):
             missing.append(name)
             continue
         damaged += [f"{name}: {problem}" for problem in models.verify(name)]
@@ -158,12 +157,10 @@ def check_llama_generate() -> CheckResult:
     """The default model generates a few tokens, in a child process (a crash is reported, not suffered)."""
     from videoqa.llm import DEFAULT_LLM, runtime
 
-    spec = models.spec_for(DEFAULT_LLM)
-    model = models.models_dir() / spec.name / spec.files[0].path
-    if not model.is_file():
+    if not models.installed(DEFAULT_LLM):
         return CheckResult("llama.cpp generate", False, f"{DEFAULT_LLM} is not installed",
                            f"videoqa models pull {DEFAULT_LLM}")
-    result = runtime.generate_in_child(model)
+    result = runtime.generate_in_child(models.main_file(DEFAULT_LLM))
     if not result.ok:
         return CheckResult("llama.cpp generate", False, f"{DEFAULT_LLM}: {result.problem}",
                            runtime.REINSTALL_COMMAND)
@@ -178,8 +175,7 @@ def check_speech() -> CheckResult:
     from videoqa.speech import SpeechOptions, load_transcriber
 
     options = SpeechOptions()
-    spec = models.spec_for(options.model)
-    if not models.is_installed(spec, models.models_dir() / spec.name):
+    if not models.installed(options.model):
         return CheckResult("speech", False, f"{options.model} is not installed",
                            f"videoqa models pull {options.model}")
     transcriber = load_transcriber(options)

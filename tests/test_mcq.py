@@ -16,8 +16,11 @@ from click.testing import CliRunner, Result
 from videoqa.assistant import Assistant, AssistantOptions
 from videoqa.cache import IndexCache
 from videoqa.cli import cli
+from videoqa.cli_mcq import report_table
 from videoqa.mcq import (
     McqQuestion,
+    McqReport,
+    McqResult,
     answer_question,
     evaluate,
     find_video,
@@ -120,7 +123,8 @@ def test_mlvu_answers_are_candidate_texts_and_listed_options_leave_the_question(
 
 def test_the_named_format_overrides_detection(egoschema: tuple[Path, Path]) -> None:
     questions_file, _ = egoschema
-    with pytest.raises(ValueError, match=r"questions\.json: question 1 has no 'candidates' field"):
+    with pytest.raises(ValueError, match=r"questions\.json: no usable question: all 3 records skipped "
+                                         r"\(no 'candidates' field: 3\); the first: question 1 has no"):
         load_questions(questions_file, fmt="mlvu")
     with pytest.raises(ValueError, match="unknown format 'tvqa'"):
         load_questions(questions_file, fmt="tvqa")
@@ -169,6 +173,139 @@ def test_a_bad_answer_key_is_named(egoschema: tuple[Path, Path], nextqa: Path, t
         load_questions(nextqa, answers=answers_file)
 
 
+def _mlvu_record(video: str, question: str, candidates: list[str], answer: str, qtype: str,
+                 duration: float = 467.98) -> dict[str, object]:
+    """One record as MLVU's json/<n>_<task>.json files give it, field for field."""
+    return {"video": video, "duration": duration, "question": question, "candidates": candidates,
+            "answer": answer, "question_type": qtype}
+
+
+DRONE = ["Fishing", "Catching the drone", "Launching the drone", "Sunbathing"]
+
+
+@pytest.fixture
+def propagating(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let caplog see videoqa's warnings: the CLI may have turned propagation off."""
+    monkeypatch.setattr(logging.getLogger("videoqa"), "propagate", True)
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_mlvu_records_that_cannot_be_asked_are_skipped_in_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, propagating: None) -> None:
+    # As in the real 2_needle.json: two records whose answer is not among their candidates.
+    needle = _write_json(tmp_path / "2_needle.json", [
+        _mlvu_record("needle_32.mp4", "What does the hand coming out of the computer do?",
+                     ["Delivers a product", "Shakes the woman's hand"], "Delivers a product", "findNeedle"),
+        _mlvu_record("needle_77.mp4", "What is the man doing?", DRONE, "Catching a flying drone quadcopter",
+                     "findNeedle"),
+        _mlvu_record("needle_12.mp4", "What colour is the cup?", ["red", "blue", "green"], "green",
+                     "findNeedle"),
+        _mlvu_record("needle_90.mp4", "What is the man doing?", DRONE[::-1],
+                     "Catching a flying drone quadcopter", "findNeedle"),
+    ])
+    with caplog.at_level(logging.WARNING, logger="videoqa"):
+        questions = load_questions(needle)
+    assert [(q.qid, q.answer) for q in questions] == [("2_needle-1", 0), ("2_needle-3", 2)]
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{needle}: 2 of 4 records skipped (answer not among candidates: 2); "
+                                  "the first: question 2: the answer 'Catching a flying drone")
+
+    # As in the real 7_topic_reasoning.json: one record whose every field is empty.
+    caplog.clear()
+    topic = _write_json(tmp_path / "7_topic_reasoning.json", [
+        _mlvu_record("AWA-6.mp4", "What is the main background of the video?",
+                     ["Grassland", "Lake", "Ocean", "Desert"], "Grassland", "topic_reasoning", 450.0),
+        _mlvu_record("movie101_89.mp4", "", ["", "", "", ""], "", "topic_reasoning", 677),
+    ])
+    with caplog.at_level(logging.WARNING, logger="videoqa"):
+        assert [q.video for q in load_questions(topic)] == ["AWA-6.mp4"]
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1 and "1 of 2 records skipped (empty question: 1)" in warnings[0]
+
+
+def test_a_file_with_no_usable_record_is_one_error(tmp_path: Path) -> None:
+    path = _write_json(tmp_path / "2_needle.json", [
+        _mlvu_record("needle_77.mp4", "What is the man doing?", DRONE, "Catching a flying drone quadcopter",
+                     "findNeedle"),
+        _mlvu_record("needle_78.mp4", "", ["a", "b"], "a", "findNeedle"),
+    ])
+    with pytest.raises(ValueError) as raised:
+        load_questions(path)
+    assert str(raised.value) == (
+        f"{path}: no usable question: all 2 records skipped (answer not among candidates: 1, empty question: "
+        "1); the first: question 1: the answer 'Catching a flying drone quadcopter' is not one of its "
+        "candidates")
+
+
+def _sub_scene(tmp_path: Path) -> Path:
+    """MLVU's 8_sub_scene.json: free-text answers with scoring points, no candidates."""
+    return _write_json(tmp_path / "8_sub_scene.json", [
+        {"video": "subPlot_new_all_126.mp4", "duration": 5632.83,
+         "question": "Please describe the scene when the man in the green plaid shirt leads the players in.",
+         "answer": "He leads the football players into the golf course with a swagger.",
+         "question_type": "subPlot", "scoring_points": ["The man leads the players with a swagger"]}])
+
+
+def test_mlvu_open_ended_tasks_are_refused_as_open_ended(tmp_path: Path) -> None:
+    summary = _write_json(tmp_path / "9_summary.json", [
+        {"video": "217.mp4", "duration": 480.0, "question": "Please summarize this video.",
+         "answer": "Waves lap against the rocks; a boat with two men appears.", "question_type": "summary"}])
+    for path, task in ((_sub_scene(tmp_path), "subPlot"), (summary, "summary")):
+        for fmt in (None, "mlvu"):
+            with pytest.raises(ValueError) as raised:
+                load_questions(path, fmt=fmt)
+            message = str(raised.value)
+            assert message.startswith(f"{path}: MLVU's open-ended task ({task}) has free-text answers")
+            assert "GPT-4" in message and "1_plotQA.json to 7_topic_reasoning.json" in message
+            assert "\n" not in message
+
+
+def test_nextqa_counts_tp_as_tn_and_names_the_types_as_its_evaluation_does(tmp_path: Path) -> None:
+    path = _write_nextqa(tmp_path / "val.csv", [
+        [4010069381, 369, 640, 480, "what did the man do before playing", 1, 3, "TP", *FIVE],
+        [4010069381, 369, 640, 480, "what did the man do after playing", 2, 4, "TN", *FIVE],
+        [4882821564, 2697, 640, 480, "why did the boy pick up one present", 2, 1, "CW", *FIVE],
+    ])
+    questions = load_questions(path)
+    assert [q.qtype for q in questions] == ["TN", "TN", "CW"]
+    report = McqReport(tuple(_result(q, choice) for q, choice in zip(questions, (1, 0, 2), strict=True)))
+    assert {name: (t.n, t.correct) for name, t in report.by_type.items()} == {"CW": (1, 1), "TN": (2, 1)}
+    assert {name: (t.n, t.correct) for name, t in report.by_family.items()} == {"C": (1, 1), "T": (2, 1)}
+    table = report_table(report).splitlines()
+    assert [line.split("  ")[0].strip() for line in table[1:-1]] == [
+        "CW (Why)", "TN (Bef&Aft)", "C (causal)", "T (temporal)", "total"]
+    assert table[2].split()[-3:] == ["2", "1", "50.0%"]
+
+
+def _result(q: McqQuestion, choice: int | None) -> McqResult:
+    return McqResult(q.qid, q.qtype, q.video, choice, q.answer, "model", "", 0.0)
+
+
+def test_duplicate_and_empty_candidates_are_scored_as_the_official_scripts_score_them(
+        tmp_path: Path) -> None:
+    # MLVU (choice_bench.py): the right letter is that of the last candidate equal to the answer, and an
+    # answer of "" that is a candidate is that candidate. Records from the real 1_plotQA and 3_ego files.
+    mlvu = load_questions(_write_json(tmp_path / "1_plotQA.json", [
+        _mlvu_record("movie101_40.mp4", "How many people are in the car?", ["Six", "Three", "Three", "Eight"],
+                     "Three", "plotQA"),
+        _mlvu_record("ego_12.mp4", "Where did I put the hammer?",
+                     ["In the garage", "In the toolbox", "", "On the shelf"], "", "ego"),
+        _mlvu_record("ego_13.mp4", "Did I lock the door?", ["Yes ", "No", "Yes"], "Yes ", "ego"),
+    ]))
+    assert [q.answer for q in mlvu] == [2, 2, 0]  # "Yes " is not "Yes": compared as given
+    assert [_result(mlvu[0], choice).correct for choice in (1, 2)] == [False, True]
+    assert mlvu[1].options == ("In the garage", "In the toolbox", "", "On the shelf")
+    # NExT-QA (eval_mc.py): the predicted index against the annotated one, whatever the texts.
+    nextqa = load_questions(_write_nextqa(tmp_path / "test.csv", [
+        [3842638015, 900, 640, 480, "how did the lady feel", 4, 4, "DO",
+         "embarrassed", "happy to see the baby walking", "calmer and happier", "happy", "happy"]]))
+    assert [_result(nextqa[0], choice).correct for choice in (3, 4)] == [False, True]
+
+
 # --- reading the model's choice -------------------------------------------------------------------------
 
 OPTIONS = ("at midnight", "at noon", "at dawn", "gate 42", "noon")
@@ -210,6 +347,56 @@ def test_videos_are_found_by_name_by_stem_and_one_folder_down(tmp_path: Path) ->
     assert find_video(tmp_path, _question("absent.mp4")) is None
 
 
+def _touch(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+
+
+def test_mlvu_videos_are_looked_for_in_their_own_task_folder_first(tmp_path: Path) -> None:
+    # As released: MLVU/json/<n>_<task>.json and MLVU/video/<n>_<task>/; names repeat across tasks.
+    root = tmp_path / "MLVU"
+    _touch(root / "video", "1_plotQA/movie101_51.mp4", "7_topic_reasoning/movie101_51.mp4",
+           "9_summary/movie101_51.mp4", "1_plotQA/movie101_66.mp4")
+    topic = _write_json(tmp_path / "7_topic_reasoning.json", [
+        _mlvu_record("movie101_51.mp4", "What is the genre?", ["Comedy", "Horror"], "Comedy",
+                     "topic_reasoning"),
+        _mlvu_record("movie101_66.mp4", "What is the genre?", ["Comedy", "Horror"], "Horror",
+                     "topic_reasoning")])
+    first, elsewhere = load_questions(topic)
+    assert first.folders == ("7_topic_reasoning", "topic_reasoning")
+    videos = root / "video"
+    assert find_video(videos, first) == videos / "7_topic_reasoning" / "movie101_51.mp4"
+    assert find_video(videos, elsewhere) == videos / "1_plotQA" / "movie101_66.mp4"  # then any folder
+    assert find_video(videos / "7_topic_reasoning", first) == videos / "7_topic_reasoning" / "movie101_51.mp4"
+    # choice_bench.py's own paths name the folder by task: video/topic_reasoning
+    by_task = tmp_path / "by_task"
+    _touch(by_task, "plotQA/movie101_51.mp4", "topic_reasoning/movie101_51.mp4")
+    assert find_video(by_task, first) == by_task / "topic_reasoning" / "movie101_51.mp4"
+
+
+def test_egoschema_and_nextqa_videos_are_found_in_their_layouts(egoschema: tuple[Path, Path],
+                                                                 nextqa: Path, tmp_path: Path) -> None:
+    questions_file, answers_file = egoschema
+    ego = load_questions(questions_file, answers=answers_file)
+    _touch(tmp_path / "videos", *(f"{q.qid}.mp4" for q in ego))  # EgoSchema: videos/<q_uid>.mp4
+    assert [find_video(tmp_path / "videos", q) for q in ego] == [tmp_path / "videos" / f"{q.qid}.mp4"
+                                                                 for q in ego]
+    # NExT-QA: NExTVideo/<folder>/<video>.mp4, the folder as map_vid_vidorID.json gives it
+    _touch(tmp_path / "NExTVideo", "1006/4010069381.mp4", "0101/2399193711.mp4")
+    found = [find_video(tmp_path / "NExTVideo", q) for q in load_questions(nextqa)]
+    assert found == [tmp_path / "NExTVideo" / "1006" / "4010069381.mp4"] * 2 + [
+        tmp_path / "NExTVideo" / "0101" / "2399193711.mp4"]
+
+
+def test_egoschema_is_scored_by_index_on_the_keyed_questions_only(egoschema: tuple[Path, Path]) -> None:
+    questions_file, answers_file = egoschema
+    questions = load_questions(questions_file, answers=answers_file)
+    report = McqReport(tuple(_result(q, choice) for q, choice in zip(questions, (1, 3, 0), strict=True)))
+    assert (report.overall.n, report.overall.correct, report.unscored) == (2, 1, 1)
+    assert report.by_family == {}
+
+
 # --- answering and scoring on a real video --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -237,6 +424,7 @@ def test_search_text_adds_the_options_unless_they_break_the_temporal_reading() -
     assert search_text(hijacked) == "What does he do?"
 
 
+@pytest.mark.slow
 def test_evaluate_scores_per_type_skips_missing_and_unreadable_videos(
         scripted: Assistant, narrated: SynthVideo, tmp_path: Path, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,6 +491,7 @@ def _as_cli_result(result: Result) -> CliResult:
     return CliResult(subprocess.CompletedProcess([], result.exit_code, result.stdout, result.stderr))
 
 
+@pytest.mark.slow
 def test_mcq_end_to_end_with_the_default_model(narrated: SynthVideo, installed_models: None,
                                                cache_dir: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,11 +528,15 @@ def test_mcq_bad_input_is_one_line(nextqa: Path, tmp_path: Path) -> None:
     videos = str(tmp_path / "videos")
     broken = tmp_path / "broken.json"
     broken.write_text("[{")
+    empty_task = _write_json(tmp_path / "7_topic_reasoning.json", [
+        _mlvu_record("movie101_89.mp4", "", ["", "", "", ""], "", "topic_reasoning", 677)])
     cases = [
         (["--questions", str(tmp_path / "gone.csv"), "--videos", videos], "gone.csv: no such file"),
         (["--questions", str(nextqa), "--videos", str(tmp_path / "nowhere")], "nowhere: no such folder"),
         (["--questions", str(broken), "--videos", videos], "broken.json: not valid JSON"),
         (["--questions", str(nextqa), "--videos", videos, "--limit", "0"], "--limit must be 1 or more"),
+        (["--questions", str(_sub_scene(tmp_path)), "--videos", videos], "MLVU's open-ended task (subPlot)"),
+        (["--questions", str(empty_task), "--videos", videos], "no usable question: all 1 records skipped"),
     ]
     for args, fragment in cases:
         assert_one_line_error(_as_cli_result(_invoke(*args)), fragment)

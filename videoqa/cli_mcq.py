@@ -10,7 +10,7 @@ import click
 
 from videoqa.cli_options import ModelChoice, assistant_options, model_options
 from videoqa.cliutil import FetchProgress, UserError, reports_user_errors
-from videoqa.mcq import FORMATS, NEXTQA_FAMILIES
+from videoqa.mcq import FORMATS, NEXTQA_FAMILIES, NEXTQA_TYPE_NAMES
 
 if TYPE_CHECKING:
     from videoqa.mcq import McqReport, McqResult, Tally
@@ -24,8 +24,12 @@ Examples:
 \b
 The format is told from the file: a .csv is NExT-QA, a JSON list with q_uid is EgoSchema, one with
 candidates is MLVU; --format names it. Each video is looked for by name in --videos or one folder below,
-with any of .mp4 .mkv .webm .avi .mov. A question whose video is missing or unreadable is skipped with a
-warning. Each video is indexed once (and cached) for all its questions.
+with any of .mp4 .mkv .webm .avi .mov; an MLVU question in its own task's folder first
+(MLVU/video/2_needle for 2_needle.json: names repeat across tasks). Records that cannot be asked (an
+answer that is none of the candidates, an empty question) are skipped and counted in one warning; MLVU's
+open-ended tasks (8_sub_scene, 9_summary) are refused. Scoring follows each set's own evaluation script:
+by option index, NExT-QA's TP counted as TN. A question whose video is missing or unreadable is skipped
+with a warning. Each video is indexed once (and cached) for all its questions.
 """
 
 
@@ -101,8 +105,9 @@ class _QuestionBar:
 
 
 def report_table(report: McqReport) -> str:
-    """Accuracy per question type, NExT-QA's families when there are any, and the total, as a table."""
-    rows = list(report.by_type.items())
+    """Accuracy per question type (NExT-QA's named as its eval_mc.py names them), NExT-QA's families when
+    there are any, and the total, as a table."""
+    rows = [(_type_label(qtype), tally) for qtype, tally in report.by_type.items()]
     rows += [(f"{family} ({NEXTQA_FAMILIES[family]})", tally) for family, tally in report.by_family.items()]
     rows.append(("total", report.overall))
     width = max(len("type"), *(len(name) for name, _ in rows))
@@ -113,6 +118,11 @@ def report_table(report: McqReport) -> str:
     if report.unscored:
         lines.append(f"answered without an answer key (not scored): {report.unscored}")
     return "\n".join(lines)
+
+
+def _type_label(qtype: str) -> str:
+    name = NEXTQA_TYPE_NAMES.get(qtype)
+    return f"{qtype} ({name})" if name else qtype
 
 
 def _percent(tally: Tally) -> str:

@@ -9,6 +9,32 @@ option letter — and accuracy is counted overall, per question type and, for NE
     report = evaluate(assistant, questions, Path("NExTVideo"))
     print(report.overall.accuracy, report.by_type["CW"].accuracy)
 
+What is followed from each benchmark's own code (read in their repositories; none of it is copied):
+
+- EgoSchema (egoschema/EgoSchema): ``questions.json`` records ``q_uid``, ``question``, ``option 0`` ...
+  ``option 4``, as its benchmarking scripts read them; the answer key (``subset_answers.json``, the
+  public 500) maps ``q_uid`` to an option number, and a prediction is that number: scored by index.
+  Videos are ``<q_uid>.mp4`` in one folder (its ``download.py``).
+- NExT-QA (doc-doc/NExT-QA): ``val.csv``/``test.csv`` columns ``video, frame_count, width, height,
+  question, answer, qid, type, a0 ... a4``; ``eval_mc.py`` keys a question ``<video>_<qid>``, compares the
+  predicted index with ``answer`` (by index, so of two options with one text only the annotated one is
+  right), counts type TP as TN ("temporal previous and next" as one group), and reports the groups CW,
+  CH, TN, TC, DC, DL, DO (Why, How, Bef&Aft, When, Cnt, Loc, Other), the families C, T, D and their
+  total. Videos are ``NExTVideo/<folder>/<video>.mp4`` (its ``map_vid_vidorID.json``): one folder down.
+- MLVU (JUNJIE99/MLVU): ``json/<n>_<task>.json`` records ``video, duration, question, candidates,
+  answer, question_type``; ``evaluation/multiple_choice_evaluation/choice_bench.py`` letters the
+  candidates and compares the letter a model gives with the right one, so scoring is by index, and the
+  right index is that of the *last* candidate equal to the answer (see ``_mlvu_answer``). Videos are
+  ``video/<n>_<task>/<name>.mp4`` (the released set; the script's own paths name the folder by task,
+  ``video/needle``), and names repeat across tasks, so a question's own task folder is looked in first.
+  The set's published score, M-Avg, is the mean of the seven tasks' accuracies: score each task's file
+  and average them. Its open-ended tasks (``8_sub_scene``, ``9_summary``) are scored by GPT-4 rating free
+  text (``evaluate_ssc.py``, ``evaluate_summary.py``), not computed here: their files are refused.
+
+Records that cannot be asked — MLVU's ``2_needle.json`` has two whose answer is none of their candidates
+(the official script keeps them and scores them wrong for every model), ``7_topic_reasoning.json`` one
+that is empty — are skipped and counted in one warning; a file with no usable record is an error.
+
 A small model does not always reply with a letter. When no option can be read from its reply, the option
 whose sentence embedding is closest to the evidence is taken instead, and the answer says so
 (``method == "similarity"``), so a report shows how much of its accuracy is the model's own.
@@ -24,6 +50,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +72,29 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 LETTERS = "ABCDEFGH"
 # Room for "Answer: (B)" and little more: a longer reply is an essay, not a choice.
 MCQ_MAX_TOKENS = 8
-# NExT-QA's question types (CW, CH, TN, TC, TP, DL, DC, DO ...) by their first letter.
+# NExT-QA's question types (CW, CH, TN, TC, DC, DL, DO) by their first letter.
 NEXTQA_FAMILIES = {"C": "causal", "T": "temporal", "D": "descriptive"}
+# The column names eval_mc.py prints for each type.
+NEXTQA_TYPE_NAMES = {"CW": "Why", "CH": "How", "TN": "Bef&Aft", "TC": "When", "DC": "Cnt", "DL": "Loc",
+                     "DO": "Other"}
+# eval_mc.py groups "temporal previous" with "temporal next": TP questions are scored as TN.
+NEXTQA_MERGED_TYPES = {"TP": "TN"}
 _NEXTQA_TYPE = re.compile(r"[CTD][A-Z]")
 _NEXTQA_COLUMNS = ("video", "question", "answer", "qid", "a0", "a1", "a2", "a3", "a4")
+# MLVU's task files are "<n>_<task>.json" and their videos "video/<n>_<task>/".
+_MLVU_TASK_FILE = re.compile(r"\d+_(?P<task>.+)")
 
 
 class _Malformed(ValueError):
-    """A problem inside the questions file; ``load_questions`` names the file."""
+    """A problem with the whole questions file; ``load_questions`` names the file."""
+
+
+class _BadRecord(ValueError):
+    """One record that cannot be asked: it is skipped, and counted under ``reason``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason  # the kind of problem, without the record's particulars
 
 
 # --- questions ------------------------------------------------------------------------------------------
@@ -67,24 +109,44 @@ class McqQuestion:
     options: tuple[str, ...]  # shown to the model as A, B, C ...
     answer: int | None  # index of the right option; None when the answer key lacks it
     qtype: str  # question type; "all" when the format has none
+    folders: tuple[str, ...] = ()  # subfolders of the videos folder to look in first (MLVU: its task's)
 
     def __post_init__(self) -> None:
-        if not self.question.strip():
-            raise InputError(f"question {self.qid} is empty")
-        if not 2 <= len(self.options) <= len(LETTERS):
-            raise InputError(f"question {self.qid} has {len(self.options)} options; "
-                             f"2 to {len(LETTERS)} can be asked")
-        if self.answer is not None and not 0 <= self.answer < len(self.options):
-            raise InputError(f"question {self.qid}: answer {self.answer} is out of range "
-                             f"for {len(self.options)} options (0 to {len(self.options) - 1})")
+        problem = _problem(self.qid, self.question, self.options, self.answer)
+        if problem is not None:
+            raise InputError(str(problem))
+
+
+def _problem(qid: str, question: str, options: Sequence[str], answer: int | None) -> _BadRecord | None:
+    """What keeps a question from being asked, if anything."""
+    if not question.strip():
+        return _BadRecord("empty question", f"question {qid} is empty")
+    if not 2 <= len(options) <= len(LETTERS):
+        return _BadRecord(f"not 2 to {len(LETTERS)} options",
+                          f"question {qid} has {len(options)} options; 2 to {len(LETTERS)} can be asked")
+    if answer is not None and not 0 <= answer < len(options):
+        return _BadRecord("answer out of range", f"question {qid}: answer {answer} is out of range "
+                                                 f"for {len(options)} options (0 to {len(options) - 1})")
+    return None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A file's questions, and the records skipped (by reason) with the first one's particulars."""
+
+    questions: list[McqQuestion]
+    records: int
+    skipped: Counter[str]
+    example: str | None
 
 
 def load_questions(path: Path, answers: Path | None = None, fmt: str | None = None) -> list[McqQuestion]:
     """The questions of an EgoSchema (``questions.json``), NExT-QA (``.csv``) or MLVU (``.json``) file.
 
     ``fmt`` (one of ``FORMATS``) overrides telling the format from the file. ``answers`` is EgoSchema's
-    separate answer key (``{q_uid: index}``, such as ``subset_answers.json``). Raises ValueError, one line
-    naming the file and what is wrong with it, on a file that cannot be read.
+    separate answer key (``{q_uid: index}``, such as ``subset_answers.json``). Records that cannot be
+    asked are skipped with one warning that counts them by reason. Raises InputError (a ValueError), one
+    line naming the file and what is wrong with it, on a file that cannot be read or has no usable record.
     """
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -92,34 +154,83 @@ def load_questions(path: Path, answers: Path | None = None, fmt: str | None = No
         if given is not None and not given.is_file():
             raise InputError(f"{given}: no such file")
     try:
-        if (fmt or _format_by_suffix(path)) == "nextqa":
-            chosen, questions = "nextqa", _nextqa(*_read_csv(path))
-        else:
-            records = _records(_read_json(path))
-            chosen = fmt or _detect(records)
-            key = _answer_key(answers) if answers is not None and chosen == "egoschema" else {}
-            questions = _egoschema(records, key) if chosen == "egoschema" else _mlvu(records, path.stem)
+        chosen, parsed = _parse(path, answers, fmt)
     except _Malformed as exc:
         raise InputError(f"{path}: {exc}") from None
     if answers is not None and chosen != "egoschema":
         raise InputError(f"{answers}: a separate answer key is read for EgoSchema only; {path} is {chosen}")
-    if not questions:
+    return _usable(path, parsed)
+
+
+def _parse(path: Path, answers: Path | None, fmt: str | None) -> tuple[str, _Parsed]:
+    if (fmt or _format_by_suffix(path)) == "nextqa":
+        return "nextqa", _nextqa(*_read_csv(path))
+    records = _records(_read_json(path))
+    chosen = fmt or _detect(records)
+    if chosen == "egoschema":
+        key = _answer_key(answers) if answers is not None else {}
+        return chosen, _each(records, lambda number, record: _egoschema(number, record, key))
+    if chosen == "mlvu":
+        _refuse_open_ended(records)
+    return chosen, _each(records, lambda number, record: _mlvu(number, record, path.stem))
+
+
+def _usable(path: Path, parsed: _Parsed) -> list[McqQuestion]:
+    """The parsed questions; skipped records are one warning, or one error when none is left."""
+    if parsed.records == 0:
         raise InputError(f"{path}: holds no questions")
-    return questions
+    if parsed.skipped:
+        total = sum(parsed.skipped.values())
+        counts = ", ".join(f"{reason}: {n}" for reason, n in parsed.skipped.most_common())
+        if not parsed.questions:
+            raise InputError(f"{path}: no usable question: all {total} records skipped ({counts}); "
+                             f"the first: {parsed.example}")
+        log.warning("%s: %d of %d records skipped (%s); the first: %s", path, total, parsed.records,
+                    counts, parsed.example)
+    return parsed.questions
+
+
+def _each(records: Sequence[Any], parse: Callable[[int, Any], McqQuestion], first: int = 1) -> _Parsed:
+    """Every record parsed, numbered from ``first``; the ones that cannot be asked are counted."""
+    questions: list[McqQuestion] = []
+    skipped: Counter[str] = Counter()
+    example = None
+    for number, record in enumerate(records, start=first):
+        try:
+            questions.append(parse(number, record))
+        except _BadRecord as exc:
+            skipped[exc.reason] += 1
+            example = example or str(exc)
+    return _Parsed(questions, len(records), skipped, example)
 
 
 def _format_by_suffix(path: Path) -> str | None:
     return "nextqa" if path.suffix.lower() == ".csv" else None
 
 
-def _detect(records: list[dict[str, Any]]) -> str:
-    first = records[0]
-    if "q_uid" in first:
+def _detect(records: list[Any]) -> str:
+    objects = [record for record in records if isinstance(record, dict)]
+    if any("q_uid" in record for record in objects):
         return "egoschema"
-    if "candidates" in first:
+    if any("candidates" in record for record in objects):
         return "mlvu"
+    _refuse_open_ended(records)
     raise _Malformed("cannot tell the format (no q_uid for EgoSchema, no candidates for MLVU); "
                      f"name it: {', '.join(FORMATS)}")
+
+
+def _refuse_open_ended(records: list[Any]) -> None:
+    """MLVU's sub-scene captioning and summary files: a video, a question and a free-text answer each, and
+    no candidates. Their official score is GPT-4's rating of free text, which is not computed here."""
+    objects = [record for record in records if isinstance(record, dict)]
+    if not objects or any("candidates" in record for record in objects):
+        return
+    if all({"video", "question", "answer"} <= record.keys() for record in objects):
+        tasks = sorted({str(record.get("question_type") or "unnamed") for record in objects})
+        raise _Malformed(f"MLVU's open-ended task ({', '.join(tasks)}) has free-text answers and no "
+                         "candidates; its official score is GPT-4 rating the text (MLVU's evaluate_ssc.py, "
+                         "evaluate_summary.py), which bench mcq does not compute: give a multiple-choice "
+                         "task's file (1_plotQA.json to 7_topic_reasoning.json)")
 
 
 def _read_json(path: Path) -> Any:
@@ -140,8 +251,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
 
 
-def _records(data: Any) -> list[dict[str, Any]]:
-    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+def _records(data: Any) -> list[Any]:
+    """The file's list of records; what is not an object among them is skipped when they are parsed."""
+    if not isinstance(data, list):
         raise _Malformed("expected a JSON list of question objects")
     if not data:
         raise _Malformed("holds no questions")
@@ -154,7 +266,7 @@ def _answer_key(path: Path) -> dict[str, int]:
         raise InputError(f"{path}: expected a JSON object of question id to answer index")
     try:
         return {str(uid): _as_index(value, f"question {uid}") for uid, value in data.items()}
-    except _Malformed as exc:
+    except _BadRecord as exc:
         raise InputError(f"{path}: {exc}") from None
 
 
@@ -164,20 +276,26 @@ def _as_index(value: object, where: str) -> int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise _Malformed(f"{where}: answer {value!r} is not an option number")
+    raise _BadRecord("answer not an option number", f"{where}: answer {value!r} is not an option number")
+
+
+def _object(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise _BadRecord("not a question object", f"{where} is not a JSON object")
+    return record
 
 
 def _field(record: dict[str, Any], name: str, where: str) -> Any:
     if record.get(name) is None:
-        raise _Malformed(f"{where} has no {name!r} field")
+        raise _BadRecord(f"no {name!r} field", f"{where} has no {name!r} field")
     return record[name]
 
 
 def _question(**fields: Any) -> McqQuestion:
-    try:
-        return McqQuestion(**fields)
-    except ValueError as exc:
-        raise _Malformed(str(exc)) from None
+    problem = _problem(fields["qid"], fields["question"], fields["options"], fields["answer"])
+    if problem is not None:
+        raise problem
+    return McqQuestion(**fields)
 
 
 def _video_name(value: object) -> str:
@@ -186,73 +304,90 @@ def _video_name(value: object) -> str:
     return name if Path(name).suffix.lower() in VIDEO_SUFFIXES else f"{name}.mp4"
 
 
-def _egoschema(records: list[dict[str, Any]], key: dict[str, int]) -> list[McqQuestion]:
+def _egoschema(number: int, record: Any, key: dict[str, int]) -> McqQuestion:
     """EgoSchema: ``q_uid``, ``question``, ``option 0`` ... ``option 4``; answers from the separate key
-    (or an ``answer`` field, as some copies carry one)."""
-    questions = []
-    for number, record in enumerate(records, start=1):
-        uid = str(_field(record, "q_uid", f"question {number}"))
-        where = f"question {number} ({uid})"
-        count = 0
-        while record.get(f"option {count}") is not None:
-            count += 1
-        options = tuple(str(_field(record, f"option {i}", where)) for i in range(max(count, 2)))
-        inline = record.get("answer")
-        answer = key.get(uid, _as_index(inline, where) if inline is not None else None)
-        questions.append(_question(qid=uid, video=_video_name(uid), question=str(_field(record, "question",
-                                   where)), options=options, answer=answer, qtype="all"))
-    return questions
+    (or an ``answer`` field, as some copies carry one). The video is ``<q_uid>.mp4``."""
+    record = _object(record, f"question {number}")
+    uid = str(_field(record, "q_uid", f"question {number}"))
+    where = f"question {number} ({uid})"
+    count = 0
+    while record.get(f"option {count}") is not None:
+        count += 1
+    options = tuple(str(_field(record, f"option {i}", where)) for i in range(max(count, 2)))
+    inline = record.get("answer")
+    answer = key.get(uid, _as_index(inline, where) if inline is not None else None)
+    return _question(qid=uid, video=_video_name(uid), question=str(_field(record, "question", where)),
+                     options=options, answer=answer, qtype="all")
 
 
-def _nextqa(columns: list[str], rows: list[dict[str, str]]) -> list[McqQuestion]:
+def _nextqa(columns: list[str], rows: list[dict[str, str]]) -> _Parsed:
     """NExT-QA: ``video, frame_count, width, height, question, answer, qid, type, a0 ... a4``."""
     missing = [name for name in _NEXTQA_COLUMNS if name not in columns]
     if missing:
         raise _Malformed(f"not a NExT-QA file: no column {', '.join(missing)}")
-    questions = []
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
-        cell = {name: (value or "").strip() for name, value in row.items() if name is not None}
-        where = f"line {line}"
-        if not cell["video"]:
-            raise _Malformed(f"{where} has no video")
-        questions.append(_question(
-            qid=f"{cell['video']}_{cell['qid']}", video=_video_name(cell["video"]), question=cell["question"],
-            options=tuple(cell[f"a{i}"] for i in range(5)),
-            answer=_as_index(cell["answer"], where) if cell["answer"] else None,
-            qtype=cell.get("type") or "all"))
-    return questions
+    return _each(rows, _nextqa_row, first=2)  # line 1 is the header
 
 
-def _mlvu(records: list[dict[str, Any]], stem: str) -> list[McqQuestion]:
+def _nextqa_row(line: int, row: dict[str, str]) -> McqQuestion:
+    cell = {name: (value or "").strip() for name, value in row.items() if name is not None}
+    where = f"line {line}"
+    if not cell["video"]:
+        raise _BadRecord("no video", f"{where} has no video")
+    qtype = cell.get("type") or "all"
+    return _question(
+        qid=f"{cell['video']}_{cell['qid']}", video=_video_name(cell["video"]), question=cell["question"],
+        options=tuple(cell[f"a{i}"] for i in range(5)),
+        answer=_as_index(cell["answer"], where) if cell["answer"] else None,
+        qtype=NEXTQA_MERGED_TYPES.get(qtype, qtype))
+
+
+def _mlvu(number: int, record: Any, stem: str) -> McqQuestion:
     """MLVU: ``video``, ``duration``, ``question``, ``candidates``, ``answer`` (the right candidate's
-    text), ``question_type``. Questions have no id: they are numbered within the file."""
-    questions = []
-    for number, record in enumerate(records, start=1):
-        where = f"question {number}"
-        candidates = _field(record, "candidates", where)
-        if not isinstance(candidates, list):
-            raise _Malformed(f"{where}: 'candidates' is not a list")
-        options = tuple(str(option).strip() for option in candidates)
-        qid = str(record.get("question_id") or record.get("qid") or f"{stem}-{number}")
-        questions.append(_question(
-            qid=qid, video=_video_name(_field(record, "video", where)),
-            question=strip_listed_options(str(_field(record, "question", where))), options=options,
-            answer=_mlvu_answer(record.get("answer"), options, where),
-            qtype=str(record.get("question_type") or "all")))
-    return questions
+    text), ``question_type``. Dev-set questions have no id: they are numbered within the file."""
+    where = f"question {number}"
+    record = _object(record, where)
+    candidates = _field(record, "candidates", where)
+    if not isinstance(candidates, list):
+        raise _BadRecord("candidates not a list", f"{where}: 'candidates' is not a list")
+    qid = str(record.get("question_id") or record.get("qid") or f"{stem}-{number}")
+    qtype = str(record.get("question_type") or "all")
+    return _question(
+        qid=qid, video=_video_name(_field(record, "video", where)),
+        question=strip_listed_options(str(_field(record, "question", where))),
+        options=tuple(str(option).strip() for option in candidates),
+        answer=_mlvu_answer(record.get("answer"), candidates, where), qtype=qtype,
+        folders=_mlvu_folders(stem, qtype))
 
 
-def _mlvu_answer(answer: object, options: Sequence[str], where: str) -> int | None:
-    """The right candidate's index, from its text (or its letter, as some copies give it)."""
-    if answer is None or answer == "":
-        return None
-    text = str(answer).strip()
-    if text in options:
-        return options.index(text)
-    letter = text.strip("()").upper()
-    if len(letter) == 1 and letter in LETTERS[:len(options)]:
+def _mlvu_answer(answer: object, candidates: Sequence[object], where: str) -> int | None:
+    """The right candidate's index, as MLVU's choice_bench.py finds it.
+
+    Its ``qa_template`` walks the candidates and sets the right letter at each one equal (``==``, the text
+    as given, spaces and all) to the answer, with no break: when two candidates hold the answer's text the
+    last one is right, and the model's letter is compared with that (``check_ans``), so choosing the first
+    scores wrong. An answer of "" that is a candidate is that candidate. An answer that is no candidate
+    gets the letter "@" (``chr(ord("A") - 1)``), which no reply names, so that question is wrong for every
+    model: here it is skipped instead. A copy that gives the answer as a letter is read by its letter.
+    """
+    if answer is None:
+        return None  # the test set's records carry no answer
+    text = str(answer)
+    equal = [i for i, candidate in enumerate(candidates) if str(candidate) == text]
+    if equal:
+        return equal[-1]
+    letter = text.strip().strip("()").upper()
+    if len(letter) == 1 and letter in LETTERS[:len(candidates)]:
         return LETTERS.index(letter)
-    raise _Malformed(f"{where}: the answer {text!r} is not one of its candidates")
+    raise _BadRecord("answer not among candidates", f"{where}: the answer {text!r} is not one of its "
+                                                    "candidates")
+
+
+def _mlvu_folders(stem: str, qtype: str) -> tuple[str, ...]:
+    """Where a task's videos are: ``video/2_needle`` as released, ``video/needle`` as choice_bench.py's own
+    paths have it, or the question type's name."""
+    task = _MLVU_TASK_FILE.fullmatch(stem)
+    names = [stem, task.group("task") if task else stem, qtype]
+    return tuple(dict.fromkeys(name for name in names if name != "all"))
 
 
 # Options listed inside the question ("... ?\nOptions:\n(A) ...\n(B) ..."), as some MLVU copies have them:
@@ -270,12 +405,14 @@ def strip_listed_options(question: str) -> str:
 
 def find_video(videos: Path, q: McqQuestion) -> Path | None:
     """The question's video in ``videos``: by its name, else its stem with any of ``VIDEO_SUFFIXES``;
-    in the folder itself, else one folder below (MLVU and NExT-QA ship videos in subfolders)."""
+    in the question's own ``folders`` first (MLVU's video names repeat across its task folders), then in
+    ``videos`` itself, then one folder below (MLVU and NExT-QA ship videos in subfolders)."""
     name = Path(q.video)
     wanted = [name, *(name.with_suffix(suffix) for suffix in VIDEO_SUFFIXES)]
-    found = _first_file(videos, wanted)
-    if found is not None:  # most benchmarks keep them flat: do not list the subfolders then
-        return found
+    for folder in [*(videos / own for own in q.folders), videos]:
+        found = _first_file(folder, wanted)
+        if found is not None:  # most benchmarks keep them flat: do not list the subfolders then
+            return found
     for folder in sorted(p for p in videos.iterdir() if p.is_dir()):
         found = _first_file(folder, wanted)
         if found is not None:

@@ -20,6 +20,7 @@ from videoqa.speech import (
     SpeechError,
     SpeechOptions,
     SpeechSegment,
+    SpeechWord,
     Transcriber,
     audio_chunks,
     decode_audio,
@@ -354,12 +355,39 @@ def test_a_language_the_model_does_not_know_is_refused(whisper: Transcriber) -> 
         load_transcriber(SpeechOptions(language="de", device="cpu"))
 
 
-def test_words_are_grouped_into_segments_at_pauses() -> None:
+def test_words_are_grouped_into_segments_at_pauses_and_kept() -> None:
     words = [SimpleNamespace(start=s, end=e, word=w) for s, e, w in [
         (1.0, 1.3, " Turn"), (1.3, 1.6, " left."), (1.7, 2.0, " Now"), (31.0, 31.4, " Stop"),
         (31.4, 31.5, " ."), (33.0, 33.0, " ")]]
-    assert speech.split_at_pauses(words) == [SpeechSegment(1.0, 2.0, "Turn left. Now"),
-                                             SpeechSegment(31.0, 31.5, "Stop .")]
+    turn, left, now, stop, mark = (SpeechWord(w.start, w.end, w.word) for w in words[:5])
+    assert speech.split_at_pauses(words) == [SpeechSegment(1.0, 2.0, "Turn left. Now", (turn, left, now)),
+                                             SpeechSegment(31.0, 31.5, "Stop .", (stop, mark))]
+
+
+class WordyFakeTranscriber:
+    id = "fake-wordy-1"
+
+    def transcribe(self, audio: npt.NDArray[np.float32],
+                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+        return [SpeechSegment(1.0, 2.0, "Hello there.", (SpeechWord(1.0, 1.5, " Hello"),
+                                                         SpeechWord(1.6, 2.0, " there.")))]
+
+
+def test_words_move_onto_the_video_clock_with_their_segment(
+        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speech, "CHUNK_S", 5.0)
+    transcript = transcribe_video(probe(narrated.path), transcriber=WordyFakeTranscriber())
+    assert len(transcript.segments) >= 2
+    for segment in transcript.segments:
+        chunk_start_s = segment.start_s - 1.0
+        assert [w.text for w in segment.words] == [" Hello", " there."]
+        assert [t - chunk_start_s for w in segment.words for t in (w.start_s, w.end_s)] == \
+            pytest.approx([1.0, 1.5, 1.6, 2.0])
+    assert transcript.segments[1].words[0].start_s > transcript.segments[0].words[-1].end_s
+
+
+def test_the_decoding_version_is_in_the_id_that_keys_cached_transcripts(whisper: Transcriber) -> None:
+    assert whisper.id.endswith(f":v{speech._DECODING_VERSION}") and speech._DECODING_VERSION >= 2
 
 
 def _cuda_devices() -> int:

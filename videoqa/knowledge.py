@@ -26,6 +26,7 @@ import numpy.typing as npt
 from videoqa.cache import CacheEntry, IndexCache, entry_key
 from videoqa.index import IndexOptions, index_video
 from videoqa.ocr import ScreenText, read_screen_text
+from videoqa.passages import build_passages
 from videoqa.speech import SpeechSegment, Transcript, audio_problem, transcribe_video
 from videoqa.textindex import embedding_text
 from videoqa.types import Passage, VideoIndex, VideoInfo
@@ -37,10 +38,6 @@ if TYPE_CHECKING:
     from videoqa.textindex import TextEmbedder
 
 log = logging.getLogger("videoqa")
-
-_SENTENCE_END = (".", "?", "!")
-_MAX_PAUSE_IN_SENTENCE_S = 1.0  # a longer pause ends a sentence even without a full stop
-_MAX_SENTENCE_S = 20.0  # longer stretches of unpunctuated speech are cut here, to keep citations precise
 
 ProgressCallback = Callable[[float, float], None]
 # Gives the progress callback for a stage ("frames", "speech", "screen text"); None draws nothing.
@@ -79,7 +76,7 @@ def build_knowledge(path: Path, embedder: ImageEmbedder, readers: Readers, optio
         if readers.transcriber is not None else Transcript((), None, "speech is switched off")
     screen = _screen_text(visual, content, readers, cache, stage("screen text")) \
         if readers.screen_reader is not None else []
-    passages = _passages(transcript.segments, screen)
+    passages = build_passages(transcript.segments, screen)
     vectors = _passage_vectors(passages, content, readers.text_embedder, cache)
     return VideoKnowledge(visual=visual, transcript=transcript, screen=tuple(screen), passages=passages,
                           passage_vectors=vectors, text_embedder_id=readers.text_embedder.id)
@@ -99,7 +96,8 @@ def _transcript(visual: VideoIndex, content: str, readers: Readers, cache: Index
             entry = cache.load(key)  # another process may have transcribed it while we waited
             if entry is None:
                 return _new_transcript(visual.info, content, transcriber, key, cache, on_progress)
-    return Transcript(tuple(SpeechSegment(**s) for s in entry.header["segments"]),
+    # Entries written without words (other code paths) still read: their sentences are cut from the text.
+    return Transcript(tuple(SpeechSegment.from_record(s) for s in entry.header["segments"]),
                       entry.header["transcriber"])
 
 
@@ -109,7 +107,7 @@ def _new_transcript(info: VideoInfo, content: str, transcriber: Transcriber, key
     cache.check_unchanged(info.path, content)  # the audio heard must be of the content the key names
     # A transcript cut short (audio that stalled or broke part way) may be whole next time.
     if made.skipped_reason is None:
-        cache.save(key, CacheEntry(header={"segments": [asdict(s) for s in made.segments],
+        cache.save(key, CacheEntry(header={"segments": [s.to_record() for s in made.segments],
                                            "transcriber": made.transcriber_id}, arrays={}))
     return made
 
@@ -128,36 +126,6 @@ def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: Inde
 
     entry, _ = cache.get_or_build(key, build)
     return [ScreenText(**s) for s in entry.header["screen"]]
-
-
-def _passages(segments: tuple[SpeechSegment, ...], screen: list[ScreenText]) -> tuple[Passage, ...]:
-    passages = [Passage("speech", s.start_s, s.end_s, s.text) for s in sentences(segments)]
-    passages += [Passage("screen", s.start_s, s.end_s, " / ".join(s.text.splitlines())) for s in screen
-                 if s.text.strip()]
-    return tuple(sorted(passages, key=lambda p: (p.start_s, p.channel)))
-
-
-def sentences(segments: tuple[SpeechSegment, ...]) -> list[SpeechSegment]:
-    """Transcript segments joined into sentences: the unit a question is matched against.
-
-    The recogniser cuts where its windows and pauses fall, not where sentences end ("the conference" |
-    "will take place in Sydney"); a half sentence matches the question and hides the answer. Segments
-    are joined while the previous one does not end a sentence, the pause between them is short and the
-    sentence stays short enough to cite.
-    """
-    joined: list[SpeechSegment] = []
-    for segment in segments:
-        text = segment.text.strip()
-        if not text:
-            continue
-        last = joined[-1] if joined else None
-        if last is not None and not last.text.endswith(_SENTENCE_END) \
-                and segment.start_s - last.end_s <= _MAX_PAUSE_IN_SENTENCE_S \
-                and segment.end_s - last.start_s <= _MAX_SENTENCE_S:
-            joined[-1] = SpeechSegment(last.start_s, segment.end_s, f"{last.text} {text}")
-        else:
-            joined.append(SpeechSegment(segment.start_s, segment.end_s, text))
-    return joined
 
 
 def _passage_vectors(passages: tuple[Passage, ...], content: str, embedder: TextEmbedder,

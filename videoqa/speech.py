@@ -52,8 +52,9 @@ _AUTO_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 # (benchmarks/speech.py). Where chunks are cut shifts Whisper's 30-s windows and so changes the text a
 # little: it is a decoding setting, versioned below.
 CHUNK_S = 600.0
-# Bumped whenever the decoding settings below change, so transcripts cached under the old id are redone.
-_DECODING_VERSION = 1
+# Bumped whenever the decoding settings below, or what a transcript holds, change, so transcripts cached
+# under the old id are redone. 2: segments keep their timed words (sentences are cut from them).
+_DECODING_VERSION = 2
 # Greedy-or-beam decoding only: Whisper's fallback to sampling at higher temperatures makes transcripts
 # differ from run to run. Not conditioning on the previous window's text is what keeps a window that
 # went wrong from dragging the next ones into the same repetition loop.
@@ -131,12 +132,49 @@ class SpeechOptions:
 
 
 @dataclass(frozen=True)
+class SpeechWord:
+    """One recognised word, in seconds from the video's first frame."""
+
+    start_s: float
+    end_s: float
+    text: str  # as the recogniser wrote it: with its leading space and any punctuation it carries
+
+
+@dataclass(frozen=True)
 class SpeechSegment:
     """A stretch of speech, in seconds from the video's first frame."""
 
     start_s: float
     end_s: float
     text: str
+    # The words it is made of, when the transcriber timed them; sentences are cut from these across
+    # segment boundaries (``passages.sentences``). Empty for transcribers that time segments only.
+    words: tuple[SpeechWord, ...] = ()
+
+    def shifted(self, offset_s: float) -> SpeechSegment:
+        """The segment, words included, ``offset_s`` seconds later (a chunk's times -> the video's)."""
+        return SpeechSegment(self.start_s + offset_s, self.end_s + offset_s, self.text,
+                             tuple(SpeechWord(w.start_s + offset_s, w.end_s + offset_s, w.text)
+                                   for w in self.words))
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict for cache headers; words as compact [start_s, end_s, text] triples."""
+        return {"start_s": self.start_s, "end_s": self.end_s, "text": self.text,
+                "words": [[w.start_s, w.end_s, w.text] for w in self.words]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SpeechSegment:
+        """The segment ``to_record`` wrote; a record without words (written before segments kept them,
+        or by ``dataclasses.asdict``, whose words are dicts) reads too."""
+        words = tuple(_word_from_record(word) for word in record.get("words") or ())
+        return cls(float(record["start_s"]), float(record["end_s"]), str(record["text"]), words)
+
+
+def _word_from_record(record: list[Any] | dict[str, Any]) -> SpeechWord:
+    if isinstance(record, dict):
+        return SpeechWord(float(record["start_s"]), float(record["end_s"]), str(record["text"]))
+    start_s, end_s, text = record
+    return SpeechWord(float(start_s), float(end_s), str(text))
 
 
 @dataclass(frozen=True)
@@ -244,8 +282,7 @@ def _transcribe_chunk(transcriber: Transcriber, chunk: AudioChunk, total_s: floa
 
     found = transcriber.transcribe(chunk.samples, progress)
     progress(chunk.end_s - chunk.start_s)
-    return [SpeechSegment(chunk.start_s + segment.start_s, chunk.start_s + segment.end_s, segment.text)
-            for segment in found]
+    return [segment.shifted(chunk.start_s) for segment in found]
 
 
 def decode_audio(info: VideoInfo, stall_timeout_s: float = 60.0) -> npt.NDArray[np.float32]:
@@ -521,15 +558,16 @@ class FasterWhisperTranscriber:
 
 
 def split_at_pauses(words: list[Any]) -> list[SpeechSegment]:
-    """Segments from timed words (``.start``, ``.end``, ``.word`` with its leading space), split where a
-    pause between two words lasts _PAUSE_SPLIT_S or more."""
+    """Segments from faster-whisper's timed words (``.start``, ``.end``, ``.word`` with its leading space),
+    split where a pause between two words lasts _PAUSE_SPLIT_S or more; each keeps its words. Words
+    without text (Whisper sometimes times a lone space) are left out."""
+    timed = [SpeechWord(float(w.start), float(w.end), str(w.word)) for w in words if str(w.word).strip()]
     segments: list[SpeechSegment] = []
-    run: list[Any] = []
-    for word in [*words, None]:
-        if run and (word is None or float(word.start) - float(run[-1].end) >= _PAUSE_SPLIT_S):
-            text = "".join(str(item.word) for item in run).strip()
-            if text:
-                segments.append(SpeechSegment(float(run[0].start), float(run[-1].end), text))
+    run: list[SpeechWord] = []
+    for word in [*timed, None]:
+        if run and (word is None or word.start_s - run[-1].end_s >= _PAUSE_SPLIT_S):
+            text = "".join(item.text for item in run).strip()
+            segments.append(SpeechSegment(run[0].start_s, run[-1].end_s, text, tuple(run)))
             run = []
         if word is not None:
             run.append(word)

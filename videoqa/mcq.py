@@ -27,9 +27,10 @@ What is followed from each benchmark's own code (read in their repositories; non
   right index is that of the *last* candidate equal to the answer (see ``_mlvu_answer``). Videos are
   ``video/<n>_<task>/<name>.mp4`` (the released set; the script's own paths name the folder by task,
   ``video/needle``), and names repeat across tasks, so a question's own task folder is looked in first.
-  The set's published score, M-Avg, is the mean of the seven tasks' accuracies: score each task's file
-  and average them. Its open-ended tasks (``8_sub_scene``, ``9_summary``) are scored by GPT-4 rating free
-  text (``evaluate_ssc.py``, ``evaluate_summary.py``), not computed here: their files are refused.
+  The script's overall "Avg" (the paper's M-Avg) is the mean of the seven tasks' accuracies, not of all
+  questions: score each task's file and average the seven. Its open-ended tasks (``8_sub_scene``,
+  ``9_summary``) are scored by GPT-4 rating free text (``evaluate_ssc.py``, ``evaluate_summary.py``),
+  not computed here: their files are refused.
 
 Records that cannot be asked — MLVU's ``2_needle.json`` has two whose answer is none of their candidates
 (the official script keeps them and scores them wrong for every model), ``7_topic_reasoning.json`` one

@@ -79,16 +79,18 @@ def test_judging_wants_the_fact_and_a_citation_near_the_needle() -> None:
 def test_grid_and_table_count_found_needles_per_depth_and_length() -> None:
     def result(depth: int, kind: str, found: bool) -> NeedleResult:
         needle = Needle(kind, depth, 1.0, 5.0, "t", "q", ("a",))
-        return NeedleResult(1.0, needle, "a", found, True, 0.5)
+        return NeedleResult(1.0, "espeak", needle, "a", found, True, 0.5)
 
-    runs = [LengthRun(1.0, 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", False),
-                                           result(100, "speech", True), result(100, "text", True))),
-            LengthRun(5.0, 1.0, 2.0, 120.0, (result(0, "speech", False), result(0, "text", False)))]
-    assert accuracy_grid(runs, (0, 100)) == [[0.5, 0.0], [1.0, None]]
-    assert accuracy_grid(runs, (0, 100), "text") == [[0.0, 0.0], [1.0, None]]
+    runs = [LengthRun(1.0, "espeak", 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", False),
+                                                     result(100, "speech", True), result(100, "text", True))),
+            LengthRun(1.0, "piper", 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", True))),
+            LengthRun(5.0, "espeak", 1.0, 2.0, 120.0, (result(0, "speech", False), result(0, "text", False)))]
+    assert accuracy_grid(runs, (0, 100)) == [[0.5, 1.0, 0.0], [1.0, None, None]]
+    assert accuracy_grid(runs, (0, 100), "text") == [[0.0, 1.0, 0.0], [1.0, None, None]]
     rows = table_rows(runs, (0, 100))
-    assert [(r["length_min"], r["depth"], r["found"], r["asked"]) for r in rows] == \
-        [(1.0, 0, 1, 2), (1.0, 100, 2, 2), (5.0, 0, 0, 2), (5.0, 100, 0, 0)]
+    assert [(r["length_min"], r["voice"], r["depth"], r["found"], r["asked"]) for r in rows] == \
+        [(1.0, "espeak", 0, 1, 2), (1.0, "espeak", 100, 2, 2), (1.0, "piper", 0, 2, 2),
+         (1.0, "piper", 100, 0, 0), (5.0, "espeak", 0, 0, 2), (5.0, "espeak", 100, 0, 0)]
     assert rows[0]["by_kind"] == {"speech": 1.0, "text": 0.0}
 
 
@@ -141,17 +143,28 @@ def test_footage_folders_are_checked(tmp_path: Path) -> None:
         footage_files(tmp_path)
 
 
-def test_bench_needle_end_to_end(installed_models: None, tmp_path: Path) -> None:
+@pytest.mark.slow  # two 30-s haystacks (one a voice) rendered, indexed and asked: about 40 s on two cores
+def test_bench_needle_end_to_end_with_both_voices_side_by_side(installed_models: None,
+                                                                tmp_path: Path) -> None:
     env = {**os.environ, "VIDEOQA_BENCH_CACHE": str(tmp_path / "bench"), "VIDEOQA_CACHE": str(tmp_path / "c")}
     out = tmp_path / "out"
-    result = run_cli("bench", "needle", "--lengths", "0.5", "--depths", "0,100", "--kind", "text",
-                     "--out", str(out), "--device", "cpu", env=env)
+    result = run_cli("bench", "needle", "--lengths", "0.5", "--depths", "0,100", "--kind", "speech",
+                     "--voice", "both", "--out", str(out), "--device", "cpu", env=env)
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["minutes", "depth", "found", "accuracy"] and len(lines) == 4
+    assert lines[0].split()[:5] == ["minutes", "depth", "voice", "found", "accuracy"]
+    # each depth's voices on adjacent rows, then a total for each voice
+    assert [line.split()[1:3] for line in lines[1:5]] == \
+        [["0%", "espeak"], ["0%", "piper"], ["100%", "espeak"], ["100%", "piper"]]
+    assert [line.split()[:2] for line in lines[5:]] == [["all", "espeak"], ["all", "piper"]]
     report = json.loads((out / "needle.json").read_text())
-    assert [n["depth"] for n in report["needles"]] == [0, 100]
+    by_voice = {voice: [n for n in report["needles"] if n["voice"] == voice] for voice in ("espeak", "piper")}
+    assert [n["depth"] for n in by_voice["espeak"]] == [0, 100]
+    placed = {voice: [(n["question"], n["start_s"]) for n in needles] for voice, needles in by_voice.items()}
+    assert placed["espeak"] == placed["piper"]  # the same facts at the same times: a fair comparison
     assert {"found", "answer", "states_fact", "cites_needle", "seconds"} <= set(report["needles"][0])
+    assert report["options"]["voices"] == ["espeak", "piper"]
+    assert len(list((tmp_path / "bench" / "needles").glob("haystack-*.mp4"))) == 2  # one haystack a voice
     assert (out / "needle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -159,12 +172,13 @@ def test_bench_needle_end_to_end(installed_models: None, tmp_path: Path) -> None
     (("--depths", "0,120"), "depths"),
     (("--lengths", "0"), "lengths"),
     (("--kind", "smell"), "kinds"),
+    (("--voice", "festival"), "'festival' is not one of"),
     (("--lengths", "one"), "comma-separated"),
     (("--footage", "/no/such/folder"), "no such footage folder"),
 ])
 def test_bad_bench_input_is_one_line(args: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
     result = run_cli("bench", "needle", *args, "--out", str(tmp_path / "o"))
-    if fragment == "comma-separated":  # click's own usage error: exit 2, message on stderr
+    if fragment in ("comma-separated", "'festival' is not one of"):  # click's usage error: exit 2, on stderr
         assert result.code == 2 and fragment in result.stderr and "Traceback" not in result.stderr
         return
     assert_one_line_error(result, fragment)

@@ -1,8 +1,10 @@
-"""The synthetic video generator: cuts, text cards and speech land exactly where the spec says."""
+"""The synthetic video generator: cuts, text cards and speech land exactly where the spec says, spoken by
+espeak-ng or by Piper's neural voice (heard back by the real default speech model)."""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from videoqa import facts
+from videoqa.errors import OptionsError
+from videoqa.needle import NeedleOptions
+from videoqa.story import StoryOptions
 from videoqa.synth import (
     SpokenLine,
     SynthScene,
@@ -18,6 +24,7 @@ from videoqa.synth import (
     SynthVideo,
     TextCard,
     loop_video,
+    pattern_scenes,
     render,
 )
 from videoqa.video import SamplingOptions, probe, sample_frames
@@ -136,3 +143,68 @@ def test_cross_fade_blends_the_scenes_around_its_middle(media_dir: Path) -> None
     assert np.all(np.diff(blue_share[fading]) > 0)  # a blend that moves steadily, not a cut
     assert times[np.argmax(blue_share > 0.5)] == pytest.approx(1.5, abs=0.06)
     assert times[np.argmax(green > 128)] == pytest.approx(3.0, abs=0.06)
+
+
+# --- the neural voice -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    {"voice": "festival"},
+    {"voice": "Piper"},
+    {"voice": "piper", "piper_voice": "en_GB-nobody-medium"},
+    {"noise": True, "audio": False},
+])
+def test_voice_settings_are_checked_up_front(bad: dict[str, object]) -> None:
+    with pytest.raises(OptionsError):
+        SynthSpec(scenes=pattern_scenes([1.0]), **bad)  # type: ignore[arg-type]
+
+
+def test_story_and_needle_voices_are_checked_up_front() -> None:
+    with pytest.raises(OptionsError, match="voice must be one of espeak, piper"):
+        StoryOptions(duration_s=60.0, voice="festival")
+    for bad in [(), ("espeak", "espeak"), ("espeak", "festival")]:
+        with pytest.raises(OptionsError):
+            NeedleOptions(voices=bad)
+
+
+def test_piper_lines_sound_when_stated_with_noise_under_them_unless_turned_off(media_dir: Path) -> None:
+    def spec(noise: bool | None) -> SynthSpec:
+        line = SpokenLine(2.0, "The meeting starts at noon.")
+        return SynthSpec(scenes=pattern_scenes([6.0]), speech=(line,), width=160, height=90, fps=10.0,
+                         voice="piper", noise=noise)
+
+    clean = render(spec(False), media_dir / "piper-clean.mp4")
+    noisy = render(spec(None), media_dir / "piper-noisy.mp4")  # the neural voice's default: noise on
+    assert clean.spoken == noisy.spoken  # no randomness in Piper's rendering: the same line, the same length
+    (span,) = clean.spoken
+    assert 1.0 < span.end_s - span.start_s < 3.5
+    loudness, window_s = audio_envelope(clean.path)
+    loud = np.flatnonzero(loudness > 0.01)
+    assert loud[0] * window_s == pytest.approx(span.start_s, abs=0.25)  # Piper leads in with a short silence
+    assert (loud[-1] + 1) * window_s == pytest.approx(span.end_s, abs=0.3)
+    assert loudness[: int(span.start_s / window_s)].max() < 1e-3  # off: digital silence around the line
+    noise_floor, _ = audio_envelope(noisy.path)
+    before = noise_floor[: int(span.start_s / window_s)]
+    assert before.min() > 1e-3 and before.max() < 0.02  # on: quiet pink noise from the first second
+    speaking = noise_floor[int(span.start_s / window_s) + 5:int(span.end_s / window_s) - 5]
+    assert speaking.mean() > 5 * before.mean()
+    manifest = json.loads(noisy.path.with_suffix(".json").read_text())
+    assert manifest["spec"]["voice"] == "piper" and manifest["spoken"][0]["end_s"] == span.end_s
+
+
+@pytest.mark.slow  # renders 30 s with Piper and transcribes it (about 15 s on two cores)
+def test_piper_narration_is_understood_by_the_default_speech_model(media_dir: Path,
+                                                                   installed_models: None) -> None:
+    from videoqa.speech import SpeechOptions, load_transcriber, transcribe_video
+
+    rng = random.Random(7)
+    said = [facts.spoken_fact(rng) for _ in range(5)]  # names, numbers, places and jobs
+    lines = tuple(SpokenLine(1.0 + 5.5 * index, fact.text) for index, fact in enumerate(said))
+    spec = SynthSpec(scenes=pattern_scenes([15.0, 15.0]), speech=lines, width=160, height=90, fps=10.0,
+                     voice="piper")
+    video = render(spec, media_dir / "piper-facts.mp4")
+    transcriber = load_transcriber(SpeechOptions(cpu_threads=2))  # whisper-tiny.en from the store
+    transcript = transcribe_video(probe(video.path), transcriber=transcriber)
+    for fact, span in zip(said, video.spoken, strict=True):
+        heard = " ".join(s.text for s in transcript.segments
+                         if s.start_s < span.end_s + 0.5 and s.end_s > span.start_s - 0.5)
+        assert facts.answer_matches(heard, fact.answers), (fact.text, heard, transcript.segments)

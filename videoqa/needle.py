@@ -3,12 +3,14 @@
 A haystack is real footage (cut into shots, shuffled, looped) with everyday narration every half minute
 and, at each requested depth (0 % = the start, 100 % = the end), needles: a spoken sentence (espeak-ng)
 and/or a sign on screen, each a seeded fact (``facts.py``: names, numbers, places) with its question.
+The narration is spoken by espeak-ng or by Piper's neural voice with quiet noise under it; asked for both,
+each voice gets its own haystack of the same facts at the same times, so their results compare directly.
 One haystack a length holds the needles of every depth and kind — different facts, at least 6 s apart
 — so a length is rendered and indexed once; each needle's question is then asked through the very path
 ``videoqa ask`` takes. A needle is found when the answer states its fact and cites evidence within
 ``tolerance_s`` of when it was said or shown.
 
-Haystacks are cached by everything that shapes them (length, depths, kinds, seed, footage, format
+Haystacks are cached by everything that shapes them (length, depths, kinds, seed, footage, voice, format
 version), so a rerun with another model reuses them.
 """
 
@@ -27,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videoqa import facts
+from videoqa import facts, voices
 from videoqa.errors import OptionsError
 from videoqa.paths import user_dir
 from videoqa.story import StoryOptions, TimedEvent, filler, render_events
@@ -60,8 +62,13 @@ class NeedleOptions:
     kinds: tuple[str, ...] = KINDS
     seed: int = 0
     tolerance_s: float = 5.0  # a cited passage must lie within this of the needle
+    voices: tuple[str, ...] = (voices.ESPEAK,)  # who speaks each haystack: one haystack a length and voice
 
     def __post_init__(self) -> None:
+        if not self.voices or len(set(self.voices)) != len(self.voices):
+            raise OptionsError(f"voices must be one or more, without repeats, got {list(self.voices)}")
+        for voice in self.voices:
+            voices.check_voice(voice)
         if not self.lengths_min or any(not 0.5 <= length <= 600 for length in self.lengths_min):
             raise OptionsError(f"lengths must be minutes within 0.5..600, got {list(self.lengths_min)}")
         if not self.depths or any(not 0 <= depth <= 100 for depth in self.depths):
@@ -99,6 +106,7 @@ class NeedleResult:
     """One needle's question, asked and judged."""
 
     length_min: float
+    voice: str
     needle: Needle
     answer: str
     states_fact: bool
@@ -182,11 +190,14 @@ def haystack_dir() -> Path:
 
 
 def build_haystack(length_min: float, options: NeedleOptions, footage: Sequence[str],
-                   folder: Path | None = None) -> Haystack:
-    """The haystack of ``length_min`` minutes: the cached one, or rendered now."""
+                   folder: Path | None = None, voice: str | None = None) -> Haystack:
+    """The haystack of ``length_min`` minutes spoken by ``voice`` (default: the options' first voice):
+    the cached one, or rendered now. The needles and their times do not depend on the voice."""
     folder = folder or haystack_dir()
+    voice = voices.check_voice(voice or options.voices[0])
     recipe = {"v": _FORMAT_VERSION, "length_min": length_min, "depths": list(options.depths),
-              "kinds": list(options.kinds), "seed": options.seed, "footage": _footage_identity(footage)}
+              "kinds": list(options.kinds), "seed": options.seed, "footage": _footage_identity(footage),
+              "voice": voice}
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     path = folder / f"haystack-{key}.mp4"
     manifest = path.with_suffix(".json")
@@ -198,7 +209,7 @@ def build_haystack(length_min: float, options: NeedleOptions, footage: Sequence[
     events = [TimedEvent(n.start_s, "speech" if n.kind == "speech" else "screen", n.text) for n in needles]
     events = sorted(events + _fillers(duration_s, needles, rng), key=lambda e: e.start_s)
     story = StoryOptions(duration_s=duration_s, seed=options.seed, footage=tuple(footage), chunk_s=_CHUNK_S,
-                         card_s=NEEDLE_S)
+                         card_s=NEEDLE_S, voice=voice)
     folder.mkdir(parents=True, exist_ok=True)
     render_events(story, events, rng, path)
     haystack = Haystack(path, duration_s, tuple(needles))
@@ -249,9 +260,11 @@ def judge(answer: Answer, needle: Needle, tolerance_s: float) -> tuple[bool, boo
 
 @dataclass(frozen=True)
 class LengthRun:
-    """One haystack length: how long building, indexing and answering took, and the results."""
+    """One haystack (a length and a voice): how long building, indexing and answering took, and the
+    results."""
 
     length_min: float
+    voice: str
     build_s: float
     index_s: float
     peak_mib: float  # the process's peak resident memory by the end of this length
@@ -261,23 +274,32 @@ class LengthRun:
 def run_needles(assistant: Assistant, options: NeedleOptions, footage: Sequence[str],
                 folder: Path | None = None,
                 on_result: Callable[[NeedleResult], None] | None = None) -> Iterator[LengthRun]:
-    """Build (or reuse) each length's haystack, index it, ask every needle's question, judge the answers."""
+    """Build (or reuse) the haystack of each length and voice, index it, ask every needle's question, judge
+    the answers. The voices of a length come one after the other."""
     for length_min in options.lengths_min:
-        started = time.perf_counter()
-        haystack = build_haystack(length_min, options, footage, folder)
-        built = time.perf_counter()
-        assistant.knowledge(haystack.path)
-        indexed = time.perf_counter()
-        results = []
-        for needle in haystack.needles:
-            asked = time.perf_counter()
-            answer = assistant.ask(haystack.path, needle.question)
-            states, cites = judge(answer, needle, options.tolerance_s)
-            result = NeedleResult(length_min, needle, answer.text, states, cites, time.perf_counter() - asked)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-        yield LengthRun(length_min, built - started, indexed - built, peak_rss_mib(), tuple(results))
+        for voice in options.voices:
+            yield _run_haystack(assistant, length_min, voice, options, footage, folder, on_result)
+
+
+def _run_haystack(assistant: Assistant, length_min: float, voice: str, options: NeedleOptions,
+                  footage: Sequence[str], folder: Path | None,
+                  on_result: Callable[[NeedleResult], None] | None) -> LengthRun:
+    started = time.perf_counter()
+    haystack = build_haystack(length_min, options, footage, folder, voice)
+    built = time.perf_counter()
+    assistant.knowledge(haystack.path)
+    indexed = time.perf_counter()
+    results = []
+    for needle in haystack.needles:
+        asked = time.perf_counter()
+        answer = assistant.ask(haystack.path, needle.question)
+        states, cites = judge(answer, needle, options.tolerance_s)
+        result = NeedleResult(length_min, voice, needle, answer.text, states, cites,
+                              time.perf_counter() - asked)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return LengthRun(length_min, voice, built - started, indexed - built, peak_rss_mib(), tuple(results))
 
 
 def peak_rss_mib() -> float:
@@ -289,7 +311,8 @@ def peak_rss_mib() -> float:
 
 def accuracy_grid(runs: Sequence[LengthRun], depths: Sequence[int], kind: str | None = None
                   ) -> list[list[float | None]]:
-    """Share of needles found, one row a depth and one column a length (None: none asked)."""
+    """Share of needles found, one row a depth and one column a run (a length and voice; None: none
+    asked)."""
     grid: list[list[float | None]] = []
     for depth in depths:
         row: list[float | None] = []
@@ -301,7 +324,7 @@ def accuracy_grid(runs: Sequence[LengthRun], depths: Sequence[int], kind: str | 
 
 
 def table_rows(runs: Sequence[LengthRun], depths: Sequence[int]) -> list[dict[str, Any]]:
-    """A row per length and depth: accuracy, by kind, median seconds a question, peak memory."""
+    """A row per length, depth and voice: accuracy, by kind, median seconds a question, peak memory."""
     rows = []
     for run in runs:
         for depth in depths:
@@ -309,7 +332,8 @@ def table_rows(runs: Sequence[LengthRun], depths: Sequence[int]) -> list[dict[st
             by_kind = {kind: sum(r.found for r in picked if r.needle.kind == kind) /
                        max(1, sum(1 for r in picked if r.needle.kind == kind))
                        for kind in sorted({r.needle.kind for r in picked})}
-            rows.append({"length_min": run.length_min, "depth": depth, "asked": len(picked),
+            rows.append({"length_min": run.length_min, "voice": run.voice, "depth": depth,
+                         "asked": len(picked),
                          "found": sum(r.found for r in picked),
                          "accuracy": sum(r.found for r in picked) / len(picked) if picked else 0.0,
                          "by_kind": by_kind,
@@ -323,15 +347,16 @@ def report_json(runs: Sequence[LengthRun], options: NeedleOptions, footage: Sequ
     return {"options": {**asdict(options), "footage": [Path(f).name for f in footage]},
             "models": models,
             "rows": table_rows(runs, options.depths),
-            "lengths": [{"length_min": r.length_min, "build_s": round(r.build_s, 2),
+            "lengths": [{"length_min": r.length_min, "voice": r.voice, "build_s": round(r.build_s, 2),
                          "index_s": round(r.index_s, 2), "peak_mib": round(r.peak_mib, 1)} for r in runs],
-            "needles": [{**asdict(r.needle), "length_min": r.length_min, "answer": r.answer,
+            "needles": [{**asdict(r.needle), "length_min": r.length_min, "voice": r.voice, "answer": r.answer,
                          "states_fact": r.states_fact, "cites_needle": r.cites_needle, "found": r.found,
                          "seconds": round(r.seconds, 3)} for run in runs for r in run.results]}
 
 
 def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, title: str) -> None:
-    """The accuracy heatmap the long-video papers draw: depth down, length across, one panel a kind."""
+    """The accuracy heatmap the long-video papers draw: depth down, length across (each voice beside the
+    other when there are two), one panel a kind."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
@@ -345,7 +370,7 @@ def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, 
         grid = accuracy_grid(runs, options.depths, kind)
         values = [[float("nan") if v is None else v for v in row] for row in grid]
         image = axis.imshow(values, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
-        axis.set_xticks(range(len(runs)), [f"{r.length_min:g}" for r in runs])
+        axis.set_xticks(range(len(runs)), [_run_label(r, options) for r in runs])
         axis.set_yticks(range(len(options.depths)), [f"{d}%" for d in options.depths])
         axis.set_xlabel("video length (minutes)")
         if index == 0:
@@ -359,3 +384,7 @@ def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, 
     figure.suptitle(title, fontsize=9)
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _run_label(run: LengthRun, options: NeedleOptions) -> str:
+    return f"{run.length_min:g}" if len(options.voices) == 1 else f"{run.length_min:g}\n{run.voice}"

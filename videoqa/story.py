@@ -4,8 +4,9 @@
 two events in order for an "after" question, with filler narration between them — over shots cut from
 real footage, renders it in chunks of a few minutes (``synth.py``) and joins them without re-encoding,
 so an hour-long video costs an hour of footage at the renderer's speed and memory stays small. The
-questions come back with the accepted answers and the time each answer is said or shown. Stories are
-cached by their options: a second run, or another model, reuses the file.
+questions come back with the accepted answers and the time each answer is said or shown. The lines are
+spoken by espeak-ng or by Piper's neural voice (``StoryOptions.voice``). Stories are cached by their
+options, the voice included: a second run, or another model, reuses the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from videoqa import facts
+from videoqa import facts, voices
 from videoqa.errors import OptionsError
 from videoqa.synth import SpokenLine, SynthError, SynthScene, SynthSpec, TextCard, pattern_scenes, render
 
@@ -53,11 +54,13 @@ class StoryOptions:
     height: int = 360
     fps: float = 25.0
     chunk_s: float = 300.0  # rendered in pieces of this length, then joined
-    # espeak-ng voice. Whisper tiny.en recovered 74 % of the words of generated fact sentences spoken by
+    voice: str = voices.ESPEAK  # what speaks: "espeak" (espeak-ng) or "piper" (neural, noise under it)
+    # espeak-ng's voice. Whisper tiny.en recovered 74 % of the words of generated fact sentences spoken by
     # en-gb+m3, against 60-66 % for en-us and its other variants (2026-11-21, espeak-ng 1.51).
-    voice: str = "en-gb+m3"
+    espeak_voice: str = "en-gb+m3"
 
     def __post_init__(self) -> None:
+        voices.check_voice(self.voice)
         if self.duration_s < 30:
             raise OptionsError(f"a story needs at least 30 s, got {self.duration_s}")
         if self.fact_every_s < _SEQUEL_S:
@@ -196,7 +199,7 @@ def render_events(options: StoryOptions, events: list[TimedEvent], rng: random.R
                 speech=tuple(SpokenLine(e.start_s - start_s, e.text)
                              for e in inside if e.channel == "speech"),
                 width=options.width, height=options.height, fps=options.fps, voice=options.voice,
-                keyframe_interval=round(options.fps * 10))
+                espeak_voice=options.espeak_voice, keyframe_interval=round(options.fps * 10))
             pieces.append(render(spec, Path(tmp) / f"chunk{len(pieces):04d}.mp4").path)
             start_s += length_s
         _join(pieces, Path(tmp) / "list.txt", path)

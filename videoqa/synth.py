@@ -2,8 +2,9 @@
 
 Tests, benchmarks and the needle-in-a-haystack builder describe a video as a ``SynthSpec`` and get back a
 file plus its ground truth: where every cut is, when each text card is on screen, when each sentence is
-spoken. Pictures come from ffmpeg's generated patterns or from real footage; speech from espeak-ng.
-Everything runs through ``ffmpeg`` and ``espeak-ng`` called with argument lists (never a shell).
+spoken. Pictures come from ffmpeg's generated patterns or from real footage; speech from espeak-ng or from
+Piper's neural voice (``voices.py``), which gets quiet pink noise under it as a real recording would.
+``ffmpeg`` and ``espeak-ng`` are called with argument lists (never a shell); Piper through its Python API.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ import tempfile
 import wave
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from videoqa.errors import VideoqaError
+from videoqa import voices
+from videoqa.errors import OptionsError, VideoqaError
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
 
 # ffmpeg's generated sources, chosen to look unlike each other so every cut is a real visual change.
 PATTERNS: tuple[str, ...] = (
@@ -38,6 +45,14 @@ _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 )
 _SUBPROCESS_TIMEOUT_S = 3600.0
+_SAMPLE_RATE = 22050  # of the audio track; both voices speak at this rate
+# Whether a voice gets noise under its narration unless the spec says: the neural voice does (a clean
+# studio voice over digital silence is easier than any real recording); espeak-ng does not, so the tests
+# that measure silence around its lines keep measuring exactly that.
+_NOISE_BY_DEFAULT = {voices.ESPEAK: False, voices.PIPER: True}
+# Pink noise, quiet (peaks about 34 dB below Piper's normalised speech); seeded so a spec renders the same.
+_NOISE_SOURCE = f"anoisesrc=color=pink:amplitude=0.02:seed=1:sample_rate={_SAMPLE_RATE}"
+_SILENCE_SOURCE = f"anullsrc=channel_layout=mono:sample_rate={_SAMPLE_RATE}"
 
 
 class SynthError(VideoqaError):
@@ -77,7 +92,7 @@ class TextCard:
 
 @dataclass(frozen=True)
 class SpokenLine:
-    """A sentence spoken by espeak-ng, starting at ``start_s``."""
+    """A sentence spoken by the spec's voice, starting at ``start_s``."""
 
     start_s: float
     text: str
@@ -99,10 +114,19 @@ class SynthSpec:
     height: int = 360
     fps: float = 30.0
     keyframe_interval: int = 250  # frames between keyframes (x264's default GOP length)
-    audio: bool = True  # write an audio track (silent where nothing is spoken)
-    voice: str = "en-us"  # espeak-ng voice
+    audio: bool = True  # write an audio track (silent where nothing is spoken, unless noise is on)
+    voice: str = voices.ESPEAK  # what speaks the lines: "espeak" (espeak-ng) or "piper" (neural)
+    espeak_voice: str = "en-us"  # espeak-ng's voice, for voice="espeak"
+    piper_voice: str = voices.DEFAULT_PIPER_VOICE  # Piper's voice, for voice="piper"
+    noise: bool | None = None  # pink noise under the whole track; None: on for piper, off for espeak
 
     def __post_init__(self) -> None:
+        voices.check_voice(self.voice)
+        if self.piper_voice not in voices.PIPER_VOICES:
+            raise OptionsError(f"unknown Piper voice {self.piper_voice!r}; known: "
+                               f"{', '.join(sorted(voices.PIPER_VOICES))}")
+        if self.noise and not self.audio:
+            raise OptionsError("noise needs audio=True")
         if not self.scenes:
             raise ValueError("a synthetic video needs at least one scene")
         if self.width % 2 or self.height % 2 or self.width <= 0 or self.height <= 0:
@@ -118,6 +142,11 @@ class SynthSpec:
             if not 0 <= start_s < self.duration_s:
                 raise ValueError(f"{text!r} at {start_s} s starts outside the video "
                                  f"(0-{self.duration_s:.1f} s)")
+
+    @property
+    def with_noise(self) -> bool:
+        """Whether pink noise lies under the track: as asked, else the voice's default."""
+        return self.audio and (_NOISE_BY_DEFAULT[self.voice] if self.noise is None else self.noise)
 
     def _check_fades(self) -> None:
         """Each scene must be seen alone for a moment: its fade in and fade out may not overlap."""
@@ -210,7 +239,12 @@ def loop_video(source: Path, repeats: int, path: Path) -> Path:
 
 
 def _require_programs(spec: SynthSpec) -> None:
-    needed = ["ffmpeg"] + (["espeak-ng"] if spec.speech else [])
+    needed = ["ffmpeg"] + (["espeak-ng"] if spec.speech and spec.voice == voices.ESPEAK else [])
+    if spec.speech and spec.voice == voices.PIPER:
+        try:
+            voices.require_piper()
+        except voices.VoiceError as exc:
+            raise SynthError(str(exc)) from None
     missing = [name for name in needed if shutil.which(name) is None]
     if missing:
         raise SynthError(f"{', '.join(missing)} not found; install it (Debian: apt-get install "
@@ -224,14 +258,39 @@ def _font_file() -> str | None:
 
 
 def _synthesise_speech(spec: SynthSpec, work: Path) -> list[tuple[SpokenSpan, Path]]:
+    """Each line spoken into a wav of its own; its span ends when its wav does."""
     spans = []
+    piper = None
+    if spec.speech and spec.voice == voices.PIPER:
+        piper = _piper_voice(voices.piper_model(spec.piper_voice))
     for index, line in enumerate(spec.speech):
         wav = work / f"speech{index}.wav"
-        _run(["espeak-ng", "-v", spec.voice, "-w", str(wav), line.text], "espeak-ng")
+        if piper is None:
+            _run(["espeak-ng", "-v", spec.espeak_voice, "-w", str(wav), line.text], "espeak-ng")
+        else:
+            _piper_say(piper, line.text, wav)
         with wave.open(str(wav)) as handle:
             length_s = handle.getnframes() / handle.getframerate()
         spans.append((SpokenSpan(line.start_s, line.start_s + length_s, line.text), wav))
     return spans
+
+
+@lru_cache(maxsize=2)
+def _piper_voice(model: Path) -> PiperVoice:
+    """Piper's voice, loaded once a process (about a second): a story renders many chunks."""
+    from piper import PiperVoice
+
+    return PiperVoice.load(model)
+
+
+def _piper_say(voice: PiperVoice, text: str, wav: Path) -> None:
+    from piper import SynthesisConfig
+
+    # Piper's network draws unseeded random noise for pitch and timing; with it off, the same line
+    # always sounds the same, so tests are deterministic and a cached haystack can be rendered again.
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    with wave.open(str(wav), "wb") as handle:
+        voice.synthesize_wav(text, handle, syn_config=config)
 
 
 def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], work: Path,
@@ -249,8 +308,8 @@ def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], 
     maps = ["-map", "[vout]"]
     if spec.audio:
         first_audio = len(spec.scenes)
-        inputs += ["-f", "lavfi", "-t", f"{spec.duration_s}",
-                   "-i", "anullsrc=channel_layout=mono:sample_rate=22050"]
+        base = _NOISE_SOURCE if spec.with_noise else _SILENCE_SOURCE
+        inputs += ["-f", "lavfi", "-t", f"{spec.duration_s}", "-i", base]
         for _, wav in spoken:
             inputs += ["-i", str(wav)]
         filters.append(_audio_filter(spoken, first_audio))
@@ -318,7 +377,7 @@ def _audio_filter(spoken: Sequence[tuple[SpokenSpan, Path]], first_input: int) -
     chains, labels = [], [f"[{first_input}:a]"]
     for index, (span, _) in enumerate(spoken):
         delay_ms = round(span.start_s * 1000)
-        chains.append(f"[{first_input + 1 + index}:a]aresample=22050,aformat=channel_layouts=mono,"
+        chains.append(f"[{first_input + 1 + index}:a]aresample={_SAMPLE_RATE},aformat=channel_layouts=mono,"
                       f"adelay={delay_ms}:all=1[sp{index}]")
         labels.append(f"[sp{index}]")
     mix = f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first[aout]"

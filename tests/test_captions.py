@@ -17,13 +17,21 @@ import pytest
 import srt
 import webvtt
 
+from videoqa.cache import IndexCache
 from videoqa.captions import (
     EMPTY_CAPTION,
     Captioner,
+    CaptionEvent,
     CaptionOptions,
     SceneMaterial,
     StreamSources,
+    cached_captions,
+    denies_scene,
+    distinct_readings,
+    doubles_screen_text,
+    merge_quiet,
     stream_materials,
+    without_repeats,
 )
 from videoqa.index import IndexOptions
 from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message
@@ -31,6 +39,7 @@ from videoqa.memory import MemoryOptions, TrainingFreeBridge
 from videoqa.ocr import load_reader
 from videoqa.speech import SpeechOptions, load_transcriber
 from videoqa.story import Story
+from videoqa.subtitles import Cue, SubtitleFile
 from videoqa.synth import SynthVideo
 from videoqa.types import Scene
 from videoqa.video import probe
@@ -71,6 +80,171 @@ def test_a_scene_with_nothing_said_or_shown_calls_no_model() -> None:
     assert llm.prompts == []
 
 
+# --- loops, doubled signs, denials ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("reply", "kept"), [
+    ("Anna opens the red gate. The scene: Anna opens the red gate. The scene: Anna opens",
+     "Anna opens the red gate."),
+    ("Anna opens the red gate, she waves, she waves, she waves", "Anna opens the red gate, she waves."),
+    ("Bob reads the map of the old town and the map of the old town again",
+     "Bob reads the map of the old town."),
+    ("The train leaves very very very very soon from platform nine", "The train leaves very."),
+    ("Caption: Anna waves. Caption: Anna waves.", "Caption: Anna waves."),
+])
+def test_a_looping_caption_is_cut_at_its_first_repeat(reply: str, kept: str) -> None:
+    assert without_repeats(reply) == kept
+
+
+@pytest.mark.parametrize("reply", [
+    "Anna opens the red gate and Bob waves from the platform.",
+    "Gate 42 opens at noon; the meeting starts at one.",
+    "",
+])
+def test_a_caption_without_repeats_is_left_whole(reply: str) -> None:
+    assert without_repeats(reply) == reply
+
+
+def test_a_loop_that_leaves_too_little_is_dropped() -> None:
+    assert without_repeats("Anna waves. Anna waves. Anna waves.") == ""
+
+
+def test_a_looping_model_caption_is_cut_and_still_checked() -> None:
+    loop = "Oscar was at the library. The scene: Oscar was at the library. The scene: Oscar was"
+    llm = ScriptedLlm(loop, "Oscar swam. The scene: Oscar swam. The scene: Oscar swam.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    cut = captioner.caption(_material(0, speech="Oscar was at the library all afternoon."))
+    assert (cut.text, cut.source) == ("Oscar was at the library.", "model")
+    nothing_left = captioner.caption(_material(1, speech="Oscar swam in the lake."))
+    assert nothing_left.source == "quote" and "The scene" not in nothing_left.text
+
+
+SIGN = "CITY LIBRARY - EST. 1987"
+
+
+def test_a_sign_quoted_around_itself_is_refused_and_quoted_once() -> None:
+    llm = ScriptedLlm(f"The 1987 {SIGN}", f"The sign reads {SIGN}.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    doubled = captioner.caption(_material(0, screen=SIGN))
+    assert (doubled.text, doubled.source) == (f'On screen: "{SIGN}"', "quote")
+    kept = captioner.caption(_material(1, screen=SIGN))
+    assert (kept.text, kept.source) == (f"The sign reads {SIGN}.", "model")
+
+
+def test_a_word_the_speech_also_says_may_come_twice() -> None:
+    material = _material(0, speech="We meet at the library.", screen="CITY LIBRARY")
+    assert not doubles_screen_text("At the library, the CITY LIBRARY sign.", material)
+    assert doubles_screen_text("CITY LIBRARY, CITY LIBRARY.", _material(0, screen="CITY LIBRARY"))
+
+
+def test_a_sign_read_in_part_gives_way_to_its_full_reading() -> None:
+    assert distinct_readings(["1987", SIGN, "CITY LIBRARY", "GATE 42", "GATE 42"]) == f"{SIGN}\nGATE 42"
+
+
+def test_the_quote_gives_speech_and_each_sign_once() -> None:
+    llm = ScriptedLlm("Dragons fly over Rome.")
+    event = Captioner(llm, TrainingFreeBridge()).caption(
+        _material(0, speech="Thank you. Thank you. Thank you.", screen=f"{SIGN}\nTHANK YOU"))
+    assert event.text == f'Speech: "Thank you." On screen: "{SIGN}"'
+
+
+@pytest.mark.parametrize("reply", [
+    "There is no mention of the code 4471.",
+    "The speaker does not say the access code.",
+    "The code 4471 is not mentioned in this scene.",
+    "Anna never mentions the code.",
+])
+def test_a_caption_denying_what_the_scene_says_is_refused(reply: str) -> None:
+    material = _material(0, speech="Anna says the access code is 4471.")
+    assert denies_scene(reply, material)
+    event = Captioner(ScriptedLlm(reply), TrainingFreeBridge()).caption(material)
+    assert event.source == "quote"
+
+
+def test_a_plain_statement_of_the_same_words_is_no_denial() -> None:
+    material = _material(0, speech="Anna says the access code is 4471.")
+    assert not denies_scene("Anna gives the access code 4471.", material)
+    assert not denies_scene("Nobody knows where Bob went.", material)
+    event = Captioner(ScriptedLlm("Anna gives the access code 4471."), TrainingFreeBridge()).caption(material)
+    assert event.source == "model"
+
+
+# --- quiet scenes -----------------------------------------------------------------------------------
+
+def _event(index: int, start_s: float, end_s: float, text: str = "") -> CaptionEvent:
+    source = "model" if text else "empty"
+    return CaptionEvent(index, start_s, end_s, text or EMPTY_CAPTION, source, text, "")
+
+
+def _spans(events: Sequence[CaptionEvent]) -> list[tuple[float, float, str, tuple[int, int]]]:
+    return [(e.start_s, e.end_s, e.text, e.covers) for e in events]
+
+
+def test_quiet_scenes_join_the_caption_before_them_and_the_first_one_after() -> None:
+    scenes = [_event(0, 0, 4), _event(1, 4, 9, "Anna waves."), _event(2, 9, 12), _event(3, 12, 20),
+              _event(4, 20, 25, "Bob runs."), _event(5, 25, 30)]
+    assert _spans(list(merge_quiet(scenes, 30.0))) == [
+        (0, 20, "Anna waves.", (0, 3)), (20, 30, "Bob runs.", (4, 5))]
+
+
+def test_a_long_quiet_stretch_is_one_line() -> None:
+    scenes = [_event(0, 0, 5, "Anna waves.")] + [_event(i, 5 * i, 5 * i + 5) for i in range(1, 12)] + \
+        [_event(12, 60, 65, "Bob runs.")]
+    merged = list(merge_quiet(scenes, 10.0))
+    assert _spans(merged) == [(0, 15, "Anna waves.", (0, 2)), (15, 60, EMPTY_CAPTION, (3, 11)),
+                              (60, 65, "Bob runs.", (12, 12))]
+    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(merged))
+    assert _spans(list(merge_quiet([_event(0, 0, 5), _event(1, 5, 9)], 30.0))) == \
+        [(0, 9, EMPTY_CAPTION, (0, 1))]
+
+
+def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_path: Path) -> None:
+    from videoqa.captions import QuietMerger
+
+    merger = QuietMerger(30.0)
+    rng = np.random.default_rng(3)
+    out = SubtitleFile(tmp_path / "m.srt", "srt")
+    start, given, captioned = 0.0, [], list[int]()
+
+    def take(done: list[CaptionEvent]) -> None:
+        given.extend(done)
+        for e in done:
+            if e.source != "empty":
+                out.add(Cue(e.start_s, e.end_s, e.text))  # refuses a cue out of order or overlapping
+
+    for index in range(200):
+        length = float(rng.uniform(1, 15))
+        event = _event(index, start, start + length, "" if rng.random() < 0.6 else f"Line {index}.")
+        start += length
+        take(merger.push(event))
+        if event.source != "empty":  # a caption is held no longer than until the next one comes
+            assert [e.index for e in given if e.source != "empty"] == captioned
+            captioned.append(index)
+    take(merger.finish())
+    assert given[0].start_s == 0 and given[-1].end_s == pytest.approx(start)
+    assert all(a.end_s == b.start_s and a.covers[1] + 1 == b.covers[0] for a, b in itertools.pairwise(given))
+    assert not any(a.source == b.source == "empty" for a, b in itertools.pairwise(given))
+    assert all(e.source != "empty" or e.end_s - e.start_s > 30.0 for e in given[1:-1])
+    parsed = list(srt.parse((tmp_path / "m.srt").read_text()))
+    assert [p.content for p in parsed] == [e.text for e in given if e.source != "empty"]
+
+
+# --- cached captions --------------------------------------------------------------------------------
+
+def test_captions_are_made_once_and_then_read_from_the_cache(tmp_path: Path) -> None:
+    cache, made = IndexCache(tmp_path), []
+
+    def make() -> Iterator[CaptionEvent]:
+        made.append(1)
+        yield from [_event(0, 0, 4, "Anna waves."), _event(1, 4, 8)]
+
+    first = list(cached_captions(make, cache, "k" * 32))
+    second = list(cached_captions(make, cache, "k" * 32))
+    assert first == second and len(made) == 1
+    for _ in cached_captions(make, cache, "s" * 32):
+        break  # a run stopped part way caches nothing
+    assert len(list(cached_captions(make, cache, "s" * 32))) == 2 and len(made) == 3
+
+
 class EchoingLlm(ScriptedLlm):
     """Captions a scene with its own speech line; asked to shorten the summary, invents something."""
 
@@ -93,7 +267,8 @@ def test_the_rolling_summary_carries_the_story_and_stays_within_its_budget() -> 
     # the newest captions are kept; the invented summary was not taken
     assert captioner.summary.endswith("Speaker 59 talks about topic 59.")
     assert "dragons" not in captioner.summary
-    assert any("summary" in prompt[0].content for prompt in llm.prompts)  # the model was asked to shorten
+    shortenings = sum(1 for prompt in llm.prompts if "summary" in prompt[0].content)
+    assert 1 <= shortenings <= len(lines) // 3  # asked to shorten now and then, not after every scene
     # the story so far reached the prompt of later scenes
     assert "Speaker 58" in llm.prompts[-1][-1].content
 

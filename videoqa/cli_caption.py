@@ -13,6 +13,10 @@ from videoqa.cli_options import ModelChoice, assistant_options, model_options
 from videoqa.cliutil import FetchProgress, UserError, VideoProgress, reports_user_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from videoqa.assistant import Assistant
+    from videoqa.cache import IndexCache
     from videoqa.captions import CaptionEvent
     from videoqa.subtitles import SubtitleFile
 
@@ -22,9 +26,11 @@ Examples:
   videoqa caption lecture.mp4 --vtt lecture.vtt --json > captions.json
   videoqa caption trip.mp4 --stream --model checkpoints/llava-1.5-7b --quantize 4bit
 \b
---stream reads the video in time order and prints each caption as soon as its scene ends; without it
-the video is indexed first (cached, shared with `ask`). Subtitle files hold every caption written so
-far at every moment, so stopping with Ctrl-C leaves a valid file.
+--stream reads the video in time order and prints each caption as soon as the scene after it ends;
+without it the video is indexed first (cached, shared with `ask`, and the captions cached with it).
+Scenes with nothing said or shown join the caption before them (a stretch over 30 s is one line).
+Subtitle files hold every caption written so far at every moment, so stopping with Ctrl-C leaves a
+valid file.
 """
 INTERRUPTED_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 
@@ -44,6 +50,7 @@ def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_jso
             **model_choice: Any) -> None:
     """Caption each scene of VIDEO: `[m:ss-m:ss] caption` lines on stdout."""
     from videoqa.assistant import Assistant
+    from videoqa.captions import QuietMerger
     from videoqa.video import check_file
 
     check_file(video)
@@ -56,10 +63,18 @@ def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_jso
         if not stream:
             assistant.knowledge(video)  # indexing shows its progress; captions then print plainly
     written: list[CaptionEvent] = []
-    try:
-        for event in assistant.caption(video, stream=stream):
+    merger = QuietMerger(options.captioning.quiet_merge_s)
+
+    def emit(events: list[CaptionEvent]) -> None:
+        for event in events:
             _emit(event, files, written, as_json and not stream, as_json and stream)
+
+    try:
+        for event in scene_captions(assistant, video, stream):
+            emit(merger.push(event))
+        emit(merger.finish())
     except KeyboardInterrupt:
+        emit(merger.finish())  # the caption held for its quiet neighbours is written too
         kept = ", ".join(str(f.path) for f in files)
         click.echo(f"interrupted after {len(written)} captions" + (f"; {kept} hold them" if kept else ""),
                    err=True)
@@ -67,6 +82,23 @@ def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_jso
     if as_json and not stream:
         click.echo(json.dumps({"video": video, "captions": [_event_json(e) for e in written],
                                "model": assistant.llm.id}, indent=2))
+
+
+def scene_captions(assistant: Assistant, video: str, stream: bool,
+                   cache: IndexCache | None = None) -> Iterator[CaptionEvent]:
+    """One caption a scene: as the video is read, or for the indexed video — from ``cache`` (the index
+    cache by default) when this video was captioned before with the same models, prompts and options.
+    The model's captions are what makes captioning slow, and they were made anew on every run; a seeing
+    model's captions also depend on its memory bridge, and are not cached."""
+    from videoqa.cache import IndexCache
+    from videoqa.captions import cached_captions, captions_key
+    from videoqa.llm import is_visual
+
+    if stream or is_visual(assistant.llm):
+        return assistant.caption(video, stream=stream)
+    known = assistant.knowledge(video)
+    key = captions_key(known.visual.cache_key, assistant.model_names(), assistant.options.captioning)
+    return cached_captions(lambda: assistant.caption(video), cache or IndexCache(), key)
 
 
 def _subtitle_files(srt: Path | None, vtt: Path | None) -> list[SubtitleFile]:
@@ -96,5 +128,5 @@ def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionE
 
 def _event_json(event: CaptionEvent) -> dict[str, Any]:
     return {"scene": event.index, "start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3),
-            "span": event.span, "caption": event.text, "source": event.source, "speech": event.speech,
-            "screen": event.screen}
+            "span": event.span, "scenes": list(event.covers), "caption": event.text, "source": event.source,
+            "speech": event.speech, "screen": event.screen}

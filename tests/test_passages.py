@@ -130,6 +130,13 @@ def test_words_and_word_less_segments_mix() -> None:
         (0.0, 5.0, "The red bicycle is leaning against the old stone wall.")]
 
 
+def test_no_speech_gives_no_speech_passages() -> None:
+    # A video without an audio track, or silence: no segments, or segments with only blank words.
+    assert sentences([]) == []
+    assert sentences([SpeechSegment(1.0, 2.0, " ", (SpeechWord(1.0, 2.0, " "),))]) == []
+    assert build_passages([], [ScreenText(0.0, 2.0, "EXIT", 1.0)])[0].text == "EXIT"
+
+
 def test_screen_text_seen_across_a_cut_is_one_passage_over_its_whole_showing() -> None:
     readings = [ScreenText(0.0, 4.0, "GATE 42", 2.0), ScreenText(4.0, 6.5, "Gate 42.", 5.0),
                 ScreenText(6.5, 8.0, "EXIT", 7.0), ScreenText(12.0, 14.0, "GATE 42", 13.0),

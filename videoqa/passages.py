@@ -131,10 +131,11 @@ def _interpolated(segment: SpeechSegment) -> list[SpeechWord]:
 
 
 def _split(words: list[SpeechWord]) -> list[list[SpeechWord]]:
-    """Runs of words ended by a sentence-ending word or a long pause."""
+    """Runs of words ended by a sentence-ending word or a long pause (none for no words: a video
+    without audio, or silence)."""
     pieces: list[list[SpeechWord]] = []
     run: list[SpeechWord] = []
-    for word, following in zip(words, [*words[1:], None], strict=True):
+    for word, following in zip(words, [*words[1:], None], strict=False):  # the last has no following
         run.append(word)
         if following is None or ends_sentence(word, following) \
                 or following.start_s - word.end_s >= _PAUSE_S:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoqa.answer import Answer, AnswerOptions, answer, evidence_line, is_grounded
+from videoqa.answer import (Answer, AnswerOptions, answer, citations, evidence_line, is_grounded,
+                            says_not_in_video, with_time)
+from videoqa.errors import OptionsError
 from videoqa.prompt import load_prompt, parse_prompt
-from videoqa.retrieve import Evidence, EvidenceSet, RetrievalOptions, choose_evidence, rrf
+from videoqa.retrieve import (Evidence, EvidenceSet, RetrievalOptions, anchor_scores, choose_evidence, rrf,
+                              time_window)
 from videoqa.textindex import PassageScores, lexical_scores, tokenize
 from videoqa.types import Passage, Scene
 
@@ -35,7 +38,8 @@ def test_a_grounded_reply_is_kept_and_the_prompt_holds_the_evidence_in_time_orde
     found = _found(_evidence("Tom bought seventeen apples at the market.", 62.0),
                    _evidence("SALE TODAY", 190.0, channel="screen"))
     result = answer("How many apples did Tom buy?", found, llm, AnswerOptions(), MODELS)
-    assert (result.text, result.quoted, result.abstained) == ("Tom bought 17 apples.", False, False)
+    assert (result.text, result.quoted, result.abstained) == ("Tom bought 17 apples (at 1:02).", False, False)
+    assert [e.start_s for e in result.evidence] == [62.0]  # the sign the reply does not use is not cited
     user = llm.prompts[0][1].content
     assert user.index('[1:02-1:05] speech: "Tom bought seventeen apples') < user.index("[3:10-3:13] screen")
     assert "Question: How many apples did Tom buy?" in user
@@ -113,8 +117,8 @@ def _scores(*dense: float) -> PassageScores:
 
 
 @pytest.mark.parametrize(("relation", "expected"), [
-    ("after", [(2, "anchor"), (3, "after")]),
-    ("before", [(1, "before"), (2, "anchor")]),
+    ("after", [(2, "anchor"), (3, "after"), (4, "after"), (5, "after")]),  # three within 30 s
+    ("before", [(0, "before"), (1, "before"), (2, "anchor")]),
     ("when", [(2, "match")]),
     ("first", [(2, "match")]),
     ("last", [(4, "match")]),
@@ -154,14 +158,16 @@ def test_prompt_templates_parse_and_fill() -> None:
         parse_prompt("t", "stray\n[system]\nx")
 
 
-@pytest.mark.parametrize("threshold", [2.0, -1.5])
+@pytest.mark.parametrize("threshold", [2.0, -0.5])
 def test_answer_options_are_checked(threshold: float) -> None:
-    with pytest.raises(ValueError):
-        AnswerOptions(abstain_below=threshold)
+    with pytest.raises(OptionsError):
+        AnswerOptions(min_relevance=threshold)
+    with pytest.raises(OptionsError):
+        AnswerOptions(quote_above=threshold)
 
 
 @pytest.mark.parametrize("bad", [{"top_k": 0}, {"rrf_k": 0}, {"keep_within": -1}, {"window": 0},
-                                 {"repeat_tolerance": 2}])
+                                 {"window_s": -1}, {"repeat_tolerance": 2}])
 def test_retrieval_options_are_checked(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetrievalOptions(**bad)  # type: ignore[arg-type]
@@ -179,13 +185,93 @@ def test_the_anchor_is_cited_but_not_shown_to_the_model() -> None:
                    _evidence("After that, Maria baked a cake.", 19.0, role="after"), relation="after")
     result = answer("What does Maria do after the swim?", found, llm, AnswerOptions(), MODELS)
     assert "finished the swim" not in llm.prompts[0][1].content
-    assert [e.role for e in result.evidence] == ["anchor", "after"] and result.text == "Maria baked a cake."
+    assert [e.role for e in result.evidence] == ["anchor", "after"]
+    assert result.text == "Maria baked a cake (at 0:19)."
 
 
 def test_an_ungrounded_reply_over_a_moderate_match_abstains() -> None:
     found = _found(_evidence("The concert will take place in Lisbon next Sunday.", 79.0, similarity=0.42),
                    best=0.42)
     question = "Who won the tennis tournament in Lisbon?"
-    result = _ask("The tournament was won by Alexia Petrova.", found, question)
+    asked = AnswerOptions(min_relevance=0.0)  # the model is asked however weak the evidence
+    result = answer(question, found, ScriptedLlm("The tournament was won by Alexia Petrova."), asked, MODELS)
+    assert result.relevance is not None and result.relevance < asked.quote_above
     assert result.abstained and result.evidence == ()
     assert result.model_reply == "The tournament was won by Alexia Petrova."
+
+
+@pytest.mark.parametrize(("reply", "abstains"), [
+    ("Not in the video.", True), ("not in the notes", True), ("It is not mentioned in the video.", True),
+    ("Tom did not buy apples in the video.", False), ("Not in the morning: Tom bought 17 at noon.", False),
+])
+def test_the_model_may_say_the_notes_do_not_answer(reply: str, abstains: bool) -> None:
+    assert says_not_in_video(reply) is abstains
+
+
+def test_a_model_that_says_not_in_the_video_abstains_and_its_words_are_kept() -> None:
+    found = _found(_evidence("Tom bought seventeen apples.", 5.0), best=0.7)
+    result = _ask("Not in the video.", found, "How much did Tom pay for the apples?")
+    assert result.relevance is not None and result.relevance > 0.5  # the scores alone would answer
+    assert result.abstained and result.evidence == () and result.model_reply == "Not in the video."
+
+
+def test_a_near_miss_abstains_on_its_scores_without_asking_the_model() -> None:
+    llm = ScriptedLlm()  # no reply queued
+    found = _found(_evidence("Laura's favourite colour is green.", 5.0), best=0.62)
+    result = answer("What is Daniel's favourite colour?", found, llm, AnswerOptions(), MODELS)
+    assert result.abstained and llm.prompts == [] and result.relevance is not None and result.relevance < 0.5
+
+
+def test_after_cites_the_anchor_and_the_item_that_holds_the_answer() -> None:
+    found = _found(_evidence("Maria finished the swim.", 10.0, role="anchor"),
+                   _evidence("Oscar went for a short walk.", 19.0, role="after"),
+                   _evidence("Later, Maria baked a cake.", 25.0, role="after"), relation="after")
+    result = _ask("Maria baked a cake.", found, "What does Maria do after the swim?")
+    assert not result.quoted and result.text == "Maria baked a cake (at 0:25)."
+    assert [(e.start_s, e.role) for e in result.evidence] == [(10.0, "anchor"), (25.0, "after")]
+
+
+def test_a_reply_that_says_its_time_gets_no_second_one() -> None:
+    item = _evidence("The bus leaves at noon.", 75.0)
+    assert with_time("At 1:15 she says the bus leaves at noon.", [item]) == \
+        "At 1:15 she says the bus leaves at noon."
+    assert with_time("The bus leaves at noon!", [item]) == "The bus leaves at noon (at 1:15)!"
+    assert with_time("The bus leaves at noon", [_evidence("x", 3.0, role="anchor")]) == "The bus leaves at noon"
+
+
+def test_citations_keep_the_items_the_reply_uses() -> None:
+    found = _found(_evidence("Tom bought seventeen apples.", 5.0), _evidence("The sky was grey.", 9.0),
+                   _evidence("Tom paid with a coin.", 12.0))
+    assert [e.start_s for e in citations("Tom bought 17 apples.", found)] == [5.0]
+    assert [e.start_s for e in citations("Elephants.", found)] == [5.0]  # nothing used: the best item
+
+
+def _timed(*spans: tuple[float, float, str]) -> list[Passage]:
+    return [Passage("speech", start, end, text) for start, end, text in spans]
+
+
+def test_the_window_after_an_anchor_is_several_passages_within_its_seconds() -> None:
+    passages = _timed((0, 3, "a"), (4, 6, "b"), (7, 9, "c"), (10, 12, "d"), (50, 52, "e"), (90, 93, "f"))
+    assert time_window(passages, 0, "after", 3, 30.0) == [1, 2, 3]
+    assert time_window(passages, 3, "after", 3, 30.0) == [4]  # the next is taken however far
+    assert time_window(passages, 4, "after", 3, 30.0) == [5]
+    assert time_window(passages, 3, "before", 2, 30.0) == [1, 2]
+    repeated = _timed((0, 3, "GATE 4"), (3, 6, "GATE 4"), (7, 9, "c"))
+    assert time_window(repeated, 0, "after", 1, 30.0) == [2]  # a sign still showing is not "after"
+
+
+def test_the_anchor_naming_the_person_asked_about_wins_a_near_tie() -> None:
+    dense = np.array([0.70, 0.68], dtype=np.float32)
+    lexical = np.array([0.5, 2.0])
+    assert int(np.argmax(anchor_scores(dense, lexical))) == 1
+    assert int(np.argmax(anchor_scores(np.array([0.9, 0.5], dtype=np.float32), lexical))) == 0
+
+
+def test_an_after_question_is_answered_from_the_anchor_sentence_itself() -> None:
+    passages = _timed((0, 3, "After the swim, Henry rode a bicycle to the market."),
+                      (5, 8, "Nobody said much on the way home."))
+    scores = PassageScores(dense=np.array([0.8, 0.1], dtype=np.float32), lexical=np.zeros(2))
+    found = choose_evidence("after", "the swim", passages, scores, _scenes(), None, RetrievalOptions())
+    assert [(e.role, e.text, e.in_anchor_sentence) for e in found.items] == [
+        ("anchor", passages[0].text, False), ("after", "Henry rode a bicycle to the market", True),
+        ("after", "Nobody said much on the way home.", False)]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from videoqa.errors import QuestionError
-from videoqa.temporal import MAX_QUESTION_CHARS, check_question, parse_question, select_scenes
+from videoqa.temporal import (MAX_QUESTION_CHARS, check_question, order_in_sentence, parse_question,
+                              select_scenes)
 
 PHRASINGS = [
     ("What happens after the swim?", "after", "the swim", "What happens"),
@@ -46,6 +47,31 @@ PHRASINGS = [
 def test_phrasings(question: str, relation: str, anchor: str | None, rest: str) -> None:
     parsed = parse_question(question)
     assert (parsed.relation, parsed.anchor, parsed.rest) == (relation, anchor, rest)
+
+
+@pytest.mark.parametrize(("question", "relation", "anchor"), [
+    ("What did Emma do when the yoga class ended?", "after", "the yoga class"),
+    ("What did he do as soon as the meeting was over?", "after", "the meeting"),
+    ("What word is written after LOCKER on the sign?", "none", None),
+    ("Which name is listed after the teacher?", "none", None),
+])
+def test_the_end_of_an_event_and_position_words(question: str, relation: str, anchor: str | None) -> None:
+    parsed = parse_question(question)
+    assert (parsed.relation, parsed.anchor if relation != "none" else None) == (relation, anchor)
+
+
+@pytest.mark.parametrize(("sentence", "order"), [
+    ("After the swim, Henry rode a bicycle to the market.", ("the swim", "Henry rode a bicycle to the market")),
+    ("Henry rode home after the piano lesson.", ("the piano lesson", "Henry rode home")),
+    ("Before the exam, Lucy drank a coffee.", ("Lucy drank a coffee", "the exam")),
+    ("Lucy finished the exam and then cooked a big pot of soup.",
+     ("Lucy finished the exam", "cooked a big pot of soup")),
+    ("Lucy finished the exam, then she slept.", ("Lucy finished the exam", "she slept")),
+    ("The train was late again.", None),
+    ("After that, Maria baked a cake.", ("that", "Maria baked a cake")),  # "that": the sentence before
+])
+def test_a_sentence_that_orders_two_events(sentence: str, order: tuple[str, str] | None) -> None:
+    assert order_in_sentence(sentence) == order
 
 
 def test_a_question_that_is_only_a_relation_word_has_no_anchor() -> None:

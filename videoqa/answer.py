@@ -1,39 +1,40 @@
 """Answering: the evidence in time order goes to the language model, and the reply is checked against it.
 
-A small local model is good at restating a line it was given and bad at knowing when it was given
-nothing useful, so the decisions that keep answers honest are made here, not left to the model:
+The decisions that keep answers honest are made around the model, not left to it:
 
-* **Abstain** when the best-matching passage is less similar to the question than ``abstain_below`` —
-  the model is not called, and the answer says the video does not seem to show or say it. The default
-  threshold is calibrated by ``benchmarks/calibrate.py`` (see the constant below).
+* **Abstain** when the evidence is unlikely to answer the question: ``relevance.py`` combines the
+  dense similarity, the rare words the question shares with the evidence and the names and numbers it
+  lacks into one calibrated probability; below ``min_relevance`` the model is not called, and the
+  answer says the video does not seem to show or say it.
+* **Let the model abstain**: the prompt asks for "Not in the video" when the notes do not answer the
+  question, and such a reply is an abstention (a capable model catches near misses the scores miss).
 * **Check grounding**: every number in the reply, and most of the other words it adds to the question,
   must occur in the evidence. A reply that fails — an invented date, a misread sign — is replaced by the
-  best evidence line quoted with its time, which is always true to the video; but when that line matched
-  the question only moderately (below ``quote_above``), the failed reply is taken as a second sign that
-  the evidence does not answer the question, and the answer abstains instead.
+  best evidence line quoted with its time, which is always true to the video; but when the evidence was
+  only moderately likely to answer (below ``quote_above``), the failed reply is taken as a second sign
+  that it does not, and the answer abstains instead.
+* **Cite what the reply rests on**: of the items the model was shown, the answer keeps the ones whose
+  words the reply uses (and the anchor of "after X"), and states the time of the first when the reply
+  does not.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from videoqa.errors import OptionsError
 from videoqa.llm import GenerationOptions, Message, TextGenerator
 from videoqa.prompt import load_prompt
+from videoqa.relevance import MIN_PROBABILITY, measure
 from videoqa.retrieve import Evidence, EvidenceSet
 from videoqa.textindex import tokenize, word_list
 from videoqa.timefmt import format_clock
 
-# Cosine similarity (all-MiniLM-L6-v2) between a question and its best passage, below which we abstain.
-# benchmarks/calibrate.py (120 generated facts, 14 unanswerable questions): answerable questions match
-# their passage at a median of 0.74 (5th percentile 0.49); unanswerable ones reach 0.33 (95th: 0.45).
-# 0.40 keeps every clean answerable question and abstains on 79 % of the unanswerable; it sits below 0.45
-# (93 %) because recognition errors pull real passages' similarity down.
-ABSTAIN_BELOW = 0.40
-# Best similarity below which an ungrounded reply makes the answer abstain rather than quote; the 5th
-# percentile of answerable questions in benchmarks/calibrate.py is 0.49.
-QUOTE_ABOVE = 0.50
+# Probability of answering (relevance.py) below which an ungrounded reply makes the answer abstain
+# rather than quote: such evidence is at best a loose match, and the model could not use it.
+QUOTE_ABOVE = 0.8
 # Share of the words a reply adds to the question (numbers aside: those must all occur) that must occur in
 # the evidence. Small models pad replies with plausible inventions ("in New York City"); this catches them.
 _MIN_GROUNDED_SHARE = 0.75
@@ -41,7 +42,10 @@ _MIN_GROUNDED_SHARE = 0.75
 _REPLY_WORDS = frozenset(word_list(
     "answer person people someone man woman narrator speaker screen text sign card reads read shown "
     "appears appear mentions mention mentioned tells told according notes note then next after before "
-    "first last time yes no"))
+    "first last time yes no video notes note at around"))
+_NOT_IN_VIDEO = re.compile(r"^\W*(?:it is |it's |this is )?not (?:in|shown in|said in|mentioned in) the "
+                           r"(?:video|notes)\b", re.IGNORECASE)
+_CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 
 Feed = Callable[[str], None]  # receives the answer's text piece by piece as it is generated
 
@@ -50,15 +54,15 @@ Feed = Callable[[str], None]  # receives the answer's text piece by piece as it 
 class AnswerOptions:
     """How the answer is produced from the evidence."""
 
-    abstain_below: float = ABSTAIN_BELOW  # see ABSTAIN_BELOW; -1 never abstains
-    quote_above: float = QUOTE_ABOVE  # see QUOTE_ABOVE; -1 always quotes an ungrounded reply
+    min_relevance: float = MIN_PROBABILITY  # abstain below this probability of answering; 0 never does
+    quote_above: float = QUOTE_ABOVE  # see QUOTE_ABOVE; 0 always quotes an ungrounded reply
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_tokens=96))
     check_grounding: bool = True  # replace replies the evidence does not support by a quote
 
     def __post_init__(self) -> None:
-        for name in ("abstain_below", "quote_above"):
-            if not -1.0 <= getattr(self, name) <= 1.0:
-                raise OptionsError(f"{name} must be within -1..1, got {getattr(self, name)}")
+        for name in ("min_relevance", "quote_above"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise OptionsError(f"{name} must be within 0..1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,13 @@ class Answer:
     question: str
     text: str
     evidence: tuple[Evidence, ...]  # in time order; empty when abstaining
-    abstained: bool  # nothing in the video matched well enough; the model was not asked
+    abstained: bool  # the evidence does not answer the question (by its scores, or the model said so)
     quoted: bool  # the model's reply was not supported by the evidence and was replaced by a quote
     relation: str  # the question's temporal relation (see temporal.RELATIONS)
     best_similarity: float  # of the best-matching passage to the question (or its anchor event)
     model_reply: str | None  # the model's own words, kept when they were replaced by a quote
     models: dict[str, str]  # which models produced the index and the answer
+    relevance: float | None = None  # probability that the evidence answers the question (relevance.py)
 
 
 def evidence_line(item: Evidence) -> str:
@@ -92,28 +97,89 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
     prompt's own — and the question.
     """
     texts = [e for e in found.items if e.text is not None]
-    common = {"question": question, "relation": found.relation,
-              "best_similarity": found.best_similarity, "models": models}
+    likely = relevance_of(question, found)
+    common = {"question": question, "relation": found.relation, "best_similarity": found.best_similarity,
+              "models": models, "relevance": likely}
     abstain = load_prompt("abstain").section("answer")
-    if not texts or found.best_similarity < options.abstain_below:
+    if not texts or likely < options.min_relevance:
         return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None,
                       **common)  # type: ignore[arg-type]
     reply = _generate(question, found.items, llm, options, feed, history, system)
-    if options.check_grounding and not is_grounded(reply, [e.text or "" for e in texts], question):
-        if found.best_similarity < options.quote_above:
+    if says_not_in_video(reply):
+        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
+                      **common)  # type: ignore[arg-type]
+    shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
+    if options.check_grounding and not is_grounded(reply, shown, question, clock_words(found.items)):
+        if likely < options.quote_above:
             return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
                           **common)  # type: ignore[arg-type]
-        return Answer(text=quote(_best(found)), evidence=found.items, abstained=False, quoted=True,
-                      model_reply=reply, **common)  # type: ignore[arg-type]
-    return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None,
-                  **common)  # type: ignore[arg-type]
+        best = _best(found)
+        cited = tuple(e for e in found.items if e is best or e.role == "anchor")
+        return Answer(text=quote(best), evidence=cited, abstained=False, quoted=True, model_reply=reply,
+                      **common)  # type: ignore[arg-type]
+    cited = citations(reply, found)
+    return Answer(text=with_time(reply, cited), evidence=cited, abstained=False, quoted=False,
+                  model_reply=None, **common)  # type: ignore[arg-type]
+
+
+def relevance_of(question: str, found: EvidenceSet) -> float:
+    """The evidence's probability of answering: as retrieval measured it, or measured here from the
+    items alone (without the video's word rarity) when an evidence set was built by hand."""
+    if found.relevance is not None:
+        return found.relevance.probability
+    texts = [e.text for e in found.items if e.text is not None]
+    return measure(question, found.best_similarity, texts, {}).probability
+
+
+def says_not_in_video(reply: str) -> bool:
+    """The model's own abstention, as the answer prompt asks for it ("Not in the video.")."""
+    return bool(_NOT_IN_VIDEO.match(reply))
+
+
+def clock_words(items: Sequence[Evidence]) -> frozenset[str]:
+    """The tokens of the items' times as the prompt shows them ("4:20" -> "4", "20"): a reply may say when."""
+    clocks = [format_clock(t, 0) for e in items for t in (e.start_s, e.end_s)]
+    return frozenset(token for clock in clocks for token in tokenize(clock.replace(":", " ")))
+
+
+def citations(reply: str, found: EvidenceSet) -> tuple[Evidence, ...]:
+    """The items a grounded reply rests on, in time order: those of the shown items that hold most of the
+    reply's own words (the best one, and any close to it), with the anchor of "after/before X"."""
+    shown = [e for e in found.items if e.text is not None and e.role != "anchor"]
+    if not shown:
+        return found.items
+    words = set(tokenize(reply))
+    support = [sum(1 for t in set(tokenize(e.text or "")) if t in words) for e in shown]
+    top = max(support)
+    if top == 0:
+        chosen = [_best(found)]
+    else:
+        chosen = [e for e, n in zip(shown, support, strict=True) if n >= max(1, top - 1) and n * 2 >= top]
+        if found.relation in ("after", "before"):  # the nearest of the equally supported ones
+            best = [e for e, n in zip(shown, support, strict=True) if n == top]
+            chosen = [best[0] if found.relation == "after" else best[-1]]
+    anchors = [e for e in found.items if e.role == "anchor"]
+    visual = [e for e in found.items if e.text is None]
+    return tuple(sorted({id(e): e for e in (*anchors, *chosen, *visual)}.values(),
+                        key=lambda e: (e.start_s, e.channel)))
+
+
+def with_time(reply: str, cited: Sequence[Evidence]) -> str:
+    """The reply with the time of what it rests on, unless it says a time itself."""
+    answering = [e for e in cited if e.role != "anchor" and e.text is not None]
+    if not answering or _CLOCK.search(reply):
+        return reply
+    when = format_clock(answering[0].start_s, 0)
+    body = reply.rstrip()
+    end = body[-1] if body and body[-1] in ".!?" else "."
+    return f"{body.rstrip('.!?')} (at {when}){end}"
 
 
 def _generate(question: str, items: Sequence[Evidence], llm: TextGenerator, options: AnswerOptions,
               feed: Feed | None, history: Sequence[Message], system: str | None) -> str:
     template = load_prompt("answer")
     # The anchor of "what happens after X" is cited but not shown: given X and what followed, a small
-    # model tends to retell X.
+    # model tends to retell X. What its own sentence says followed it is shown (role "after").
     evidence = "\n".join(evidence_line(item) for item in items
                          if item.text is not None and item.role != "anchor")
     messages = [Message("system", system or template.section("system")), *history,

@@ -41,10 +41,10 @@ from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_know
 from videoqa.llm import DEFAULT_LLM, LlmOptions, Message, is_visual
 from videoqa.memory import MemoryOptions
 from videoqa.ocr import OcrOptions
-from videoqa.retrieve import EvidenceSet, RetrievalOptions, choose_evidence, score_scenes
+from videoqa.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
 from videoqa.speech import SpeechOptions
-from videoqa.temporal import check_question, parse_question
-from videoqa.textindex import DEFAULT_TEXT_EMBEDDER, question_scores
+from videoqa.temporal import check_question
+from videoqa.textindex import DEFAULT_TEXT_EMBEDDER
 from videoqa.video import check_file
 from videoqa.videollm import VisualOptions
 
@@ -250,12 +250,9 @@ class Assistant:
         return self._evidence_in(self.knowledge(video), query)
 
     def _evidence_in(self, known: VideoKnowledge, query: str) -> EvidenceSet:
-        parsed = parse_question(query)
-        anchor = parsed.anchor if parsed.relation != "none" else None
-        scores = question_scores(query, anchor, self.text_embedder, known.passages, known.passage_vectors)
-        visual = self._visual_hits(known, anchor or query)
-        return choose_evidence(parsed.relation, parsed.anchor, known.passages, scores, known.visual.scenes,
-                               visual, self.options.retrieval)
+        return find_evidence(query, known.passages, known.passage_vectors, self.text_embedder,
+                             known.visual.scenes, self.options.retrieval,
+                             visual=lambda text: self._visual_hits(known, text))
 
     def _ask_looking(self, known: VideoKnowledge, question: str, found: EvidenceSet, feed: Feed | None,
                      history: Sequence[Message], system: str | None) -> Answer:

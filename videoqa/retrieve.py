@@ -13,16 +13,22 @@ scene scores, by reciprocal rank; then it applies the question's temporal relati
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError
-from videoqa.temporal import select_scenes
-from videoqa.textindex import PassageScores
+from videoqa.relevance import Relevance, measure, named_words, rarity
+from videoqa.temporal import order_in_sentence, parse_question, select_scenes
+from videoqa.textindex import PassageScores, TextEmbedder, question_scores, tokenize
 from videoqa.types import Passage, Scene, SceneHit, VideoIndex
+
+# The lexical score's share in choosing an anchor passage (see anchor_scores): dense similarities of
+# passages about the same event differ by a few hundredths, names and rare words make the difference.
+LEXICAL_SHARE = 0.1
+NAME_SHARE = 0.1
 
 
 def _unit(vector: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -75,9 +81,12 @@ class RetrievalOptions:
     # Items whose similarity trails the best one's by more than this are left out: a small answering
     # model is easily drawn to a loosely related line.
     keep_within: float = 0.15
-    # Items taken after / before the anchor of an "after X" / "before X" question: the next thing said or
-    # shown. More gives a small model more to confuse; a capable one can be given a wider window.
-    window: int = 1
+    # An "after X" / "before X" question is shown what follows / precedes the anchor within its own
+    # sentence ("After X, Y.") and the passages in a window after / before it: at most ``window`` of
+    # them, within ``window_s`` seconds (the next one is always taken, however far). Several passages,
+    # not one: the next thing said is often about something else, and the model picks what answers.
+    window: int = 3
+    window_s: float = 30.0
     # "first/last time X": items within this similarity of the best anchor count as X happening again
     repeat_tolerance: float = 0.05
 
@@ -90,6 +99,8 @@ class RetrievalOptions:
             raise OptionsError(f"keep_within must be within 0..2, got {self.keep_within}")
         if self.window < 1:
             raise OptionsError(f"window must be at least 1, got {self.window}")
+        if not 0.0 <= self.window_s <= 3600.0:
+            raise OptionsError(f"window_s must be within 0..3600, got {self.window_s}")
         if not 0.0 <= self.repeat_tolerance <= 1.0:
             raise OptionsError(f"repeat_tolerance must be within 0..1, got {self.repeat_tolerance}")
 
@@ -106,6 +117,8 @@ class Evidence:
     similarity: float  # to the question (or the anchor event): cosine in the channel's embedding space
     fused: float  # reciprocal-rank fusion score across channels
     role: str  # "match" (answers the question), "anchor" (the X of "after X"), "after", "before"
+    # "after"/"before" items cut from the anchor's own sentence ("After X, Y." -> "Y") say so here
+    in_anchor_sentence: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,34 @@ class EvidenceSet:
     relation: str  # see temporal.RELATIONS
     anchor: str | None
     best_similarity: float  # of the text passage matching the question (or anchor) best; -1 when none
+    relevance: Relevance | None = None  # how likely the items answer the question (set by find_evidence)
+
+
+VisualSearch = Callable[[str], "Sequence[SceneHit] | None"]  # a query -> scenes ranked by an image model
+
+
+def find_evidence(query: str, passages: Sequence[Passage], passage_vectors: npt.NDArray[np.float32],
+                  embedder: TextEmbedder, scenes: Sequence[Scene], options: RetrievalOptions,
+                  visual: VisualSearch | None = None) -> EvidenceSet:
+    """The evidence for a question, as ``ask`` uses it: the question's temporal relation understood,
+    the channels fused, and how likely the evidence is to answer it (``relevance``)."""
+    parsed = parse_question(query)
+    anchor = parsed.anchor if parsed.relation != "none" else None
+    scores = question_scores(query, anchor, embedder, passages, passage_vectors)
+    hits = visual(anchor or query) if visual is not None else None
+    found = choose_evidence(parsed.relation, anchor, passages, scores, scenes, hits, options,
+                            named=names_held(query, passages))
+    texts = [item.text for item in found.items if item.text is not None]
+    relevance = measure(query, found.best_similarity, texts, rarity([p.text for p in passages]))
+    return replace(found, relevance=relevance)
+
+
+def names_held(question: str, passages: Sequence[Passage]) -> npt.NDArray[np.float64]:
+    """Per passage, the share of the question's names and numbers it holds (all 1 when it has none)."""
+    names = named_words(question)
+    if not names:
+        return np.ones(len(passages))
+    return np.array([len(names.intersection(tokenize(p.text))) / len(names) for p in passages])
 
 
 def rrf(rankings: Sequence[npt.NDArray[np.floating]], k: int) -> npt.NDArray[np.float64]:
@@ -139,12 +180,14 @@ def scene_at(scenes: Sequence[Scene], time_s: float) -> int | None:
 
 def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passage],
                     scores: PassageScores, scenes: Sequence[Scene],
-                    visual: Sequence[SceneHit] | None, options: RetrievalOptions) -> EvidenceSet:
+                    visual: Sequence[SceneHit] | None, options: RetrievalOptions,
+                    named: npt.NDArray[np.float64] | None = None) -> EvidenceSet:
     """Pick the evidence for one question from its passages' scores.
 
     ``passages`` are in time order and ``scores`` match the question (or, for a relational question,
     its anchor). ``visual`` holds the scenes scored by an image-text model when one is loaded; it adds a
-    channel to the fusion, and its best scene joins the evidence.
+    channel to the fusion, and its best scene joins the evidence. ``named`` (see names_held) helps
+    choose the anchor of a relational question.
     """
     scene_of = [scene_at(scenes, (p.start_s + p.end_s) / 2) for p in passages]
     channels = [scores.dense.astype(np.float64), np.where(scores.lexical > 0, scores.lexical, np.nan)]
@@ -160,7 +203,14 @@ def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passag
                         scene=scene_of[i], similarity=float(scores.dense[i]), fused=float(fused[i]),
                         role=role)
 
-    items = [item(i, role) for i, role in _pick(relation, scores.dense, fused, options)]
+    picked = _pick(relation, passages, scores.dense, anchor_scores(scores.dense, scores.lexical, named),
+                   fused, options)
+    items = [item(i, role) for i, role in picked]
+    if relation in ("after", "before") and anchor is not None and items:
+        anchor_item = items[0]
+        tail = sentence_part(anchor_item.text or "", anchor, relation)
+        if tail is not None:
+            items.insert(1, replace(anchor_item, text=tail, role=relation, in_anchor_sentence=True))
     if visual and relation == "none":
         best = visual[0]
         items.append(Evidence(channel="visual", start_s=best.scene.start_s, end_s=best.scene.end_s,
@@ -170,18 +220,71 @@ def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passag
     return EvidenceSet(items=tuple(items), relation=relation, anchor=anchor, best_similarity=best_similarity)
 
 
-def _pick(relation: str, dense: npt.NDArray[np.float32], fused: npt.NDArray[np.float64],
+def sentence_part(sentence: str, anchor: str, relation: str) -> str | None:
+    """What ``sentence`` says happened ``relation`` ("after"/"before") the ``anchor`` event, when it
+    orders the anchor and another event itself ("After the swim, Henry rode home." -> "Henry rode
+    home"); else None."""
+    order = order_in_sentence(sentence)
+    if order is None:
+        return None
+    earlier, later = order
+    wanted = set(tokenize(anchor))
+    in_earlier, in_later = (len(wanted.intersection(tokenize(part))) for part in order)
+    if relation == "after" and in_earlier > in_later:
+        return later
+    if relation == "before" and in_later > in_earlier:
+        return earlier
+    return None
+
+
+def anchor_scores(dense: npt.NDArray[np.float32], lexical: npt.NDArray[np.float64],
+                  named: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+    """How well each passage matches the event a relational question points at: the dense score, plus
+    the lexical one scaled to 0..LEXICAL_SHARE and the share of the question's names held, times
+    NAME_SHARE. Of passages about "the yoga class", the one naming the person asked about ("what does
+    Jack do after the yoga class") wins; "After that, Daniel baked bread" resembles the question as a
+    whole but names neither."""
+    top = float(lexical.max()) if len(lexical) else 0.0
+    scaled = lexical / top if top > 0 else np.zeros(len(dense))
+    held = named if named is not None else np.zeros(len(dense))
+    return dense.astype(np.float64) + LEXICAL_SHARE * scaled + NAME_SHARE * held
+
+
+def _pick(relation: str, passages: Sequence[Passage], dense: npt.NDArray[np.float32],
+          anchoring: npt.NDArray[np.float64], fused: npt.NDArray[np.float64],
           options: RetrievalOptions) -> list[tuple[int, str]]:
-    """(passage index, role) of the evidence for a question with this temporal relation."""
+    """(passage index, role) of the evidence for a question with this temporal relation; for
+    "after"/"before", the anchor comes first."""
     if len(dense) == 0:
         return []
     if relation in ("after", "before"):
-        anchor = int(np.argmax(dense))
-        chosen = select_scenes(relation, dense, window=options.window)
+        anchor = int(np.argmax(anchoring))
+        chosen = time_window(passages, anchor, relation, options.window, options.window_s)
         return [(anchor, "anchor"), *((i, relation) for i in chosen)]
     if relation in ("first", "last", "when"):
-        return [(i, "match") for i in select_scenes(relation, dense, tolerance=options.repeat_tolerance)]
+        return [(i, "match") for i in select_scenes(relation, anchoring,
+                                                    tolerance=options.repeat_tolerance)]
     best = float(dense.max())
     order = np.argsort(-fused, kind="stable")
     close = [int(i) for i in order if dense[i] >= best - options.keep_within]
     return [(i, "match") for i in close[:options.top_k]]
+
+
+def time_window(passages: Sequence[Passage], anchor: int, relation: str, count: int,
+                seconds: float) -> list[int]:
+    """Indices of up to ``count`` passages following ("after") or preceding ("before") passage
+    ``anchor`` within ``seconds`` of it, nearest first; the nearest one is taken however far it is.
+    ``passages`` are in time order; one with the anchor's own text (a sign still on screen) is skipped."""
+    here = passages[anchor]
+    step = 1 if relation == "after" else -1
+    picked: list[int] = []
+    i = anchor + step
+    while 0 <= i < len(passages) and len(picked) < count:
+        other = passages[i]
+        gap = other.start_s - here.end_s if step > 0 else here.start_s - other.end_s
+        if picked and gap > seconds:
+            break
+        if other.text != here.text:
+            picked.append(i)
+        i += step
+    return sorted(picked)

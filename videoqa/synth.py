@@ -50,7 +50,8 @@ _SAMPLE_RATE = 22050  # of the audio track; both voices speak at this rate
 # studio voice over digital silence is easier than any real recording); espeak-ng does not, so the tests
 # that measure silence around its lines keep measuring exactly that.
 _NOISE_BY_DEFAULT = {voices.ESPEAK: False, voices.PIPER: True}
-# Pink noise, quiet (peaks about 34 dB below Piper's normalised speech); seeded so a spec renders the same.
+# Pink noise, quiet: RMS about 0.004, some 20-25 dB under Piper's speech (whose peaks Piper normalises to
+# full scale); seeded so a spec renders the same.
 _NOISE_SOURCE = f"anoisesrc=color=pink:amplitude=0.02:seed=1:sample_rate={_SAMPLE_RATE}"
 _SILENCE_SOURCE = f"anullsrc=channel_layout=mono:sample_rate={_SAMPLE_RATE}"
 

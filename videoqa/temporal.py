@@ -55,9 +55,14 @@ _RULES = (
     _rule("last", r"\b(?:the )?(?:last|final) time (?:that )?", "after"),
     _rule("last", r" for the (?:last|final) time\b", "before"),
     _rule("last", rf"\bwhen (?:{_VERBS}) ", "between", r" (?:last|finally)\b"),
+    # "what did she do when the class ended": the moment the event is over, so what follows it.
+    _rule("after", r"\b(?:when|once|as soon as) ", "between",
+          r" (?:ended|finished|was over|were over|had ended|had finished|stopped|was done|were done)\b"),
     _rule("after", r"\bwhat (?:follows|comes after|came after) ", "after"),
-    _rule("after", r"\b(?:(?:right|just|immediately|shortly|soon) )?(?:after|following|once|since) ",
-          "after"),
+    # Not "written after LOCKER" or "listed after the name": there "after" is about position, not time.
+    _rule("after", r"(?<!written )(?<!printed )(?<!shown )(?<!listed )(?<!displayed )(?<!appears )"
+                   r"(?<!appear )(?<!comes )\b(?:(?:right|just|immediately|shortly|soon) )?"
+                   r"(?:after|following|once|since) ", "after"),
     _rule("before", r"\bwhat (?:precedes|preceded|comes before|came before) ", "after"),
     _rule("before", r"\b(?:(?:right|just|immediately|shortly) )?"
                     r"(?:before|prior to|until|leading up to|led up to) ", "after"),
@@ -157,6 +162,31 @@ def _clause(anchor: str) -> str:
 
 def _clean(text: str) -> str:
     return _LEADING.sub("", " ".join(text.split()).rstrip(_TRAILING))
+
+
+_THEN = re.compile(r",? (?:and |but )?(?:then|afterwards|after that|later),? ", re.IGNORECASE)
+
+
+def order_in_sentence(text: str) -> tuple[str, str] | None:
+    """The (earlier, later) events of a sentence that orders two, else None.
+
+    "After X, Y" and "Y after X" give (X, Y); "Before X, Y" and "Y before X" give (Y, X); "X, then Y"
+    and "X and then Y" give (X, Y). This is how a sentence that mentions the anchor of "what happens
+    after X" can itself hold the answer.
+    """
+    parsed = parse_question(text)
+    if parsed.relation in ("after", "before") and parsed.anchor and parsed.rest \
+            and _WORD_CHAR.search(parsed.rest):
+        if parsed.relation == "after":
+            return parsed.anchor, parsed.rest
+        return parsed.rest, parsed.anchor
+    single = " ".join(text.split())
+    then = _THEN.search(single, 1)
+    if then is not None:
+        earlier, later = _clean(single[: then.start()]), _clean(single[then.end():])
+        if earlier and later:
+            return earlier, later
+    return None
 
 
 def select_scenes(relation: str, anchor_scores: npt.NDArray[np.floating], window: int = 2,

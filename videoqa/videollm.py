@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.answer import Answer, Feed, collect_reply, evidence_line
+from videoqa.answer import Answer, Feed, collect_reply, evidence_line, says_not_in_video
 from videoqa.cache import CacheEntry, IndexCache, entry_key
 from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, VisualGenerator
@@ -147,6 +147,10 @@ def answer_looking(question: str, found: EvidenceSet, model: VisualGenerator, co
     stream = model.generate(messages, generation, visual_tokens=context) if context is not None \
         else model.generate(messages, generation, images=list(keyframes))
     reply = collect_reply(stream, feed)
-    return Answer(question=question, text=reply, evidence=found.items, abstained=False, quoted=False,
-                  relation=found.relation, best_similarity=found.best_similarity, model_reply=None,
-                  models=models)
+    common = {"question": question, "relation": found.relation, "best_similarity": found.best_similarity,
+              "models": models, "relevance": found.relevance.probability if found.relevance else None}
+    if says_not_in_video(reply):  # the prompt's own way to abstain
+        return Answer(text=load_prompt("abstain").section("answer"), evidence=(), abstained=True,
+                      quoted=False, model_reply=reply, **common)  # type: ignore[arg-type]
+    return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None,
+                  **common)  # type: ignore[arg-type]

@@ -118,6 +118,29 @@ def test_a_looping_model_caption_is_cut_and_still_checked() -> None:
     assert nothing_left.source == "quote" and "The scene" not in nothing_left.text
 
 
+class CountingLlm(ScriptedLlm):
+    """Counts the pieces of its reply that were read: the rest were never generated."""
+
+    def __init__(self, *replies: str) -> None:
+        super().__init__(*replies)
+        self.pieces_read = 0
+
+    def generate(self, messages: Any, options: Any) -> Any:
+        for piece in super().generate(messages, options):
+            self.pieces_read += 1
+            yield piece
+
+
+@pytest.mark.parametrize("tail", ["\nCaption 2: more and more text " * 20,
+                                  " The scene: Oscar was at the library." * 20])
+def test_the_reply_is_read_only_until_the_caption_ends(tail: str) -> None:
+    caption = "Oscar was at the library."
+    llm = CountingLlm(caption + tail)
+    event = Captioner(llm, TrainingFreeBridge()).caption(_material(0, speech="Oscar was at the library."))
+    assert event.text == caption
+    assert llm.pieces_read * 5 < len(caption) + 40  # ScriptedLlm gives 5 characters a piece
+
+
 SIGN = "CITY LIBRARY - EST. 1987"
 
 

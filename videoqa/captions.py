@@ -178,8 +178,7 @@ class Captioner:
         return [Message("system", template.section("system")), Message("user", user)]
 
     def _caption_from_text(self, material: SceneMaterial) -> tuple[str, str]:
-        reply = without_repeats(_first_line("".join(self.llm.generate(self._messages(material),
-                                                                      self.options.generation))))
+        reply = read_caption(self.llm.generate(self._messages(material), self.options.generation))
         if self.options.check_grounding and not is_fair_caption(reply, material):
             return quote_scene(material), "quote"
         return reply, "model"
@@ -210,8 +209,7 @@ class Captioner:
         messages = self._messages(material)
         assert material.keyframe is not None
         if not model.accepts_visual_tokens:  # GGUF: the keyframe itself; the summary carries the memory
-            return without_repeats(_first_line("".join(model.generate(messages, self.options.generation,
-                                                                      images=[material.keyframe]))))
+            return read_caption(model.generate(messages, self.options.generation, images=[material.keyframe]))
         scene_tokens = pool_tokens(model.image_tokens([material.keyframe])[0], self.options.scene_tokens)
         if self._memory is None:
             self._memory = self.bridge.start(scene_tokens.shape[1])
@@ -219,8 +217,7 @@ class Captioner:
             else np.concatenate([self._memory.memory, scene_tokens])
         last = messages[-1]
         messages[-1] = Message(last.role, f"{VISUAL_SLOT}\n{last.content}")
-        reply = without_repeats(_first_line("".join(model.generate(messages, self.options.generation,
-                                                                   visual_tokens=visual))))
+        reply = read_caption(model.generate(messages, self.options.generation, visual_tokens=visual))
         if self.options.memory:
             self._memory = self.bridge.step(self._memory, scene_tokens)
         return reply
@@ -347,6 +344,23 @@ def denies_scene(reply: str, material: SceneMaterial) -> bool:
             if named & known:
                 return True
     return False
+
+
+def read_caption(pieces: Iterator[str]) -> str:
+    """The caption in a streamed reply: its first line, up to its first repeat. The stream is read only
+    until the first line ends or a loop shows (a label met again, a run of words said twice): a small
+    model goes on past its caption, and every token it writes costs as much as one that is used."""
+    text = ""
+    for piece in pieces:
+        text += piece
+        body = text.lstrip()
+        whole_words = body[:body.rfind(" ") + 1] if " " in body else ""  # the last word may go on
+        if "\n" in body or min(_label_again(whole_words), _words_again(whole_words)) < len(whole_words):
+            break
+    close = getattr(pieces, "close", None)
+    if close is not None:
+        close()  # stops the model's generation, not only our reading of it
+    return without_repeats(_first_line(text))
 
 
 # "The scene: ...", "Caption: ..." - a label small models put before the caption itself.

@@ -209,6 +209,13 @@ def test_quiet_scenes_join_the_caption_before_them_and_the_first_one_after() -> 
         (0, 20, "Anna waves.", (0, 3)), (20, 30, "Bob runs.", (4, 5))]
 
 
+def test_the_same_caption_twice_in_a_row_is_one_cue() -> None:
+    scenes = [_event(0, 0, 4, "Locker 57."), _event(1, 4, 9, "locker 57"), _event(2, 9, 12),
+              _event(3, 12, 20, "Locker 57.")]
+    assert _spans(list(merge_quiet(scenes, 30.0))) == [(0, 20, "Locker 57.", (0, 3))]
+    assert len(list(merge_quiet(scenes, 1.0))) == 3  # past a quiet stretch of its own: a new cue
+
+
 def test_a_long_quiet_stretch_is_one_line() -> None:
     scenes = [_event(0, 0, 5, "Anna waves.")] + [_event(i, 5 * i, 5 * i + 5) for i in range(1, 12)] + \
         [_event(12, 60, 65, "Bob runs.")]

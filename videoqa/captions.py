@@ -415,10 +415,11 @@ class QuietMerger:
     """Folds scenes with nothing said or shown into a neighbouring caption's span, as captions come.
 
     Quiet scenes after a caption extend its span (it stays on screen through them), up to
-    ``quiet_merge_s``; quiet scenes before the first caption, or what is left of a stretch past that
-    limit, start the next caption's span early when short enough, and are otherwise given as one "empty"
-    event for the whole stretch. A caption is held until the scene after it closes (so a stream gives it
-    at most one scene plus ``quiet_merge_s`` late); ``finish`` gives what is held. Spans stay in order
+    ``quiet_merge_s``, and so does a next scene captioned with the same words. Quiet scenes before the
+    first caption, or what is left of a stretch past that limit, start the next caption's span early
+    when short enough, and are otherwise given as one "empty" event for the whole stretch. A caption is
+    held until the scene after it closes (so a stream gives it at most one scene plus ``quiet_merge_s``
+    late, or later while the next scenes repeat it); ``finish`` gives what is held. Spans stay in order
     and never overlap: each is a run of whole scenes.
     """
 
@@ -449,7 +450,13 @@ class QuietMerger:
         return done
 
     def _push_caption(self, event: CaptionEvent) -> list[CaptionEvent]:
-        done = [self._held] if self._held is not None else []
+        held = self._held
+        if held is not None and self._quiet is None and _same_caption(held.text, event.text):
+            # a sign still up in the next shot, or a model repeating the story so far: one cue, not two
+            self._held = _spanning(held, held.start_s, event.end_s, held.covers[0], event.covers[1])
+            self._held_own_end_s = event.end_s
+            return []
+        done = [held] if held is not None else []
         quiet, self._quiet = self._quiet, None
         self._held_own_end_s = event.end_s
         if quiet is not None and quiet.end_s - quiet.start_s <= self.quiet_merge_s:
@@ -458,6 +465,10 @@ class QuietMerger:
             done.append(quiet)
         self._held = event
         return done
+
+
+def _same_caption(first: str, second: str) -> bool:
+    return _key(first) == _key(second)
 
 
 def _spanning(event: CaptionEvent, start_s: float, end_s: float, first: int, last: int) -> CaptionEvent:

@@ -232,14 +232,15 @@ def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_pa
 
     merger = QuietMerger(30.0)
     rng = np.random.default_rng(3)
-    out = SubtitleFile(tmp_path / "m.srt", "srt")
+    outs = [SubtitleFile(tmp_path / "m.srt", "srt"), SubtitleFile(tmp_path / "m.vtt", "vtt")]
     start, given, captioned = 0.0, [], list[int]()
 
     def take(done: list[CaptionEvent]) -> None:
         given.extend(done)
         for e in done:
             if e.source != "empty":
-                out.add(Cue(e.start_s, e.end_s, e.text))  # refuses a cue out of order or overlapping
+                for out in outs:  # each refuses a cue out of order or overlapping
+                    out.add(Cue(e.start_s, e.end_s, e.text))
 
     for index in range(200):
         length = float(rng.uniform(1, 15))
@@ -254,8 +255,9 @@ def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_pa
     assert all(a.end_s == b.start_s and a.covers[1] + 1 == b.covers[0] for a, b in itertools.pairwise(given))
     assert not any(a.source == b.source == "empty" for a, b in itertools.pairwise(given))
     assert all(e.source != "empty" or e.end_s - e.start_s > 30.0 for e in given[1:-1])
-    parsed = list(srt.parse((tmp_path / "m.srt").read_text()))
-    assert [p.content for p in parsed] == [e.text for e in given if e.source != "empty"]
+    texts = [e.text for e in given if e.source != "empty"]
+    assert [p.content for p in srt.parse((tmp_path / "m.srt").read_text())] == texts
+    assert [c.text for c in webvtt.read(str(tmp_path / "m.vtt"))] == texts
 
 
 # --- cached captions --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from videoqa.captions import (
     CaptionOptions,
     SceneMaterial,
     StreamSources,
+    borrows_names,
     cached_captions,
     denies_scene,
     distinct_readings,
@@ -189,6 +190,18 @@ def test_a_plain_statement_of_the_same_words_is_no_denial() -> None:
     assert not denies_scene("Nobody knows where Bob went.", material)
     event = Captioner(ScriptedLlm("Anna gives the access code 4471."), TrainingFreeBridge()).caption(material)
     assert event.source == "model"
+
+
+def test_a_name_from_another_scene_is_refused() -> None:
+    material = _material(0, speech="It won a quiet Saturday in Tokyo.")
+    assert borrows_names("Alice won a quiet Saturday in Tokyo.", material, "ALICE - ENGINEER")
+    assert borrows_names("It was a quiet Saturday in Tokyo with Alice.", material)
+    assert not borrows_names("Someone won a quiet Saturday in Tokyo.", material, "ALICE - ENGINEER")
+    assert not borrows_names("It won a quiet Saturday in Tokyo.", material, "ALICE - ENGINEER")
+    llm = ScriptedLlm("Alice is an engineer.", "Alice won a quiet Saturday in Tokyo.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    assert captioner.caption(_material(0, screen="ALICE - ENGINEER")).source == "model"
+    assert captioner.caption(material).source == "quote"  # the grounded share alone lets it through
 
 
 # --- quiet scenes -----------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, TextGenerator, is_visual
 from videoqa.memory import MemoryBridge, MemoryState, pool_tokens
 from videoqa.prompt import load_prompt
-from videoqa.textindex import tokenize, word_list
+from videoqa.textindex import STOPWORDS, tokenize, word_list
 from videoqa.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ class Captioner:
 
     def _caption_from_text(self, material: SceneMaterial) -> tuple[str, str]:
         reply = read_caption(self.llm.generate(self._messages(material), self.options.generation))
-        if self.options.check_grounding and not is_fair_caption(reply, material):
+        if self.options.check_grounding and not is_fair_caption(reply, material, self._summary):
             return quote_scene(material), "quote"
         return reply, "model"
 
@@ -233,12 +233,13 @@ def _echoes_prompt(reply: str) -> bool:
     return any(echo in lowered for echo in _PROMPT_ECHOES)
 
 
-def is_fair_caption(reply: str, material: SceneMaterial) -> bool:
+def is_fair_caption(reply: str, material: SceneMaterial, story: str = "") -> bool:
     """A caption worth showing: short, not a copy of the prompt, and built from the scene's own text (the
-    story so far is context, not a source: a caption must be true of this scene), with its signs quoted
-    once and nothing the scene says denied."""
+    story so far is context, not a source: a caption must be true of this scene), naming no one the
+    scene does not, with its signs quoted once and nothing the scene says denied."""
     return bool(reply) and len(reply.split()) <= _CAPTION_MAX_WORDS and not _echoes_prompt(reply) \
         and is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS) \
+        and not borrows_names(reply, material, story) \
         and not doubles_screen_text(reply, material) and not denies_scene(reply, material)
 
 
@@ -309,6 +310,28 @@ def _words_again(text: str) -> int:
                 return spans[i][1]
             seen.add(run)
     return len(text)
+
+
+_NAME = re.compile(r"\b[A-Z][A-Za-z]+")
+
+
+def borrows_names(reply: str, material: SceneMaterial, story: str = "") -> bool:
+    """Whether the reply names someone or something (a capitalised word) the scene's text does not: any
+    such word within a sentence, and a sentence's first word when the story so far has it — a name
+    carried over from another scene ("Alice won a quiet Saturday" for "It won a quiet Saturday"), which
+    the share of grounded words lets through."""
+    known = set(_key(f"{material.speech} {material.screen}"))
+    earlier = set(_key(story))
+    for match in _NAME.finditer(reply):
+        word = match.group().lower()
+        if word in known or word in STOPWORDS or word in _CAPTION_WORDS:
+            continue
+        before = reply[:match.start()].rstrip()
+        starts_sentence = not before or before[-1] in ".!?\"'"
+        if starts_sentence and word not in earlier:
+            continue
+        return True
+    return False
 
 
 def doubles_screen_text(reply: str, material: SceneMaterial) -> bool:
@@ -486,7 +509,7 @@ def merge_quiet(events: Iterable[CaptionEvent], quiet_merge_s: float) -> Iterato
 # --- cached captions -------------------------------------------------------------------------------
 
 # Bumped when what a caption is made from changes in code (the guards above); prompts are keyed by text.
-_CAPTIONS_VERSION = 2
+_CAPTIONS_VERSION = 3
 _EVENT_FIELDS = ("index", "start_s", "end_s", "text", "source", "speech", "screen")
 
 

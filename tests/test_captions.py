@@ -270,7 +270,7 @@ def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_pa
     assert all(e.source != "empty" or e.end_s - e.start_s > 30.0 for e in given[1:-1])
     texts = [e.text for e in given if e.source != "empty"]
     assert [p.content for p in srt.parse((tmp_path / "m.srt").read_text())] == texts
-    assert [c.text for c in webvtt.read(str(tmp_path / "m.vtt"))] == texts
+    assert [c.text for c in webvtt.read(str(tmp_path / "m.vtt")).captions] == texts
 
 
 # --- cached captions --------------------------------------------------------------------------------

@@ -153,7 +153,9 @@ def main() -> None:
         models.pull(model)
         print(f"{model}:")
         rows.append(run_model(model, story, index_cache))
-    print_table(rows, args.minutes)
+        print_table(rows[-1:], args.minutes)  # each model's row as soon as it is known: a run may be long
+    if len(rows) > 1:
+        print_table(rows, args.minutes)
 
 
 def print_table(rows: list[Row], minutes: float) -> None:

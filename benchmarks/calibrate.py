@@ -26,7 +26,7 @@ import numpy as np
 
 from videoqa import models
 from videoqa.facts import AskedQuestion, QuestionSet, answer_matches, question_set
-from videoqa.relevance import fit_logistic
+from videoqa.relevance import FEATURES, MIN_PROBABILITY, fit_logistic
 from videoqa.retrieve import RetrievalOptions, find_evidence
 from videoqa.textindex import TextEmbedder, embedding_text, load_text_embedder
 from videoqa.types import Passage
@@ -37,7 +37,7 @@ OLD_THRESHOLD = 0.40
 @dataclass(frozen=True)
 class Measured:
     question: AskedQuestion
-    features: tuple[float, float, float]
+    features: tuple[float, ...]
     holds_answer: bool  # the evidence shown to the model holds an accepted answer
 
 
@@ -72,11 +72,13 @@ def curve(rows: list[Measured], probabilities: np.ndarray, label: str) -> None:
     for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         row(f"p >= {threshold:.1f}", probabilities >= threshold)
     families = sorted({r.question.family for r in rows})
-    print("\n| family | questions | mean p | p >= 0.5 |\n|---|---|---|---|")
+    print(f"\n| family | questions | mean p | p >= 0.5 | p >= {MIN_PROBABILITY} (ask's) |\n"
+          "|---|---|---|---|---|")
     for family in families:
         chosen = np.array([r.question.family == family for r in rows])
         print(f"| {family} | {chosen.sum()} | {probabilities[chosen].mean():.2f} | "
-              f"{(probabilities[chosen] >= 0.5).mean():.1%} |")
+              f"{(probabilities[chosen] >= 0.5).mean():.1%} | "
+              f"{(probabilities[chosen] >= MIN_PROBABILITY).mean():.1%} |")
 
 
 def main() -> None:
@@ -94,8 +96,7 @@ def main() -> None:
              if not r.question.answers or r.question.phrasing >= args.fit_phrasings]
     features = np.array([r.features for r in fit], dtype=np.float64)
     weights, bias = fit_logistic(features, np.array([float(r.holds_answer) for r in fit]))
-    names = ("dense", "coverage", "missing")
-    print("fitted: WEIGHTS = {" + ", ".join(f'"{n}": {w:.2f}' for n, w in zip(names, weights, strict=True))
+    print("fitted: WEIGHTS = {" + ", ".join(f'"{n}": {w:.2f}' for n, w in zip(FEATURES, weights, strict=True))
           + f"}}, BIAS = {bias:.2f}")
 
     def predict(rows: list[Measured]) -> np.ndarray:

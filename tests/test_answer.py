@@ -5,12 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoqa.answer import (Answer, AnswerOptions, answer, citations, evidence_line, is_grounded,
-                            says_not_in_video, with_time)
+from videoqa.answer import (
+    Answer,
+    AnswerOptions,
+    answer,
+    citations,
+    evidence_line,
+    is_grounded,
+    says_not_in_video,
+    with_time,
+)
 from videoqa.errors import OptionsError
 from videoqa.prompt import load_prompt, parse_prompt
-from videoqa.retrieve import (Evidence, EvidenceSet, RetrievalOptions, anchor_scores, choose_evidence, rrf,
-                              time_window)
+from videoqa.retrieve import (
+    Evidence,
+    EvidenceSet,
+    RetrievalOptions,
+    anchor_scores,
+    choose_evidence,
+    rrf,
+    time_window,
+)
 from videoqa.textindex import PassageScores, lexical_scores, tokenize
 from videoqa.types import Passage, Scene
 
@@ -81,6 +96,8 @@ def test_after_questions_quote_what_follows_the_anchor() -> None:
     ("", False),
     ("The person bought apples.", True),
     ("Elephants dance in Paris tonight.", False),
+    ("The video shows a scene where Tom buys 17 apples at the market.", True),  # one word paraphrased
+    ("Tom buys 17 apples in Lisbon.", False),  # two words the evidence lacks
 ])
 def test_grounding(reply: str, grounded: bool) -> None:
     assert is_grounded(reply, ["Tom bought seventeen apples at the market."], "How many apples?") is grounded
@@ -236,7 +253,8 @@ def test_a_reply_that_says_its_time_gets_no_second_one() -> None:
     assert with_time("At 1:15 she says the bus leaves at noon.", [item]) == \
         "At 1:15 she says the bus leaves at noon."
     assert with_time("The bus leaves at noon!", [item]) == "The bus leaves at noon (at 1:15)!"
-    assert with_time("The bus leaves at noon", [_evidence("x", 3.0, role="anchor")]) == "The bus leaves at noon"
+    anchor_only = [_evidence("x", 3.0, role="anchor")]
+    assert with_time("The bus leaves at noon", anchor_only) == "The bus leaves at noon"
 
 
 def test_citations_keep_the_items_the_reply_uses() -> None:

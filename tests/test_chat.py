@@ -38,7 +38,7 @@ def test_earlier_turns_reach_the_model_within_the_budget(
     history = last_prompt[1:-1]
     assert [m.role for m in history] == ["user", "assistant"] * (len(history) // 2)
     assert len(history) == 4  # 3 earlier turns of 10 tokens were asked; a 25-token budget holds the last 2
-    assert history[-1].content == "The meeting starts at noon."
+    assert history[-1].content == "The meeting starts at noon (at 0:08)."  # as the user read it
     session.clear()
     session.ask("When does the meeting start?")
     assert len(llm.prompts[-1]) == 2  # system + question: the conversation was forgotten
@@ -131,3 +131,20 @@ def test_chat_repl_driven_by_piped_input(narrated: SynthVideo, installed_models:
 
 def test_chat_about_a_missing_video_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("chat", str(tmp_path / "gone.mp4"), input=""), "gone.mp4")
+
+
+def test_and_after_that_moves_on_from_what_the_last_answer_rests_on(installed_models: None) -> None:
+    from videoqa import models
+    from videoqa.retrieve import RetrievalOptions, find_evidence
+    from videoqa.textindex import embedding_text, load_text_embedder
+    from videoqa.types import Passage
+
+    said = ["Henry finished the morning run.", "Then Henry cooked a big pot of soup.",
+            "After lunch, Henry rode a bicycle to the harbour.", "In the evening he read a book."]
+    passages = [Passage("speech", 10.0 * i, 10.0 * i + 4, text) for i, text in enumerate(said)]
+    embedder = load_text_embedder(fetch=models.pull)
+    vectors = embedder.embed([embedding_text(p) for p in passages])
+    # What ChatSession.search_text makes of "and after that?" when the last answer rests on said[1]
+    found = find_evidence(f"What happens after {said[1].rstrip('.')}?", passages, vectors, embedder, (),
+                          RetrievalOptions())
+    assert [(e.start_s, e.role) for e in found.items] == [(10.0, "anchor"), (20.0, "after"), (30.0, "after")]

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from videoqa.errors import QuestionError
-from videoqa.temporal import (MAX_QUESTION_CHARS, check_question, order_in_sentence, parse_question,
-                              select_scenes)
+from videoqa.temporal import (
+    MAX_QUESTION_CHARS,
+    check_question,
+    order_in_sentence,
+    parse_question,
+    select_scenes,
+)
 
 PHRASINGS = [
     ("What happens after the swim?", "after", "the swim", "What happens"),
@@ -61,7 +66,8 @@ def test_the_end_of_an_event_and_position_words(question: str, relation: str, an
 
 
 @pytest.mark.parametrize(("sentence", "order"), [
-    ("After the swim, Henry rode a bicycle to the market.", ("the swim", "Henry rode a bicycle to the market")),
+    ("After the swim, Henry rode a bicycle to the market.",
+     ("the swim", "Henry rode a bicycle to the market")),
     ("Henry rode home after the piano lesson.", ("the piano lesson", "Henry rode home")),
     ("Before the exam, Lucy drank a coffee.", ("Lucy drank a coffee", "the exam")),
     ("Lucy finished the exam and then cooked a big pot of soup.",

@@ -38,8 +38,9 @@ from videoqa.embed import EmbedderError
 from videoqa.errors import OptionsError
 from videoqa.index import IndexOptions
 from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_knowledge
-from videoqa.llm import DEFAULT_LLM, LlmOptions, Message, is_visual
+from videoqa.llm import LlmOptions, Message, is_visual
 from videoqa.memory import MemoryOptions
+from videoqa.models import default_llm
 from videoqa.ocr import OcrOptions
 from videoqa.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
 from videoqa.speech import SpeechOptions
@@ -70,7 +71,8 @@ FetchProgress = Callable[[str, int, int], None]
 class AssistantOptions:
     """Which models answer, and how videos are read."""
 
-    llm: str = DEFAULT_LLM  # a model-store name, a .gguf file or folder, a VLM folder / name / hub id
+    # a model-store name, a .gguf file or folder, a VLM folder / name / hub id; $VIDEOQA_MODEL by default
+    llm: str = field(default_factory=default_llm)
     quantize: str = "none"  # transformers models: "4bit" or "8bit" through bitsandbytes
     embedder: str = "pixel"  # image model (see videoqa.embed); a CLIP model adds a visual search channel
     text_embedder: str = DEFAULT_TEXT_EMBEDDER  # sentence-transformers model for the text channels
@@ -331,9 +333,10 @@ class Assistant:
         return names
 
 
-def load(model: str = DEFAULT_LLM, embedder: str = "pixel", device: str = "auto",
+def load(model: str | None = None, embedder: str = "pixel", device: str = "auto",
          **options: object) -> Assistant:
-    """An assistant answering with ``model`` (a model-store name, a GGUF, a VLM folder or name); any
-    other ``AssistantOptions`` field may be given by name (``llm=`` is the same as ``model=``)."""
-    llm = options.pop("llm", model)
+    """An assistant answering with ``model`` (a model-store name, a GGUF, a VLM folder or name; by
+    default $VIDEOQA_MODEL or models.DEFAULT_LLM); any other ``AssistantOptions`` field may be given by
+    name (``llm=`` is the same as ``model=``)."""
+    llm = options.pop("llm", model) or default_llm()
     return Assistant(AssistantOptions(llm=llm, embedder=embedder, device=device, **options))  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import click
 
 from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
 from videoqa.cliutil import UserError, check_device
+from videoqa.models import DEFAULT_LLM, DEFAULT_SPEECH_MODEL, FAST_LLM, FAST_SPEECH_MODEL, default_llm
 
 if TYPE_CHECKING:
     from videoqa.assistant import AssistantOptions
@@ -23,9 +24,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 class ModelChoice:
     """The model options ``ask``, ``caption`` and ``chat`` share, as the command line gave them."""
 
-    model: str
+    model: str | None  # None: the default (or, with ``fast``, the small one)
     embedder: str
-    speech_model: str
+    speech_model: str | None
+    fast: bool
     no_speech: bool
     no_screen_text: bool
     device: str
@@ -37,15 +39,19 @@ class ModelChoice:
 def model_options(command: F) -> F:
     """The options that choose the models and channels, shared by ``ask``, ``caption`` and ``chat``."""
     decorators: list[Callable[[Any], Any]] = [
-        click.option("--model", default=lambda: os.environ.get("VIDEOQA_MODEL", "smollm2-135m-instruct"),
-                     show_default="smollm2-135m-instruct, or $VIDEOQA_MODEL",
+        click.option("--model", default=lambda: os.environ.get("VIDEOQA_MODEL"),
+                     show_default=f"{DEFAULT_LLM}, or $VIDEOQA_MODEL",
                      help="Language model: a model-store name, a .gguf file or folder (with an mmproj*.gguf "
                           "beside it for a model that sees), a transformers VLM folder (checkpoints/NAME) "
                           "or VLM name (videoqa models list)."),
         embedder_option,
-        click.option("--speech-model", default="whisper-tiny.en", show_default=True,
+        click.option("--speech-model", default=None, show_default=DEFAULT_SPEECH_MODEL,
                      help="Speech model: a model-store name, a faster-whisper size (small.en, ...) or a "
                           "folder."),
+        click.option("--fast", is_flag=True,
+                     help=f"The small models ({FAST_LLM}, {FAST_SPEECH_MODEL}) where --model or "
+                          "--speech-model does not choose: about twice as fast to first answer, weaker "
+                          "answers (README: Models)."),
         click.option("--no-speech", is_flag=True, help="Leave the speech channel out."),
         click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out."),
         click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
@@ -75,10 +81,12 @@ def assistant_options(choice: ModelChoice, **more: Any) -> AssistantOptions:
     if choice.bridge is not None and not choice.bridge.is_file():
         raise UserError(f"{choice.bridge}: no such memory-bridge file")
     memory = not choice.no_memory
-    return AssistantOptions(llm=choice.model, embedder=choice.embedder, device=choice.device,
+    llm = choice.model or (FAST_LLM if choice.fast else default_llm())
+    speech_model = choice.speech_model or (FAST_SPEECH_MODEL if choice.fast else DEFAULT_SPEECH_MODEL)
+    return AssistantOptions(llm=llm, embedder=choice.embedder, device=choice.device,
                             quantize=choice.quantize,
                             bridge=str(choice.bridge) if choice.bridge is not None else None,
-                            speech=None if choice.no_speech else SpeechOptions(model=choice.speech_model),
+                            speech=None if choice.no_speech else SpeechOptions(model=speech_model),
                             ocr=None if choice.no_screen_text else OcrOptions(),
                             visual=VisualOptions(memory=memory), captioning=CaptionOptions(memory=memory),
                             **more)

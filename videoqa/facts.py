@@ -175,6 +175,29 @@ def screen_fact(rng: random.Random) -> Fact:
     return Fact("screen", text, phrasings[0], answers, phrasings, near)
 
 
+def terse_sign_fact(rng: random.Random) -> Fact:
+    """A terse sign the way real ones are written (abbreviations, dashes, upper case) and questions
+    phrased the way people ask, sharing only the sign's rare words: the embedding of "When was the
+    museum founded?" sits far from "MUSEUM - EST. 1987", and the answer still lies in it."""
+    year, place, city = rng.randint(1850, 2010), rng.choice(PLACES), rng.choice(CITIES)
+    number = rng.randint(2, 19)
+    templates = (
+        (f"{place.upper()} - EST. {year}", (
+            f"When was the {place} established?", f"What year was the {place} founded?",
+            f"Since what year has the {place} been open?", f"how long has the {place} been around",
+            f"In which year did the {place} open?", f"When did the {place} first open its doors?"),
+         (str(year),), (f"When was the {_other(PLACES, place, 3)} established?",)),
+        (f"PLATFORM {number} - TRAINS TO {city.upper()}", (
+            f"Which platform do the trains to {city} leave from?",
+            f"Where do I catch the train to {city}?", f"What platform is the {city} train on?",
+            f"the train for {city} departs from which platform",
+            f"From which platform can you travel to {city}?", f"Which track serves {city}?"),
+         (str(number),), (f"Which platform do the trains to {_other(CITIES, city, 4)} leave from?",)),
+    )
+    text, phrasings, answers, near = rng.choice(templates)
+    return Fact("screen", text, phrasings[0], answers, phrasings, near)
+
+
 def sequel(rng: random.Random) -> Sequel:
     """Two events and "what does NAME do after the FIRST?"."""
     name, first = rng.choice(NAMES), rng.choice(FIRST_ACTIVITIES)
@@ -225,7 +248,7 @@ class AskedQuestion:
     answers: tuple[str, ...]
     passage: int | None  # the passage that answers it; None for an unanswerable question
     phrasing: int  # 0 for the first way of asking, 1.. for the others
-    family: str  # "speech", "screen", "after", "near miss", "absent"
+    family: str  # "speech", "screen", "terse sign", "after", "near miss", "absent"
 
 
 @dataclass(frozen=True)
@@ -276,7 +299,7 @@ def question_set(seed: int, facts: int = 60) -> QuestionSet:
             say("speech", rng.choice(FILLERS).format(weekday=rng.choice(WEEKDAYS), city=rng.choice(CITIES),
                                                      name=rng.choice(NAMES), colour=rng.choice(COLOURS),
                                                      place=rng.choice(PLACES)))
-        kind = ("speech", "screen", "after", "speech", "screen")[i % 5]
+        kind = ("speech", "screen", "after", "speech", "terse sign")[i % 5]
         if kind == "after":
             sentences, questions, answers = ordered_pair(rng, SEQUEL_FORMS[(i // 5) % len(SEQUEL_FORMS)])
             spots = [say("speech", text) for text in sentences]
@@ -284,12 +307,14 @@ def question_set(seed: int, facts: int = 60) -> QuestionSet:
             continue
         fact = _new_fact(kind, rng, seen)
         where = say(fact.channel, fact.text)
-        asked += [AskedQuestion(q, fact.answers, where, n, kind) for n, q in enumerate(fact.phrasings)]
+        family = kind if fact.channel == "screen" else "speech"  # signs fall back to speech when used up
+        asked += [AskedQuestion(q, fact.answers, where, n, family) for n, q in enumerate(fact.phrasings)]
         asked += [AskedQuestion(q, (), None, 0, "near miss") for q in fact.near_misses]
         if rng.random() < 0.3:  # a similar fact right after: the two must not be confused
             sibling = _new_fact(kind, rng, seen)
             spot = say(sibling.channel, sibling.text)
-            asked += [AskedQuestion(q, sibling.answers, spot, n, kind)
+            asked += [AskedQuestion(q, sibling.answers, spot, n, family if sibling.channel == "screen"
+                                    else "speech")
                       for n, q in enumerate(sibling.phrasings)]
     absent = {q.format(colour=c, city=t) for q in ABSENT_QUESTIONS for c in COLOURS[:2] for t in CITIES[:2]}
     absent |= {q.format(name=rng.choice(NAMES), place=rng.choice(PLACES), colour=rng.choice(COLOURS),
@@ -302,13 +327,17 @@ def question_set(seed: int, facts: int = 60) -> QuestionSet:
 
 
 def _new_fact(kind: str, rng: random.Random, seen: set[str]) -> Fact:
-    """A fact whose question no earlier fact of the set answers too (else the question is ambiguous)."""
+    """A fact whose question no earlier fact of the set answers too (else the question is ambiguous);
+    a spoken one when the signs' questions run out (their pools are small)."""
     for _ in range(100):
-        fact = spoken_fact(rng) if kind == "speech" else screen_fact(rng)
+        fact = spoken_fact(rng) if kind == "speech" else screen_fact(rng) if kind == "screen" \
+            else terse_sign_fact(rng)
         if fact.question not in seen:
             seen.add(fact.question)
             return fact
-    raise ValueError(f"cannot draw another distinct {kind} fact; ask for fewer facts")
+    if kind != "speech":
+        return _new_fact("speech", rng, seen)
+    raise ValueError("cannot draw another distinct spoken fact; ask for fewer facts")
 
 
 def _words(text: str) -> set[str]:

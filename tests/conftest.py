@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,12 @@ from videoqa.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCar
 from helpers import ffmpeg
 from models import save_tiny_model
 
-DEFAULT_MODELS = ("smollm2-135m-instruct", "all-minilm-l6-v2", "whisper-tiny.en")
+# The suite tests the pipeline, so it runs the small models (--fast's: SmolLM2-135M and whisper tiny.en,
+# fast on 2 cores and small to fetch); tests/test_model_choice.py checks the default ones (slow), and
+# benchmarks/answers.py and benchmarks/speech.py measure both.
+os.environ["VIDEOQA_MODEL"] = models.FAST_LLM
+os.environ["VIDEOQA_SPEECH_MODEL"] = models.FAST_SPEECH_MODEL
+DEFAULT_MODELS = (models.FAST_LLM, "all-minilm-l6-v2", models.FAST_SPEECH_MODEL)
 FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 
 

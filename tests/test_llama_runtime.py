@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from videoqa import models
-from videoqa.llm import DEFAULT_LLM, runtime
+from videoqa.llm import runtime
 
 # llama_print_system_info() of llama-cpp-python 0.3.36 built the default way on the Sapphire Rapids
 # machine where the first ask crashed (as reported), and of the README's build.
@@ -65,7 +65,7 @@ def test_instruction_sets_this_cpu_lacks() -> None:
 
 @pytest.mark.usefixtures("installed_models")
 def test_real_generate_in_a_child_process() -> None:
-    result = runtime.generate_in_child(models.main_file(DEFAULT_LLM))
+    result = runtime.generate_in_child(models.main_file(models.FAST_LLM))  # the one installed_models has
     assert result.ok, result.problem
     assert result.text.strip()
 

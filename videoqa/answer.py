@@ -6,8 +6,9 @@ The decisions that keep answers honest are made around the model, not left to it
   dense similarity, the rare words the question shares with the evidence and the names and numbers it
   lacks into one calibrated probability; below ``min_relevance`` the model is not called, and the
   answer says the video does not seem to show or say it.
-* **Let the model abstain**: the prompt asks for "Not in the video" when the notes do not answer the
-  question, and such a reply is an abstention (a capable model catches near misses the scores miss).
+* **Let the model abstain**: a reply "Not in the video" is an abstention. The default prompt does not ask
+  for it: the small default models said it mostly when the notes did answer (benchmarks/answers.py), so
+  a custom prompt (``prompts/``) for a capable model may.
 * **Check grounding**: every number in the reply, and most of the other words it adds to the question,
   must occur in the evidence. A reply that fails — an invented date, a misread sign — is replaced by the
   best evidence line quoted with its time, which is always true to the video; but when the evidence was

@@ -11,7 +11,7 @@ import click
 
 from videoqa.cli_visual import embedder_option, sampling_options
 from videoqa.cliutil import UserError, VideoProgress, reports_user_errors
-from videoqa.models import DEFAULT_SPEECH_MODEL
+from videoqa.models import DEFAULT_SPEECH_MODEL, default_speech_model
 
 if TYPE_CHECKING:
     from videoqa.assistant import Assistant
@@ -36,7 +36,8 @@ and `search`, not for `ask`.
 @click.argument("target", type=click.Path(path_type=Path, readable=False))
 @click.option("--visual-only", is_flag=True,
               help="Only sample frames and cut scenes (what scenes and search need); no speech or OCR.")
-@click.option("--speech-model", default=DEFAULT_SPEECH_MODEL, show_default=True,
+@click.option("--speech-model", default=default_speech_model,
+              show_default=f"{DEFAULT_SPEECH_MODEL}, or $VIDEOQA_SPEECH_MODEL",
               help="Speech model: a model-store name, a faster-whisper size or a folder.")
 @click.option("--no-speech", is_flag=True, help="Leave the speech channel out.")
 @click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out.")

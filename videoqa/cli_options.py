@@ -12,7 +12,14 @@ import click
 
 from videoqa.cli_visual import DEVICE_CHOICES, embedder_option
 from videoqa.cliutil import UserError, check_device
-from videoqa.models import DEFAULT_LLM, DEFAULT_SPEECH_MODEL, FAST_LLM, FAST_SPEECH_MODEL, default_llm
+from videoqa.models import (
+    DEFAULT_LLM,
+    DEFAULT_SPEECH_MODEL,
+    FAST_LLM,
+    FAST_SPEECH_MODEL,
+    default_llm,
+    default_speech_model,
+)
 
 if TYPE_CHECKING:
     from videoqa.assistant import AssistantOptions
@@ -45,7 +52,8 @@ def model_options(command: F) -> F:
                           "beside it for a model that sees), a transformers VLM folder (checkpoints/NAME) "
                           "or VLM name (videoqa models list)."),
         embedder_option,
-        click.option("--speech-model", default=None, show_default=DEFAULT_SPEECH_MODEL,
+        click.option("--speech-model", default=None,
+                     show_default=f"{DEFAULT_SPEECH_MODEL}, or $VIDEOQA_SPEECH_MODEL",
                      help="Speech model: a model-store name, a faster-whisper size (small.en, ...) or a "
                           "folder."),
         click.option("--fast", is_flag=True,
@@ -82,7 +90,7 @@ def assistant_options(choice: ModelChoice, **more: Any) -> AssistantOptions:
         raise UserError(f"{choice.bridge}: no such memory-bridge file")
     memory = not choice.no_memory
     llm = choice.model or (FAST_LLM if choice.fast else default_llm())
-    speech_model = choice.speech_model or (FAST_SPEECH_MODEL if choice.fast else DEFAULT_SPEECH_MODEL)
+    speech_model = choice.speech_model or (FAST_SPEECH_MODEL if choice.fast else default_speech_model())
     return AssistantOptions(llm=llm, embedder=choice.embedder, device=choice.device,
                             quantize=choice.quantize,
                             bridge=str(choice.bridge) if choice.bridge is not None else None,

@@ -63,11 +63,17 @@ def _fix_for(part: str) -> str:
 
 def default_models() -> tuple[str, ...]:
     """The model-store models the commands use when no model option is given."""
-    from videoqa.llm import DEFAULT_LLM
     from videoqa.speech import SpeechOptions
     from videoqa.textindex import DEFAULT_TEXT_EMBEDDER
 
-    return (DEFAULT_LLM, DEFAULT_TEXT_EMBEDDER, SpeechOptions().model)
+    return (answering_model(), DEFAULT_TEXT_EMBEDDER, SpeechOptions().model)
+
+
+def answering_model() -> str:
+    """The store model ``ask`` answers with: $VIDEOQA_MODEL when it names a GGUF store model, else the
+    default (a file or a VLM named there is the user's own, not the store's to check)."""
+    chosen = models.REGISTRY.get(models.default_llm())
+    return chosen.name if chosen is not None and chosen.format == "gguf" else models.DEFAULT_LLM
 
 
 # --- decoding ----------------------------------------------------------------------------------------
@@ -155,17 +161,18 @@ def check_llama_build() -> CheckResult:
 
 def check_llama_generate() -> CheckResult:
     """The default model generates a few tokens, in a child process (a crash is reported, not suffered)."""
-    from videoqa.llm import DEFAULT_LLM, runtime
+    from videoqa.llm import runtime
 
-    if not models.installed(DEFAULT_LLM):
-        return CheckResult("llama.cpp generate", False, f"{DEFAULT_LLM} is not installed",
-                           f"videoqa models pull {DEFAULT_LLM}")
-    result = runtime.generate_in_child(models.main_file(DEFAULT_LLM))
+    name = answering_model()
+    if not models.installed(name):
+        return CheckResult("llama.cpp generate", False, f"{name} is not installed",
+                           f"videoqa models pull {name}")
+    result = runtime.generate_in_child(models.main_file(name))
     if not result.ok:
-        return CheckResult("llama.cpp generate", False, f"{DEFAULT_LLM}: {result.problem}",
+        return CheckResult("llama.cpp generate", False, f"{name}: {result.problem}",
                            runtime.REINSTALL_COMMAND)
     return CheckResult("llama.cpp generate", True,
-                       f"{DEFAULT_LLM} wrote {result.text.strip()[:40]!r} in {result.seconds:.1f} s")
+                       f"{name} wrote {result.text.strip()[:40]!r} in {result.seconds:.1f} s")
 
 
 # --- speech and screen text --------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class SpeechOptions:
 
     # A model-store name (``videoqa models list``), a faster-whisper size such as "small.en" (downloaded
     # from the Hugging Face hub: networked machines only), or else a path to a CTranslate2 model folder.
-    model: str = DEFAULT_MODEL
+    model: str = field(default_factory=models.default_speech_model)  # $VIDEOQA_SPEECH_MODEL or the default
     backend: str = "faster-whisper"  # a key of BACKENDS
     device: str = "auto"  # "auto" picks cuda when CTranslate2 sees a GPU, else cpu
     compute_type: str = "auto"  # see COMPUTE_TYPES; "auto": int8 on cpu, float16 on cuda

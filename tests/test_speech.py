@@ -340,7 +340,7 @@ def test_a_model_folder_loads_offline(whisper: Transcriber, tmp_path: Path, no_h
 
 def test_a_size_name_needs_the_hub_and_says_so_in_one_line(no_hub: None) -> None:
     with pytest.raises(SpeechError, match=r"cannot download faster-whisper model small.en .*hub is not "
-                                          r"reachable\); offline, use whisper-tiny.en") as err:
+                                          rf"reachable\); offline, use {models.DEFAULT_SPEECH_MODEL}") as err:
         load_transcriber(SpeechOptions(model="small.en"))
     assert "\n" not in str(err.value)
 

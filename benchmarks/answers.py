@@ -1,6 +1,6 @@
 """Answer quality of the answering models side by side, text only: the same retrieval, the same prompt.
 
-``videoqa.facts.question_set`` lays seeded facts among filler narration (spoken facts, signs, events told
+``testmedia.facts.question_set`` lays seeded facts among filler narration (spoken facts, signs, events told
 in several sentence forms, a similar fact about someone else right beside some of them) and asks each fact
 in six phrasings, with near misses (the same words about someone or something else) and questions about
 absent things. Every question goes through the real retrieval (``retrieve.find_evidence``, the default
@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videoqa import models
-from videoqa.answer import AnswerOptions, answer
-from videoqa.facts import AskedQuestion, answer_matches, question_set
+from videoqa.channels.text_embedder import embedding_text, load_text_embedder
 from videoqa.llm import LlmOptions, TextGenerator, load_llm
-from videoqa.relevance import MIN_PROBABILITY
-from videoqa.retrieve import EvidenceSet, RetrievalOptions, find_evidence
-from videoqa.textindex import embedding_text, load_text_embedder
+from videoqa.respond.answer import AnswerOptions, answer
+from videoqa.retrieval.relevance import MIN_PROBABILITY
+from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evidence
+from videoqa.store import models
+from videoqa.testmedia.facts import AskedQuestion, answer_matches, question_set
 from videoqa.types import Passage
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.5)

@@ -1,6 +1,6 @@
 """Time to first answer, time for a second question, peak memory and accuracy of ``ask`` by video length.
 
-Each length gets a narrated story (``videoqa.story``: real sample footage, a planted fact, sign or
+Each length gets a narrated story (``videoqa.testmedia.story``: real sample footage, a planted fact, sign or
 before/after pair every 30 s, filler narration between them), rendered once and cached under
 ~/.cache/videoqa/bench. Each length runs in a fresh process with an empty index cache, so "first" is what
 a user's first question about a new video costs: indexing every channel, then answering. Stage times
@@ -29,10 +29,10 @@ FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> dict[str, Any]:
     """In this process: build or load the story, index it from scratch, answer its questions."""
     from videoqa.assistant import Assistant, AssistantOptions
-    from videoqa.cache import IndexCache
-    from videoqa.facts import answer_matches
-    from videoqa.samples import sample_path
-    from videoqa.story import StoryOptions, build_story
+    from videoqa.store.cache import IndexCache
+    from videoqa.testmedia.facts import answer_matches
+    from videoqa.testmedia.samples import sample_path
+    from videoqa.testmedia.story import StoryOptions, build_story
 
     footage = tuple(str(sample_path(name)) for name in FOOTAGE)
     story = build_story(StoryOptions(duration_s=minutes * 60, seed=1, footage=footage, voice=voice),
@@ -95,7 +95,7 @@ def main() -> None:
 def _voices(choice: str | None) -> tuple[str, ...]:
     """The voices to run; a missing piper-tts is an error when asked for, one warning when defaulted."""
     from videoqa.errors import VideoqaError
-    from videoqa.voices import piper_installed, resolve_voices
+    from videoqa.testmedia.voices import piper_installed, resolve_voices
 
     if choice is None and not piper_installed():
         print("warning: piper-tts is not installed; only espeak-ng narrates", file=sys.stderr)

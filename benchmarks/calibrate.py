@@ -1,7 +1,7 @@
-"""Calibrate when ``ask`` abstains: fit the relevance model (``videoqa/relevance.py``) and print its
+"""Calibrate when ``ask`` abstains: fit the relevance model (``videoqa/retrieval/relevance.py``) and print its
 reliability curve on questions it was not fitted on.
 
-Text only (no video, no answering model): ``videoqa.facts.question_set`` lays seeded facts (spoken facts,
+Text only (no video, no answering model): ``testmedia.facts.question_set`` lays seeded facts (spoken facts,
 signs, events told in several sentence forms, similar facts about someone else right beside some of them)
 among filler narration, and asks each fact in six phrasings, plus near misses (the same words about
 another person, city or thing) and questions about absent things that share words with the video. Every
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from videoqa import models
-from videoqa.facts import AskedQuestion, QuestionSet, answer_matches, question_set
-from videoqa.relevance import FEATURES, MIN_PROBABILITY, fit_logistic
-from videoqa.retrieve import RetrievalOptions, find_evidence
-from videoqa.textindex import TextEmbedder, embedding_text, load_text_embedder
+from videoqa.channels.text_embedder import TextEmbedder, embedding_text, load_text_embedder
+from videoqa.retrieval.relevance import FEATURES, MIN_PROBABILITY, fit_logistic
+from videoqa.retrieval.retrieve import RetrievalOptions, find_evidence
+from videoqa.store import models
+from videoqa.testmedia.facts import AskedQuestion, QuestionSet, answer_matches, question_set
 from videoqa.types import Passage
 
 OLD_THRESHOLD = 0.40

@@ -1,6 +1,6 @@
 """What `videoqa caption` gives on a narrated video, and what it costs, with real models.
 
-A narrated story (``videoqa.story``: real sample footage, a planted fact, sign or before/after pair every
+A narrated story (``testmedia.story``: real sample footage, a planted fact, sign or before/after pair every
 30 s, filler narration between them) is rendered once and indexed once (cached under
 ~/.cache/videoqa/bench). Then, for each model, in this process with the models loaded once: the
 captions of the already-indexed video are made with an empty caption cache ("cold": every scene
@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from videoqa.captions import CaptionEvent
-    from videoqa.story import Story
+    from videoqa.respond.captions import CaptionEvent
+    from videoqa.testmedia.story import Story
 
 BENCH_DIR = Path.home() / ".cache" / "videoqa" / "bench"
 FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
@@ -89,7 +89,7 @@ def grounded(text: str, truth: list[str]) -> bool:
 
 
 def judge(model: str, story: Story, scenes: int, cues: list[CaptionEvent], times: tuple[float, ...]) -> Row:
-    from videoqa.facts import answer_matches
+    from videoqa.testmedia.facts import answer_matches
 
     shown = [c for c in cues if c.source != "empty"]
     spans = [(_in_span(story.cards, c.start_s, c.end_s), _in_span(story.lines, c.start_s, c.end_s))
@@ -105,9 +105,9 @@ def judge(model: str, story: Story, scenes: int, cues: list[CaptionEvent], times
 
 def run_model(model: str, story: Story, index_cache: Path) -> Row:
     from videoqa.assistant import Assistant, AssistantOptions
-    from videoqa.cache import IndexCache
-    from videoqa.captions import merge_quiet
-    from videoqa.cli_caption import scene_captions
+    from videoqa.cli.caption import scene_captions
+    from videoqa.respond.captions import merge_quiet
+    from videoqa.store.cache import IndexCache
 
     started = time.perf_counter()
     assistant = Assistant(AssistantOptions(llm=model, device="cpu"), cache=IndexCache(index_cache))
@@ -134,11 +134,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from videoqa import models
     from videoqa.assistant import Assistant, AssistantOptions
-    from videoqa.cache import IndexCache
-    from videoqa.samples import sample_path
-    from videoqa.story import StoryOptions, build_story
+    from videoqa.store import models
+    from videoqa.store.cache import IndexCache
+    from videoqa.testmedia.samples import sample_path
+    from videoqa.testmedia.story import StoryOptions, build_story
 
     footage = tuple(str(sample_path(name)) for name in FOOTAGE)
     story = build_story(StoryOptions(duration_s=args.minutes * 60, seed=args.seed, footage=footage),

@@ -7,7 +7,7 @@ Usage:
 
 Every measurement runs in a fresh Python process so peak memory (max RSS) belongs to that measurement
 alone. Rows:
-  videoqa-auto      what ``videoqa.video.sample_frames`` does by default (the product)
+  videoqa-auto      what ``videoqa.media.video.sample_frames`` does by default (the product)
   videoqa-pyav      our PyAV decoder (seeks only when the next target is past the next keyframe)
   videoqa-decord    our decord decoder (decord's batched seeking)
   pyav-sequential   PyAV decoding every frame, keeping the ones at the target times (reference)
@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from videoqa.samples import sample_path
-from videoqa.synth import SynthSpec, loop_video, pattern_scenes, render
+from videoqa.testmedia.samples import sample_path
+from videoqa.testmedia.synth import SynthSpec, loop_video, pattern_scenes, render
 
 METHODS = ("videoqa-auto", "videoqa-pyav", "videoqa-decord", "pyav-sequential", "opencv-sequential",
            "ffmpeg")
@@ -67,7 +67,7 @@ def measure(method: str, path: str, fps: float) -> dict[str, Any]:
     import av  # noqa: F401
     import numpy  # noqa: F401
 
-    import videoqa.video  # noqa: F401
+    import videoqa.media.video  # noqa: F401
 
     if method == "opencv-sequential":
         import cv2  # noqa: F401
@@ -87,14 +87,14 @@ def measure(method: str, path: str, fps: float) -> dict[str, Any]:
 
 
 def _videoqa(path: str, fps: float, backend: str) -> int:
-    from videoqa.video import SamplingOptions, sample_frames
+    from videoqa.media.video import SamplingOptions, sample_frames
 
     options = SamplingOptions(fps=fps, backend=backend)
     return sum(len(batch) for batch in sample_frames(path, options))
 
 
 def _targets(path: str, fps: float) -> tuple[list[float], float]:
-    from videoqa.video import SamplingOptions, plan_times, probe
+    from videoqa.media.video import SamplingOptions, plan_times, probe
 
     info = probe(path)
     return plan_times(info, SamplingOptions(fps=fps)).tolist(), info.start_s
@@ -137,7 +137,7 @@ def _opencv_sequential(path: str, fps: float) -> int:
 
 
 def _ffmpeg(path: str, fps: float) -> int:
-    from videoqa.video import probe
+    from videoqa.media.video import probe
 
     info = probe(path)
     frame_bytes = info.width * info.height * 3

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the random-model builders the tests u
 
 from decode import sixty_minute_video, ten_minute_video  # noqa: E402
 
-from videoqa.synth import loop_video  # noqa: E402
+from videoqa.testmedia.synth import loop_video  # noqa: E402
 
 from models import TINY_TOWER, VIT_B32_TOWER, save_random_clip  # noqa: E402
 
@@ -63,9 +63,9 @@ def naive_seconds_per_frame(video: Path, model_dir: Path) -> tuple[float, int]:
 
 def videoqa_seconds(video: Path, model_dir: Path) -> tuple[float, int]:
     """Our indexer from scratch (empty cache): (seconds, frames embedded)."""
-    from videoqa.cache import IndexCache
-    from videoqa.embed import EmbedOptions, load_embedder
-    from videoqa.index import index_video
+    from videoqa.store.cache import IndexCache
+    from videoqa.visual.embed import EmbedOptions, load_embedder
+    from videoqa.visual.index import index_video
 
     embedder = load_embedder(str(model_dir), EmbedOptions(device="cpu"))
     with tempfile.TemporaryDirectory() as cache:
@@ -75,7 +75,7 @@ def videoqa_seconds(video: Path, model_dir: Path) -> tuple[float, int]:
 
 
 def speed() -> None:
-    from videoqa.video import probe
+    from videoqa.media.video import probe
 
     video = ten_minute_video()
     info = probe(video)
@@ -109,10 +109,10 @@ def three_hour_video() -> Path:
 
 
 def requery() -> None:
-    from videoqa.cache import IndexCache
-    from videoqa.embed import EmbedOptions, load_embedder
-    from videoqa.index import index_video
-    from videoqa.retrieve import top_scenes
+    from videoqa.retrieval.retrieve import top_scenes
+    from videoqa.store.cache import IndexCache
+    from videoqa.visual.embed import EmbedOptions, load_embedder
+    from videoqa.visual.index import index_video
 
     video = three_hour_video()
     model_dir = ten_minute_video().with_name("requery-clip-512")

@@ -93,8 +93,8 @@ def main() -> None:
 
 
 def _default_model() -> Path:
-    from videoqa import models
     from videoqa.llm import DEFAULT_LLM
+    from videoqa.store import models
 
     return models.main_file(DEFAULT_LLM)
 

@@ -48,7 +48,7 @@ def _run_tiny_vlm(scenes: int, device: str) -> tuple[list[float], int]:
 
     from videoqa.llm import LlmOptions
     from videoqa.llm.transformers_vlm import load_transformers_vlm
-    from videoqa.memory import TrainingFreeBridge, pool_tokens
+    from videoqa.memory.recurrent import TrainingFreeBridge, pool_tokens
 
     from vlm_models import save_tiny_vlm
 
@@ -71,7 +71,7 @@ def _run_bridge_7b(scenes: int, device: str) -> tuple[list[float], int]:
     import numpy as np
     import torch
 
-    from videoqa.memory import LearnedBridge
+    from videoqa.memory.recurrent import LearnedBridge
 
     bridge = LearnedBridge(dim=4096, heads=32)
     bridge.to(device)

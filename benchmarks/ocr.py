@@ -9,7 +9,7 @@ Usage:
                                                    # first; this one checked them)
 
 The frames are built once (seeded) into the bench cache:
-  card-180p, card-360p, card-720p  synthetic videos (videoqa.synth) at 320x180, 640x360 and 1280x720: 12
+  card-180p, card-360p, card-720p  synthetic videos (testmedia.synth) at 320x180, 640x360 and 1280x720: 12
                  scenes of 4 s, half real footage (the sample clips), half text-free patterns, each with a
                  text card (white on a dark box, centred, 1/12 of the height) from 1 to 3 s into the scene;
                  the frame 2 s into each scene, decoded at full size
@@ -54,10 +54,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.ocr import ENGINES, OcrOptions, load_reader
-from videoqa.samples import sample_path
-from videoqa.synth import SynthScene, SynthSpec, TextCard, render
-from videoqa.video import SamplingOptions, probe, read_frames
+from videoqa.channels.ocr import ENGINES, OcrOptions, load_reader
+from videoqa.media.video import SamplingOptions, probe, read_frames
+from videoqa.testmedia.samples import sample_path
+from videoqa.testmedia.synth import SynthScene, SynthSpec, TextCard, render
 
 DATA_VERSION = 2  # bump when the frames change, so a stale set is rebuilt
 SEED = 20261121

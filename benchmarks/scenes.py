@@ -14,7 +14,7 @@ known (a fade's cut is its middle). They are rendered at 480x360, 25 fps, about 
   one-cut       all of tree.avi, hand included, then a hard cut to vtest.avi: few cuts, so the hand's
                 change is judged against a quiet video
 
-A predicted cut is correct within 1 s of a true cut, matched one-to-one (videoqa.evaluate). The total
+A predicted cut is correct within 1 s of a true cut, matched one-to-one (videoqa.bench.boundaries). The total
 rows add up each method's counts over all videos (micro-average). Seconds are the median wall clock of
 ``--repeat`` runs per video, decoding included, with models loaded and libraries imported beforehand.
 Methods:
@@ -47,12 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the
 
 import scenedetect
 
-from videoqa.cache import IndexCache
-from videoqa.embed import ImageEmbedder, load_embedder
-from videoqa.evaluate import BoundaryScore, score_boundaries
-from videoqa.index import IndexOptions, index_video
-from videoqa.samples import sample_path
-from videoqa.synth import SynthScene, SynthSpec, render
+from videoqa.bench.boundaries import BoundaryScore, score_boundaries
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.samples import sample_path
+from videoqa.testmedia.synth import SynthScene, SynthSpec, render
+from videoqa.visual.embed import ImageEmbedder, load_embedder
+from videoqa.visual.index import IndexOptions, index_video
 
 from models import save_tiny_model
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from decode import bench_media_dir  # noqa: E402
 
-from videoqa.synth import SpokenLine, SynthSpec, pattern_scenes, render  # noqa: E402
+from videoqa.testmedia.synth import SpokenLine, SynthSpec, pattern_scenes, render  # noqa: E402
 
 SENTENCES = (
     "The red bicycle is leaning against the old stone wall.",
@@ -84,8 +84,8 @@ def narrated_ten_minutes() -> tuple[Path, list[dict[str, Any]]]:
 
 def measure(kind: str, path: str, config_json: str) -> dict[str, Any]:
     """One row in this process: timings, peak RSS and the segments found."""
-    from videoqa import speech
-    from videoqa.video import probe
+    from videoqa.channels import speech
+    from videoqa.media.video import probe
 
     info = probe(path)
     result: dict[str, Any] = {"duration_s": info.duration_s}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from videoqa import models
-from videoqa.samples import sample_path
-from videoqa.story import Story, StoryOptions, build_story
-from videoqa.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCard, render
+from videoqa.store import models
+from videoqa.testmedia.samples import sample_path
+from videoqa.testmedia.story import Story, StoryOptions, build_story
+from videoqa.testmedia.synth import SpokenLine, SynthScene, SynthSpec, SynthVideo, TextCard, render
 
 from helpers import ffmpeg
 from models import save_tiny_model

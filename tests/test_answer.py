@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoqa.answer import (
+from videoqa.errors import OptionsError
+from videoqa.respond.answer import (
     Answer,
     AnswerOptions,
     answer,
@@ -15,9 +16,8 @@ from videoqa.answer import (
     says_not_in_video,
     with_time,
 )
-from videoqa.errors import OptionsError
-from videoqa.prompt import load_prompt, parse_prompt
-from videoqa.retrieve import (
+from videoqa.respond.prompt import load_prompt, parse_prompt
+from videoqa.retrieval.retrieve import (
     Evidence,
     EvidenceSet,
     RetrievalOptions,
@@ -26,7 +26,7 @@ from videoqa.retrieve import (
     rrf,
     time_window,
 )
-from videoqa.textindex import PassageScores, lexical_scores, tokenize
+from videoqa.retrieval.textindex import PassageScores, lexical_scores, tokenize
 from videoqa.types import Passage, Scene
 
 from helpers import ScriptedLlm

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import videoqa
-from videoqa import models
-from videoqa.answer import Answer
 from videoqa.assistant import Assistant, AssistantOptions
-from videoqa.cache import IndexCache
-from videoqa.facts import answer_matches
-from videoqa.story import PlantedQuestion, Story
-from videoqa.synth import SynthVideo
+from videoqa.respond.answer import Answer
+from videoqa.store import models
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.facts import answer_matches
+from videoqa.testmedia.story import PlantedQuestion, Story
+from videoqa.testmedia.synth import SynthVideo
 
 from helpers import assert_one_line_error, run_cli
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoqa.cache import CacheEntry, IndexCache, entry_key, fingerprint
-from videoqa.index import IndexOptions, index_video
-from videoqa.scenes import SceneOptions
-from videoqa.synth import SynthVideo
-from videoqa.video import SamplingOptions
+from videoqa.media.video import SamplingOptions
+from videoqa.store.cache import CacheEntry, IndexCache, entry_key, fingerprint
+from videoqa.testmedia.synth import SynthVideo
+from videoqa.visual.index import IndexOptions, index_video
+from videoqa.visual.scenes import SceneOptions
 
 from helpers import ThumbnailEmbedder
 
@@ -127,9 +127,9 @@ INDEXER = """
 import sys, pathlib
 sys.path.insert(0, {tests!r})
 from helpers import ThumbnailEmbedder
-from videoqa.cache import IndexCache
-from videoqa.index import IndexOptions, index_video
-from videoqa.video import SamplingOptions
+from videoqa.store.cache import IndexCache
+from videoqa.visual.index import IndexOptions, index_video
+from videoqa.media.video import SamplingOptions
 marker = pathlib.Path({marker!r})
 # small batches at 4 fps: a dozen embedder calls, so the test can kill the indexer between them
 options = IndexOptions(sampling=SamplingOptions(fps=4, batch_size=4, max_side=448))

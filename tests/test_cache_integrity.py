@@ -21,14 +21,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import videoqa.cache
-from videoqa.cache import CacheEntry, ContentChangedError, IndexCache, entry_key, fingerprint
-from videoqa.index import IndexOptions, index_video
-from videoqa.knowledge import Readers, VideoKnowledge, build_knowledge
-from videoqa.library import Library, LibraryError
-from videoqa.ocr import TextLine
-from videoqa.speech import SpeechSegment
-from videoqa.synth import SynthVideo
+import videoqa.store.cache
+from videoqa.channels.ocr import TextLine
+from videoqa.channels.speech import SpeechSegment
+from videoqa.knowledge.build import Readers, VideoKnowledge, build_knowledge
+from videoqa.library.folder import Library, LibraryError
+from videoqa.store.cache import CacheEntry, ContentChangedError, IndexCache, entry_key, fingerprint
+from videoqa.testmedia.synth import SynthVideo
+from videoqa.visual.index import IndexOptions, index_video
 
 from helpers import ThumbnailEmbedder, ffmpeg
 
@@ -171,23 +171,23 @@ def test_a_same_size_edit_inside_a_large_file_changes_its_fingerprint(tmp_path: 
 
 def count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = videoqa.cache._hash_file
+    real = videoqa.store.cache._hash_file
 
     def counted(handle: Any) -> str:
         calls.append(1)
         return real(handle)
 
-    monkeypatch.setattr(videoqa.cache, "_hash_file", counted)
+    monkeypatch.setattr(videoqa.store.cache, "_hash_file", counted)
     return calls
 
 
 FINGERPRINT_WITHOUT_HASHING = """
 import sys
-import videoqa.cache
+import videoqa.store.cache
 def refuse(handle):
     raise AssertionError("the file was hashed again")
-videoqa.cache._hash_file = refuse
-print(videoqa.cache.fingerprint(sys.argv[1], videoqa.cache.Path(sys.argv[2])))
+videoqa.store.cache._hash_file = refuse
+print(videoqa.store.cache.fingerprint(sys.argv[1], videoqa.store.cache.Path(sys.argv[2])))
 """
 
 

@@ -17,8 +17,12 @@ import pytest
 import srt
 import webvtt
 
-from videoqa.cache import IndexCache
-from videoqa.captions import (
+from videoqa.channels.ocr import load_reader
+from videoqa.channels.speech import SpeechOptions, load_transcriber
+from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message
+from videoqa.media.video import probe
+from videoqa.memory.recurrent import MemoryOptions, TrainingFreeBridge
+from videoqa.respond.captions import (
     EMPTY_CAPTION,
     Captioner,
     CaptionEvent,
@@ -34,16 +38,12 @@ from videoqa.captions import (
     stream_materials,
     without_repeats,
 )
-from videoqa.index import IndexOptions
-from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message
-from videoqa.memory import MemoryOptions, TrainingFreeBridge
-from videoqa.ocr import load_reader
-from videoqa.speech import SpeechOptions, load_transcriber
-from videoqa.story import Story
-from videoqa.subtitles import Cue, SubtitleFile
-from videoqa.synth import SynthVideo
+from videoqa.respond.subtitles import Cue, SubtitleFile
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.story import Story
+from videoqa.testmedia.synth import SynthVideo
 from videoqa.types import Scene
-from videoqa.video import probe
+from videoqa.visual.index import IndexOptions
 
 from helpers import ScriptedLlm, ThumbnailEmbedder, assert_one_line_error, run_cli
 
@@ -241,7 +241,7 @@ def test_a_long_quiet_stretch_is_one_line() -> None:
 
 
 def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_path: Path) -> None:
-    from videoqa.captions import QuietMerger
+    from videoqa.respond.captions import QuietMerger
 
     merger = QuietMerger(30.0)
     rng = np.random.default_rng(3)

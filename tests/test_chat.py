@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from videoqa.assistant import Assistant, AssistantOptions
-from videoqa.cache import IndexCache
-from videoqa.chat import ChatOptions, ChatSession
-from videoqa.cli_chat import _LineHistory, _repl
-from videoqa.synth import SynthVideo
+from videoqa.cli.chat import _LineHistory, _repl
+from videoqa.respond.chat import ChatOptions, ChatSession
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 
 from helpers import ScriptedLlm, assert_one_line_error, run_cli
 
@@ -82,7 +82,7 @@ class _Session:
         self.asked.append(question)
         if len(self.asked) == 1:
             raise KeyboardInterrupt
-        from videoqa.answer import Answer
+        from videoqa.respond.answer import Answer
 
         return Answer(question, "fine", (), False, False, "none", 0.9, None, {})
 
@@ -134,9 +134,9 @@ def test_chat_about_a_missing_video_is_one_line(tmp_path: Path) -> None:
 
 
 def test_and_after_that_moves_on_from_what_the_last_answer_rests_on(installed_models: None) -> None:
-    from videoqa import models
-    from videoqa.retrieve import RetrievalOptions, find_evidence
-    from videoqa.textindex import embedding_text, load_text_embedder
+    from videoqa.channels.text_embedder import embedding_text, load_text_embedder
+    from videoqa.retrieval.retrieve import RetrievalOptions, find_evidence
+    from videoqa.store import models
     from videoqa.types import Passage
 
     said = ["Henry finished the morning run.", "Then Henry cooked a big pot of soup.",

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 import videoqa
-from videoqa.cliutil import check_device, reports_user_errors
-from videoqa.embed import device_problem
+from videoqa.cli.util import check_device, reports_user_errors
 from videoqa.errors import OptionsError, QuestionError
+from videoqa.visual.embed import device_problem
 
 from helpers import assert_one_line_error, run_cli
 
@@ -38,7 +38,7 @@ def test_help_lists_commands_with_examples() -> None:
 
 def test_help_imports_no_heavy_module() -> None:
     # --help must be instant: numpy, PyAV, decord and torch are imported only by the commands.
-    code = ("import sys; from videoqa.cli import cli; "
+    code = ("import sys; from videoqa.cli.main import cli; "
             "from click.testing import CliRunner; CliRunner().invoke(cli, ['--help']); "
             "print([m for m in ('numpy', 'av', 'decord', 'torch') if m in sys.modules])")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -131,12 +131,12 @@ def test_videoqa_debug_shows_the_traceback_of_a_user_error(monkeypatch: pytest.M
 # Runs the real entry point with check_file replaced by one that raises a ValueError: a bug in videoqa.
 BUGGY_ASK = """
 import sys
-import videoqa.video
+import videoqa.media.video
 def buggy(path):
     raise ValueError("simulated bug")
-videoqa.video.check_file = buggy
+videoqa.media.video.check_file = buggy
 sys.argv = ["videoqa", "ask", "clip.mp4", "what happens?"]
-from videoqa.cli import main
+from videoqa.cli.main import main
 main()
 """
 
@@ -164,8 +164,8 @@ def test_a_value_error_from_a_bug_is_an_internal_error(debug: bool, tmp_path: Pa
 WARNING_COMMAND = """
 import logging, warnings
 import click
-from videoqa.cliutil import report_warnings
-from videoqa.timefmt import format_clock
+from videoqa.cli.util import report_warnings
+from videoqa.media.timefmt import format_clock
 
 @click.group()
 @click.pass_context
@@ -257,7 +257,7 @@ def test_the_device_check_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_auto_and_cpu_devices_import_no_torch() -> None:
-    code = ("import sys; from videoqa.cliutil import check_device; check_device(None, None, 'auto'); "
+    code = ("import sys; from videoqa.cli.util import check_device; check_device(None, None, 'auto'); "
             "check_device(None, None, 'cpu'); print('torch' in sys.modules)")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert output.stdout.strip() == "False"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from videoqa.cli_visual import DEVICE_CHOICES
-from videoqa.embed import DEVICES
-from videoqa.synth import SynthVideo
+from videoqa.cli.visual import DEVICE_CHOICES
+from videoqa.testmedia.synth import SynthVideo
+from videoqa.visual.embed import DEVICES
 
 from helpers import assert_one_line_error, run_cli
 

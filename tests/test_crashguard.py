@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from videoqa import crashguard
+from videoqa.host import crashguard
 
 from helpers import run_cli
 
@@ -26,7 +26,7 @@ def _crash_in(tmp_path: Path, env: dict[str, str], package: str) -> int:
     (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / package / "crasher.py").write_text(CRASHER)
     code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
-            "from videoqa import crashguard\n"
+            "from videoqa.host import crashguard\n"
             "crashguard.start('ask')\n"
             f"from {package} import crasher\n"
             "crasher.generate()\n")
@@ -60,7 +60,7 @@ def test_runs_that_end_or_are_killed_leave_no_warning(tmp_path: Path) -> None:
     env = {**os.environ, "VIDEOQA_STATE": str(tmp_path / "runs")}
     assert run_cli("models", "list", env=env).code == 0
     assert list((tmp_path / "runs").glob("*.crash")) == []
-    killed = subprocess.run([sys.executable, "-c", "import os, signal; from videoqa import crashguard; "
+    killed = subprocess.run([sys.executable, "-c", "import os, signal; from videoqa.host import crashguard; "
                              "crashguard.start('caption'); os.kill(os.getpid(), signal.SIGKILL)"],
                             env=env, timeout=60, check=False)
     assert killed.returncode == -signal.SIGKILL
@@ -80,7 +80,7 @@ def test_an_unwritable_state_folder_does_not_stop_the_command(tmp_path: Path) ->
 def test_a_faulthandler_enabled_by_someone_else_is_left_to_them(tmp_path: Path) -> None:
     env = {**os.environ, "VIDEOQA_STATE": str(tmp_path / "runs")}
     done = subprocess.run([sys.executable, "-X", "faulthandler", "-c",
-                           "from videoqa import crashguard; crashguard.start('ask'); "
+                           "from videoqa.host import crashguard; crashguard.start('ask'); "
                            "import ctypes; ctypes.string_at(0)"],
                           env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == -signal.SIGSEGV

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from test_llama_runtime import NATIVE_SAPPHIRE_RAPIDS
 
-from videoqa import doctor, models
-from videoqa.doctor import CheckResult, run_checks
+from videoqa.cli import doctor_checks as doctor
+from videoqa.cli.doctor_checks import CheckResult, run_checks
 from videoqa.llm import runtime
+from videoqa.store import models
 
 from helpers import run_cli
 

@@ -20,9 +20,9 @@ import numpy.typing as npt
 import pytest
 import torch
 
-from videoqa.embed import REGISTRY, EmbedderError, EmbedOptions, ImageEmbedder, load_embedder
-from videoqa.embed.clip import BatchBackoff, ImagePreprocess
-from videoqa.embed.pixel import PixelEmbedder
+from videoqa.visual.embed import REGISTRY, EmbedderError, EmbedOptions, ImageEmbedder, load_embedder
+from videoqa.visual.embed.clip import BatchBackoff, ImagePreprocess
+from videoqa.visual.embed.pixel import PixelEmbedder
 
 from models import save_tiny_model
 
@@ -57,7 +57,7 @@ def one_line_error(excinfo: pytest.ExceptionInfo[EmbedderError]) -> str:
 # -- package surface and options -------------------------------------------------------------------
 
 def test_importing_the_package_loads_no_torch() -> None:
-    code = "import sys, videoqa.embed; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, videoqa.visual.embed; print('torch' in sys.modules, 'transformers' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
 
@@ -281,7 +281,7 @@ def test_hub_model_offline_names_the_folder_to_use(tmp_path: Path, monkeypatch: 
 
 @pytest.mark.parametrize("device", ["cuda", "mps"])
 def test_absent_device_is_refused(device: str, tiny_clip_dir: Path) -> None:
-    from videoqa.embed.clip import resolve_device
+    from videoqa.visual.embed.clip import resolve_device
 
     if torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available():
         pytest.skip(f"this machine has {device}")

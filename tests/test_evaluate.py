@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videoqa.evaluate import BoundaryScore, score_boundaries
+from videoqa.bench.boundaries import BoundaryScore, score_boundaries
 
 
 def test_cuts_within_the_tolerance_match() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from videoqa.synth import SynthVideo
+from videoqa.testmedia.synth import SynthVideo
 
 from helpers import assert_one_line_error, run_cli
 

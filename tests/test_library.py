@@ -10,11 +10,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa.cache import IndexCache
-from videoqa.index import index_video
-from videoqa.library import Library, LibraryError, find_videos
-from videoqa.synth import SynthVideo
-from videoqa.video import frame_at
+from videoqa.library.folder import Library, LibraryError, find_videos
+from videoqa.media.video import frame_at
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
+from videoqa.visual.index import index_video
 
 from helpers import ThumbnailEmbedder
 

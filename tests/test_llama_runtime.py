@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from videoqa import models
 from videoqa.llm import runtime
+from videoqa.store import models
 
 # llama_print_system_info() of llama-cpp-python 0.3.36 built the default way on the Sapphire Rapids
 # machine where the first ask crashed (as reported), and of the README's build.

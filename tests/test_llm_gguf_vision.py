@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from videoqa.assistant import Assistant, AssistantOptions
-from videoqa.cache import IndexCache
 from videoqa.llm import load_llm
 from videoqa.llm.base import GenerationOptions, LlmError, LlmOptions, Message, is_visual
 from videoqa.llm.llama_cpp_vision import LlamaCppVisionGenerator, _chat_with_images, find_mmproj
-from videoqa.synth import SynthVideo
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 
 from gguf_models import AssetUnavailable, GgufPair, TinyVlmSpec, tiny_vlm_gguf
 

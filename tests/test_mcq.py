@@ -14,10 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from videoqa.assistant import Assistant, AssistantOptions
-from videoqa.cache import IndexCache
-from videoqa.cli import cli
-from videoqa.cli_mcq import report_table
-from videoqa.mcq import (
+from videoqa.bench.mcq import (
     McqQuestion,
     McqReport,
     McqResult,
@@ -29,7 +26,10 @@ from videoqa.mcq import (
     search_text,
     strip_listed_options,
 )
-from videoqa.synth import SynthVideo
+from videoqa.cli.main import cli
+from videoqa.cli.mcq import report_table
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 
 from helpers import CliResult, ScriptedLlm, assert_one_line_error
 

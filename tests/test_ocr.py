@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa.ocr import (
+from videoqa.channels.ocr import (
     DEFAULT_ENGINE,
     ENGINES,
     OcrError,
@@ -30,8 +30,8 @@ from videoqa.ocr import (
     read_screen_text,
     same_text,
 )
-from videoqa.synth import SynthVideo
-from videoqa.video import frame_at
+from videoqa.media.video import frame_at
+from videoqa.testmedia.synth import SynthVideo
 
 CARD = "GATE 42"
 CARD_START_S, CARD_END_S = 5.0, 7.0
@@ -290,7 +290,7 @@ def test_missing_rapidocr_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_importing_the_module_loads_no_engine() -> None:
-    code = ("import sys, videoqa.ocr; "
+    code = ("import sys, videoqa.channels.ocr; "
             "print([name for name in ('rapidocr_onnxruntime', 'onnxruntime', 'cv2') if name in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             check=True)

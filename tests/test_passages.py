@@ -12,16 +12,22 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa import models
-from videoqa.cache import CacheEntry, IndexCache, entry_key
-from videoqa.knowledge import Readers, _transcript
-from videoqa.ocr import ScreenText
-from videoqa.passages import build_passages, ends_sentence, screen_passages, sentences
-from videoqa.speech import SpeechOptions, SpeechSegment, SpeechWord, load_transcriber, transcribe_video
-from videoqa.synth import SpokenLine, SynthSpec, pattern_scenes, render
-from videoqa.textindex import TextEmbedder
+from videoqa.channels.ocr import ScreenText
+from videoqa.channels.passages import build_passages, ends_sentence, screen_passages, sentences
+from videoqa.channels.speech import (
+    SpeechOptions,
+    SpeechSegment,
+    SpeechWord,
+    load_transcriber,
+    transcribe_video,
+)
+from videoqa.channels.text_embedder import TextEmbedder
+from videoqa.knowledge.build import Readers, _transcript
+from videoqa.media.video import probe
+from videoqa.store import models
+from videoqa.store.cache import CacheEntry, IndexCache, entry_key
+from videoqa.testmedia.synth import SpokenLine, SynthSpec, pattern_scenes, render
 from videoqa.types import VideoIndex
-from videoqa.video import probe
 
 WORD_S = 0.3  # each fake word lasts this long ...
 GAP_S = 0.05  # ... with this much silence before the next

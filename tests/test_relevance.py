@@ -8,8 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from videoqa.facts import answer_matches, question_set
-from videoqa.relevance import (
+from videoqa.retrieval.relevance import (
     MIN_PROBABILITY,
     content_words,
     fit_logistic,
@@ -18,6 +17,7 @@ from videoqa.relevance import (
     probability,
     rarity,
 )
+from videoqa.testmedia.facts import answer_matches, question_set
 
 PASSAGES = ["It was a quiet Monday in Lisbon.", "Maria bought seventeen apples at the market.",
             "PLATFORM 7 - TRAINS TO OSLO", "Maria looked out of the window for a while.",

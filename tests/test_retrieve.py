@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoqa.cache import IndexCache
-from videoqa.index import index_video
-from videoqa.retrieve import rank_texts, score_scenes, top_scenes
-from videoqa.synth import SynthVideo
+from videoqa.media.video import frame_at
+from videoqa.retrieval.retrieve import rank_texts, score_scenes, top_scenes
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 from videoqa.types import VideoIndex
-from videoqa.video import frame_at
+from videoqa.visual.index import index_video
 
 from helpers import ThumbnailEmbedder
 

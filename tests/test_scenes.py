@@ -10,10 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa.cache import IndexCache
-from videoqa.embed import load_embedder
-from videoqa.index import index_video
-from videoqa.scenes import (
+from videoqa.media.video import SamplingOptions, sample_frames
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthScene, SynthSpec, SynthVideo, render
+from videoqa.types import Scene
+from videoqa.visual.embed import load_embedder
+from videoqa.visual.index import index_video
+from videoqa.visual.scenes import (
     SceneOptions,
     StreamingSceneTiller,
     adjacent_similarity,
@@ -23,9 +26,6 @@ from videoqa.scenes import (
     pick_boundaries,
     segment,
 )
-from videoqa.synth import SynthScene, SynthSpec, SynthVideo, render
-from videoqa.types import Scene
-from videoqa.video import SamplingOptions, sample_frames
 
 
 def shots(lengths: list[int], dim: int = 64, noise: float = 0.02, seed: int = 0,

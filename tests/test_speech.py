@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa import models, speech
-from videoqa.speech import (
+from videoqa.channels import speech
+from videoqa.channels.speech import (
     SAMPLE_RATE_HZ,
     SpeechError,
     SpeechOptions,
@@ -27,9 +27,10 @@ from videoqa.speech import (
     load_transcriber,
     transcribe_video,
 )
-from videoqa.synth import SpokenLine, SynthSpec, SynthVideo, pattern_scenes, render
+from videoqa.media.video import probe
+from videoqa.store import models
+from videoqa.testmedia.synth import SpokenLine, SynthSpec, SynthVideo, pattern_scenes, render
 from videoqa.types import VideoInfo
-from videoqa.video import probe
 
 from helpers import ffmpeg, run_cli
 

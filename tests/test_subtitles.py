@@ -9,7 +9,7 @@ import pytest
 import srt
 import webvtt
 
-from videoqa.subtitles import Cue, SubtitleFile, render_srt, render_vtt, subtitle_time
+from videoqa.respond.subtitles import Cue, SubtitleFile, render_srt, render_vtt, subtitle_time
 
 CUES = [Cue(0.0, 4.02, "A man opens the door."), Cue(4.02, 9.5, "Line one\n\nline two"),
         Cue(3725.5, 3730.0, "Arrows --> stay text")]

@@ -13,11 +13,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from videoqa import facts
+from videoqa.bench.needle import NeedleOptions
 from videoqa.errors import OptionsError
-from videoqa.needle import NeedleOptions
-from videoqa.story import StoryOptions
-from videoqa.synth import (
+from videoqa.media.video import SamplingOptions, probe, sample_frames
+from videoqa.testmedia import facts
+from videoqa.testmedia.story import StoryOptions
+from videoqa.testmedia.synth import (
     SpokenLine,
     SynthScene,
     SynthSpec,
@@ -27,7 +28,6 @@ from videoqa.synth import (
     pattern_scenes,
     render,
 )
-from videoqa.video import SamplingOptions, probe, sample_frames
 
 
 def test_manifest_matches_the_spec(narrated: SynthVideo) -> None:
@@ -194,7 +194,7 @@ def test_piper_lines_sound_when_stated_with_noise_under_them_unless_turned_off(m
 @pytest.mark.slow  # renders 30 s with Piper and transcribes it (about 15 s on two cores)
 def test_piper_narration_is_understood_by_the_default_speech_model(media_dir: Path,
                                                                    installed_models: None) -> None:
-    from videoqa.speech import SpeechOptions, load_transcriber, transcribe_video
+    from videoqa.channels.speech import SpeechOptions, load_transcriber, transcribe_video
 
     rng = random.Random(7)
     said = [facts.spoken_fact(rng) for _ in range(5)]  # names, numbers, places and jobs

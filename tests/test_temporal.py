@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from videoqa.errors import QuestionError
-from videoqa.temporal import (
+from videoqa.retrieval.temporal import (
     MAX_QUESTION_CHARS,
     check_question,
     order_in_sentence,

@@ -16,21 +16,21 @@ import numpy.typing as npt
 import pytest
 from test_fuzz import zero_timescale
 
-from videoqa import decoders, video
-from videoqa.cache import IndexCache
-from videoqa.cli import _info_text
-from videoqa.decoders import (
+from videoqa.cli.main import _info_text
+from videoqa.errors import VideoError
+from videoqa.media import decoders, video
+from videoqa.media.decoders import (
     MAX_BATCH_BYTES,
     DecodeRequest,
     DecoderFailure,
     PyAVDecoder,
     run_with_watchdog,
 )
-from videoqa.errors import VideoError
-from videoqa.index import index_video
-from videoqa.synth import SynthVideo
+from videoqa.media.video import SamplingOptions, frame_at, plan_times, probe, read_frames, sample_frames
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 from videoqa.types import FrameBatch
-from videoqa.video import SamplingOptions, frame_at, plan_times, probe, read_frames, sample_frames
+from videoqa.visual.index import index_video
 
 from helpers import ThumbnailEmbedder, assert_one_line_error, ffmpeg, run_cli
 

@@ -12,13 +12,20 @@ import numpy.typing as npt
 import pytest
 
 from videoqa.assistant import Assistant, AssistantOptions
-from videoqa.cache import IndexCache
 from videoqa.llm import VISUAL_SLOT, GenerationOptions, LlmOptions, Message, is_visual, load_llm
 from videoqa.llm.transformers_vlm import TransformersVlm
-from videoqa.memory import MemoryOptions, TrainingFreeBridge
-from videoqa.retrieve import Evidence, EvidenceSet
-from videoqa.synth import SynthVideo
-from videoqa.videollm import VideoMemory, VisualOptions, chosen_scenes, remember, scene_tokens, visual_context
+from videoqa.memory.recurrent import MemoryOptions, TrainingFreeBridge
+from videoqa.respond.videollm import (
+    VideoMemory,
+    VisualOptions,
+    chosen_scenes,
+    remember,
+    scene_tokens,
+    visual_context,
+)
+from videoqa.retrieval.retrieve import Evidence, EvidenceSet
+from videoqa.store.cache import IndexCache
+from videoqa.testmedia.synth import SynthVideo
 
 from helpers import assert_one_line_error, run_cli
 from vlm_models import save_tiny_vlm
@@ -159,7 +166,7 @@ def test_quantize_is_refused_for_a_gguf_model(narrated: SynthVideo, installed_mo
 
 def test_a_bridge_of_the_wrong_width_is_one_line_before_indexing(llava_dir: Path, narrated: SynthVideo,
                                                                  tmp_path: Path) -> None:
-    from videoqa.memory import LearnedBridge
+    from videoqa.memory.recurrent import LearnedBridge
 
     weights = tmp_path / "bridge.safetensors"
     LearnedBridge(dim=32, heads=4).save(weights)  # the tiny LLaVA's language model is 64 wide
@@ -171,7 +178,7 @@ def test_a_bridge_of_the_wrong_width_is_one_line_before_indexing(llava_dir: Path
 
 def test_a_learned_bridge_feeds_the_seeing_model(llava_dir: Path, narrated: SynthVideo,
                                                 installed_models: None, tmp_path: Path) -> None:
-    from videoqa.memory import LearnedBridge
+    from videoqa.memory.recurrent import LearnedBridge
 
     weights = tmp_path / "bridge.safetensors"
     LearnedBridge(dim=64, heads=4, options=MemoryOptions(tokens=8)).save(weights)

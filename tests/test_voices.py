@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from videoqa import voices
 from videoqa.errors import OptionsError
-from videoqa.fetch import FetchError
-from videoqa.voices import PIPER_VOICES, PiperVoiceSpec, VoiceError, install_voice, piper_model
+from videoqa.store.fetch import FetchError
+from videoqa.testmedia import voices
+from videoqa.testmedia.voices import PIPER_VOICES, PiperVoiceSpec, VoiceError, install_voice, piper_model
 
 JOE = PIPER_VOICES["en_US-joe-medium"]
 MODEL_BYTES = b"not the voice network " * 1000

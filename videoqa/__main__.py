@@ -1,5 +1,5 @@
 """``python -m videoqa`` runs the command line."""
 
-from videoqa.cli import main
+from videoqa.cli.main import main
 
 main()

@@ -30,35 +30,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from videoqa import models
-from videoqa.answer import Answer, AnswerOptions, Feed, answer
-from videoqa.cache import IndexCache
-from videoqa.captions import CaptionEvent, CaptionOptions
-from videoqa.embed import EmbedderError
+from videoqa.channels.ocr import OcrOptions
+from videoqa.channels.speech import SpeechOptions
+from videoqa.channels.text_embedder import DEFAULT_TEXT_EMBEDDER
 from videoqa.errors import OptionsError
-from videoqa.index import IndexOptions
-from videoqa.knowledge import Readers, StageProgress, VideoKnowledge, build_knowledge
+from videoqa.knowledge.build import Readers, StageProgress, VideoKnowledge, build_knowledge
 from videoqa.llm import LlmOptions, Message, is_visual
-from videoqa.memory import MemoryOptions
-from videoqa.models import default_llm
-from videoqa.ocr import OcrOptions
-from videoqa.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
-from videoqa.speech import SpeechOptions
-from videoqa.temporal import check_question
-from videoqa.textindex import DEFAULT_TEXT_EMBEDDER
-from videoqa.video import check_file
-from videoqa.videollm import VisualOptions
+from videoqa.media.video import check_file
+from videoqa.memory.recurrent import MemoryOptions
+from videoqa.respond.answer import Answer, AnswerOptions, Feed, answer
+from videoqa.respond.captions import CaptionEvent, CaptionOptions
+from videoqa.respond.videollm import VisualOptions
+from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
+from videoqa.retrieval.temporal import check_question
+from videoqa.store import models
+from videoqa.store.cache import IndexCache
+from videoqa.store.models import default_llm
+from videoqa.visual.embed import EmbedderError
+from videoqa.visual.index import IndexOptions
 
 if TYPE_CHECKING:
-    from videoqa.chat import ChatOptions, ChatSession
-    from videoqa.embed import ImageEmbedder
+    from videoqa.channels.ocr import TextReader
+    from videoqa.channels.speech import Transcriber
+    from videoqa.channels.text_embedder import TextEmbedder
     from videoqa.llm import TextGenerator, VisualGenerator
-    from videoqa.memory import MemoryBridge
-    from videoqa.ocr import TextReader
-    from videoqa.speech import Transcriber
-    from videoqa.textindex import TextEmbedder
+    from videoqa.memory.recurrent import MemoryBridge
+    from videoqa.respond.chat import ChatOptions, ChatSession
+    from videoqa.respond.videollm import VideoMemory
     from videoqa.types import SceneHit
-    from videoqa.videollm import VideoMemory
+    from videoqa.visual.embed import ImageEmbedder
 
 log = logging.getLogger("videoqa")
 
@@ -74,7 +74,7 @@ class AssistantOptions:
     # a model-store name, a .gguf file or folder, a VLM folder / name / hub id; $VIDEOQA_MODEL by default
     llm: str = field(default_factory=default_llm)
     quantize: str = "none"  # transformers models: "4bit" or "8bit" through bitsandbytes
-    embedder: str = "pixel"  # image model (see videoqa.embed); a CLIP model adds a visual search channel
+    embedder: str = "pixel"  # image model (videoqa.visual.embed); a CLIP model adds a visual search channel
     text_embedder: str = DEFAULT_TEXT_EMBEDDER  # sentence-transformers model for the text channels
     device: str = "auto"  # where every model runs: "auto" takes a GPU when there is one
     speech: SpeechOptions | None = field(default_factory=SpeechOptions)  # None: no speech channel
@@ -127,7 +127,7 @@ class Assistant:
     @property
     def embedder(self) -> ImageEmbedder:
         if self._embedder is None:
-            from videoqa.embed import EmbedOptions, load_embedder
+            from videoqa.visual.embed import EmbedOptions, load_embedder
 
             self._embedder = load_embedder(self.options.embedder, EmbedOptions(device=self.options.device))
         return self._embedder
@@ -135,7 +135,7 @@ class Assistant:
     @property
     def text_embedder(self) -> TextEmbedder:
         if self._text_embedder is None:
-            from videoqa.textindex import load_text_embedder
+            from videoqa.channels.text_embedder import load_text_embedder
 
             device = "cpu" if self.options.device == "mps" else self.options.device
             self._text_embedder = load_text_embedder(self.options.text_embedder, device, fetch=self._fetch)
@@ -155,7 +155,7 @@ class Assistant:
     def bridge(self) -> MemoryBridge:
         """The memory bridge: learned weights from ``options.bridge``, else the training-free one."""
         if self._bridge is None:
-            from videoqa.memory import LearnedBridge, TrainingFreeBridge
+            from videoqa.memory.recurrent import LearnedBridge, TrainingFreeBridge
 
             self._bridge = TrainingFreeBridge(self.options.memory) if self.options.bridge is None \
                 else LearnedBridge.load(Path(self.options.bridge), self.options.memory)
@@ -184,7 +184,7 @@ class Assistant:
             log.warning("--bridge applies to models that see; %s reads text only, so it is not used",
                         self.options.llm)
             return
-        from videoqa.memory import BridgeError, LearnedBridge
+        from videoqa.memory.recurrent import BridgeError, LearnedBridge
 
         width = self.llm.hidden_size  # type: ignore[attr-defined]
         bridge = self.bridge
@@ -196,7 +196,7 @@ class Assistant:
         if self._transcriber is None:
             from dataclasses import replace
 
-            from videoqa.speech import load_transcriber
+            from videoqa.channels.speech import load_transcriber
 
             assert self.options.speech is not None
             speech = self.options.speech
@@ -209,7 +209,7 @@ class Assistant:
 
     def _load_reader(self) -> TextReader:
         if self._reader is None:
-            from videoqa.ocr import load_reader
+            from videoqa.channels.ocr import load_reader
 
             self._reader = load_reader(self.options.ocr)
         return self._reader
@@ -258,8 +258,14 @@ class Assistant:
 
     def _ask_looking(self, known: VideoKnowledge, question: str, found: EvidenceSet, feed: Feed | None,
                      history: Sequence[Message], system: str | None) -> Answer:
-        from videoqa.captions import keyframe_pixels
-        from videoqa.videollm import answer_looking, bridge_id, chosen_scenes, video_memory, visual_context
+        from videoqa.respond.captions import keyframe_pixels
+        from videoqa.respond.videollm import (
+            answer_looking,
+            bridge_id,
+            chosen_scenes,
+            video_memory,
+            visual_context,
+        )
 
         model: VisualGenerator = self.llm  # type: ignore[assignment]
         options = self.options.visual
@@ -285,7 +291,7 @@ class Assistant:
         ``stream`` reads the video in time order and yields each caption as soon as its scene closes;
         otherwise the video is indexed first (or its index read from the cache, shared with ``ask``).
         """
-        from videoqa.captions import (
+        from videoqa.respond.captions import (
             Captioner,
             StreamSources,
             indexed_materials,
@@ -295,7 +301,7 @@ class Assistant:
 
         captioner = Captioner(self.llm, self.bridge, self.options.captioning)
         if stream:
-            from videoqa.video import probe
+            from videoqa.media.video import probe
 
             info = probe(check_file(video))
             sources = StreamSources(self.embedder,
@@ -312,7 +318,7 @@ class Assistant:
 
     def chat(self, video: str | os.PathLike[str], options: ChatOptions | None = None) -> ChatSession:
         """A conversation about one video: each question sees the earlier turns (within a budget)."""
-        from videoqa.chat import ChatSession
+        from videoqa.respond.chat import ChatSession
 
         return ChatSession(self, video, options)
 

@@ -9,9 +9,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.cores import available_cores
 from videoqa.errors import OptionsError, VideoqaError
-from videoqa.models import DEFAULT_LLM as DEFAULT_LLM  # re-exported: llm.DEFAULT_LLM
+from videoqa.host.cores import available_cores
+from videoqa.store.models import DEFAULT_LLM as DEFAULT_LLM  # re-exported: llm.DEFAULT_LLM
 
 LLM_DEVICES = ("auto", "cpu", "cuda")
 QUANTIZATIONS = ("none", "4bit", "8bit")  # bitsandbytes weight quantisation for transformers models

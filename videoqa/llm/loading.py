@@ -19,8 +19,8 @@ def load_llm(name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None,
     a folder under ``checkpoints/`` (or anywhere) holding one — with a vision projector (``mmproj*.gguf``
     beside it, or ``options.mmproj``) it reads pictures too; or a transformers VLM: a folder with a
     ``config.json``, a name from ``VLM_REGISTRY``, or ``hf-hub:ORG/NAME``."""
-    from videoqa import models
     from videoqa.llm.transformers_vlm import load_transformers_vlm, resolve_vlm_source
+    from videoqa.store import models
 
     options = options or LlmOptions()
     if name_or_path not in models.REGISTRY:
@@ -54,7 +54,7 @@ def _projector(model: Path, options: LlmOptions) -> Path | None:
 
 
 def _gguf_path(name_or_path: str, fetch: StoreFetcher | None) -> Path:
-    from videoqa import models
+    from videoqa.store import models
 
     spec = models.REGISTRY.get(name_or_path)
     if spec is not None:

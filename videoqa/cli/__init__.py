@@ -1,0 +1,1 @@
+"""The ``videoqa`` command: one module a command group, shared options and terminal pieces."""

@@ -1,0 +1,1 @@
+"""Many videos in one folder, searchable at once."""

@@ -1,0 +1,1 @@
+"""Decoding a video: probing, frame decoders, sampling by time, and times as people read them."""

@@ -1,0 +1,1 @@
+"""VideoLLaMB-style recurrent memory over scenes."""

@@ -1,0 +1,184 @@
+"""A conversation about one video: the index and the memory are reused across turns, and earlier turns
+are part of each question's context, newest first, within ``history_tokens``.
+
+A follow-up such as "and after that?" says too little to search the video with, so a question with few
+words of its own is searched for together with the question before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from videoqa.errors import InputError, OptionsError
+from videoqa.llm import Message
+from videoqa.media.timefmt import format_clock
+from videoqa.media.video import check_file
+from videoqa.respond.answer import Answer, Feed, evidence_line
+from videoqa.respond.prompt import load_prompt
+from videoqa.retrieval.temporal import check_question
+from videoqa.retrieval.textindex import STOPWORDS, tokenize
+from videoqa.store.paths import replace_atomically
+
+if TYPE_CHECKING:
+    from videoqa.knowledge.build import VideoKnowledge
+    from videoqa.llm import TextGenerator
+    from videoqa.types import Scene
+
+# A question with at most this many words beyond stop words, pointing back with one of _POINTERS
+# ("and after that?", "what did she say next?"), is taken as a follow-up of the one before.
+_FOLLOW_UP_WORDS = 2
+_POINTERS = frozenset(("he", "she", "it", "they", "them", "his", "her", "their", "that", "this", "those",
+                       "these", "then", "next", "after", "before", "else", "more", "again"))
+_ONWARDS = frozenset(("after", "next", "then", "later"))
+_SCENE_NOTE_WORDS = 12
+TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json"}
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    """How much of the conversation each question carries."""
+
+    history_tokens: int = 512  # earlier turns kept in the context, newest first, up to this many tokens
+
+    def __post_init__(self) -> None:
+        if self.history_tokens < 0:
+            raise OptionsError(f"history_tokens must be 0 or more, got {self.history_tokens}")
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: Answer
+
+
+def _what_was_found(turn: Turn) -> str:
+    """The words the turn's answer rests on: its best evidence line, else the answer itself."""
+    texts = [e for e in turn.answer.evidence if e.text is not None and e.role != "anchor"]
+    if texts:
+        return " ".join(max(texts, key=lambda e: e.fused).text.split()).rstrip(".?!")  # type: ignore[union-attr]
+    return turn.answer.text.rstrip(".?!")
+
+
+@dataclass(frozen=True)
+class SceneNote:
+    """A scene as ``/scenes`` lists it: its span and the first words said or shown in it."""
+
+    scene: Scene
+    text: str
+
+
+class Answerer(Protocol):
+    """What a chat needs from the assistant behind it (``videoqa.Assistant`` is one)."""
+
+    @property
+    def llm(self) -> TextGenerator: ...
+
+    def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge: ...
+
+    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None,
+            history: Sequence[Message] = (), search: str | None = None, system: str | None = None) -> Answer:
+        ...
+
+
+class ChatSession:
+    """Questions about one video, each answered with the earlier turns in mind."""
+
+    def __init__(self, assistant: Answerer, video: str | os.PathLike[str],
+                 options: ChatOptions | None = None) -> None:
+        self.assistant = assistant
+        self.video = check_file(video)
+        self.options = options or ChatOptions()
+        self.turns: list[Turn] = []
+
+    def prepare(self) -> None:
+        """Index the video now (or read its index), rather than at the first question."""
+        self.assistant.knowledge(self.video)
+
+    def ask(self, question: str, feed: Feed | None = None) -> Answer:
+        """Answer ``question``; the turn is remembered only once the answer is complete."""
+        check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
+        search = self.search_text(question)
+        # A follow-up resolved to a full question ("what happens after <the last answer>?") is asked in
+        # those words: a small model given just "and after that?" tends to repeat its last answer.
+        asked = search if search.startswith("What happens") and search != question else question
+        answer = self.assistant.ask(self.video, asked, feed, history=self.history(), search=search,
+                                    system=load_prompt("chat").section("system"))
+        self.turns.append(Turn(question, answer))
+        return answer
+
+    def clear(self) -> None:
+        """Forget the conversation; the video's index and memory stay."""
+        self.turns.clear()
+
+    def history(self) -> list[Message]:
+        """The latest turns, oldest first, that fit ``history_tokens``."""
+        llm = self.assistant.llm
+        kept: list[Message] = []
+        used = 0
+        for turn in reversed(self.turns):
+            pair = [Message("user", turn.question), Message("assistant", turn.answer.text)]
+            cost = sum(llm.count_tokens(m.content) for m in pair)
+            if used + cost > self.options.history_tokens:
+                break
+            kept[:0] = pair
+            used += cost
+        return kept
+
+    def search_text(self, question: str) -> str:
+        """What the video is searched for: the question itself, unless it is a follow-up. "And after
+        that?" / "what came before?" become "what happens after/before <what the last answer rests on>";
+        other follow-ups are searched together with the question before."""
+        own = [t for t in tokenize(question) if t not in STOPWORDS]
+        words = set(re.findall(r"[a-z]+", question.lower()))
+        if not self.turns or len(own) > _FOLLOW_UP_WORDS or not _POINTERS & words:
+            return question
+        last = self.turns[-1]
+        direction = "before" if "before" in words else "after" if words & _ONWARDS else None
+        if direction is not None and not last.answer.abstained:
+            return f"What happens {direction} {_what_was_found(last)}?"
+        return f"{last.question} {question}"
+
+    def scenes(self) -> list[SceneNote]:
+        known = self.assistant.knowledge(self.video)
+        notes = []
+        for scene in known.visual.scenes:
+            inside = [p.text for p in known.passages if scene.start_s <= p.start_s < scene.end_s]
+            words = " ".join(inside).split()
+            text = " ".join(words[:_SCENE_NOTE_WORDS]) + (" …" if len(words) > _SCENE_NOTE_WORDS else "")
+            notes.append(SceneNote(scene, text))
+        return notes
+
+    # --- transcripts -------------------------------------------------------------------------------
+
+    def as_markdown(self) -> str:
+        lines = [f"# Chat about {self.video.name}", ""]
+        for turn in self.turns:
+            lines += [f"**You:** {turn.question}", "", f"**videoqa:** {turn.answer.text}", ""]
+            lines += [f"- {evidence_line(item)}" for item in turn.answer.evidence]
+            lines += [""] if turn.answer.evidence else []
+        return "\n".join(lines).rstrip() + "\n"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"video": str(self.video), "turns": [
+            {"question": t.question, "answer": t.answer.text, "abstained": t.answer.abstained,
+             "evidence": [{"channel": e.channel, "start": format_clock(e.start_s, 0),
+                           "end": format_clock(e.end_s, 0), "start_s": round(e.start_s, 3),
+                           "end_s": round(e.end_s, 3), "text": e.text} for e in t.answer.evidence]}
+            for t in self.turns]}
+
+    def save(self, path: Path) -> str:
+        """Write the conversation as markdown or JSON, by the file's suffix; returns the format."""
+        kind = TRANSCRIPT_FORMATS.get(path.suffix.lower())
+        if kind is None:
+            raise InputError(f"{path}: save the conversation as .md or .json")
+        if not path.parent.is_dir():
+            raise InputError(f"{path}: the folder {path.parent} does not exist")
+        text = self.as_markdown() if kind == "markdown" else json.dumps(self.as_json(), indent=2) + "\n"
+        replace_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
+        return kind

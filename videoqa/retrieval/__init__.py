@@ -1,0 +1,1 @@
+"""Finding the evidence for a question: text search, temporal relations, and relevance."""

@@ -1,0 +1,1 @@
+"""What videoqa keeps on disk: the model registry and its fetching, folders, and the index cache."""

@@ -57,20 +57,29 @@ def judge(asked: AskedQuestion, found: EvidenceSet, llm: TextGenerator) -> Verdi
     """The model's answer to one question, asked whatever the evidence's relevance."""
     start = time.perf_counter()
     result = answer(asked.question, found, llm, AnswerOptions(min_relevance=0.0), {"llm": "benchmark"})
-    return verdict(asked, result.abstained, result.quoted, result.text, time.perf_counter() - start,
-                   result.relevance if result.relevance is not None else 0.0)
+    return verdict(
+        asked,
+        result.abstained,
+        result.quoted,
+        result.text,
+        time.perf_counter() - start,
+        result.relevance if result.relevance is not None else 0.0,
+    )
 
 
-def verdict(asked: AskedQuestion, abstained: bool, quoted: bool, text: str, seconds: float,
-            relevance: float) -> Verdict:
+def verdict(
+    asked: AskedQuestion, abstained: bool, quoted: bool, text: str, seconds: float, relevance: float
+) -> Verdict:
     right = abstained if not asked.answers else not abstained and answer_matches(text, asked.answers)
     return Verdict(asked, right, abstained, quoted, seconds, text, relevance)
 
 
 def at_threshold(verdicts: list[Verdict], threshold: float) -> list[Verdict]:
     """The verdicts had ``ask`` abstained, without asking the model, below ``threshold``."""
-    return [v if v.relevance >= threshold else verdict(v.asked, True, False, "", 0.0, v.relevance)
-            for v in verdicts]
+    return [
+        v if v.relevance >= threshold else verdict(v.asked, True, False, "", 0.0, v.relevance)
+        for v in verdicts
+    ]
 
 
 def consistency(verdicts: list[Verdict]) -> float:
@@ -91,53 +100,73 @@ def report(name: str, threshold: float, verdicts: list[Verdict]) -> str:
     unanswerable = [v for v in verdicts if not v.asked.answers]
     seconds = [v.seconds for v in verdicts if v.seconds > 0] or [0.0]
     p95 = float(np.percentile(seconds, 95))
-    return (f"| {name} | {threshold:.1f} | {share([v.right for v in answerable])} | "
-            f"{share([not v.right and not v.abstained for v in answerable])} | "
-            f"{share([v.abstained for v in answerable])} | {share([v.right for v in unanswerable])} | "
-            f"{share([v.quoted for v in verdicts if not v.abstained])} | {consistency(verdicts):.1%} | "
-            f"{statistics.median(seconds):.2f} / {p95:.2f} |")
+    return (
+        f"| {name} | {threshold:.1f} | {share([v.right for v in answerable])} | "
+        f"{share([not v.right and not v.abstained for v in answerable])} | "
+        f"{share([v.abstained for v in answerable])} | {share([v.right for v in unanswerable])} | "
+        f"{share([v.quoted for v in verdicts if not v.abstained])} | {consistency(verdicts):.1%} | "
+        f"{statistics.median(seconds):.2f} / {p95:.2f} |"
+    )
 
 
 def by_family(name: str, verdicts: list[Verdict]) -> list[str]:
     families = sorted({v.asked.family for v in verdicts})
-    return [f"| {name} | {family} | {len(chosen)} | {share([v.right for v in chosen])} |"
-            for family in families for chosen in [[v for v in verdicts if v.asked.family == family]]]
+    return [
+        f"| {name} | {family} | {len(chosen)} | {share([v.right for v in chosen])} |"
+        for family in families
+        for chosen in [[v for v in verdicts if v.asked.family == family]]
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+",
-                        default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
+    parser.add_argument(
+        "--models", nargs="+", default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
+    )
     parser.add_argument("--seed", type=int, default=1, help="question-set seed (0 is the relevance fit's)")
     parser.add_argument("--facts", type=int, default=20)
     parser.add_argument("--show-wrong", action="store_true", help="print each wrong answer")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="llama.cpp threads (0: one per core; 1 when something else runs beside it)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="llama.cpp threads (0: one per core; 1 when something else runs beside it)",
+    )
     args = parser.parse_args()
     questions = question_set(args.seed, args.facts)
     embedder = load_text_embedder(fetch=models.pull)
     passages = [Passage(channel, start, end, text) for channel, text, start, end in questions.passages]
     vectors = embedder.embed([embedding_text(p) for p in passages])
-    found = [find_evidence(q.question, passages, vectors, embedder, (), RetrievalOptions())
-             for q in questions.questions]
+    found = [
+        find_evidence(q.question, passages, vectors, embedder, (), RetrievalOptions())
+        for q in questions.questions
+    ]
     results: dict[str, list[Verdict]] = {}
     for name in args.models:
         llm = load_llm(name, LlmOptions(threads=args.threads), fetch=models.pull)
         results[name] = [judge(q, f, llm) for q, f in zip(questions.questions, found, strict=True)]
         if args.show_wrong:
             for wrong in (v for v in results[name] if not v.right):
-                print(f"{name}: {wrong.asked.family}: p={wrong.relevance:.2f} {wrong.asked.question} -> "
-                      f"{wrong.text}")
-    print(f"\nseed {args.seed}: {len(passages)} passages, {len(questions.questions)} questions "
-          f"({sum(bool(q.answers) for q in questions.questions)} answerable)\n")
-    print("| model | min relevance | answerable: right | wrong | abstained | unanswerable: abstained | "
-          "answers quoted | paraphrase-consistent facts | s per answer asked (median / p95) |")
+                print(
+                    f"{name}: {wrong.asked.family}: p={wrong.relevance:.2f} {wrong.asked.question} -> "
+                    f"{wrong.text}"
+                )
+    print(
+        f"\nseed {args.seed}: {len(passages)} passages, {len(questions.questions)} questions "
+        f"({sum(bool(q.answers) for q in questions.questions)} answerable)\n"
+    )
+    print(
+        "| model | min relevance | answerable: right | wrong | abstained | unanswerable: abstained | "
+        "answers quoted | paraphrase-consistent facts | s per answer asked (median / p95) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, verdicts in results.items():
         for threshold in sorted({*THRESHOLDS, MIN_PROBABILITY}):
             print(report(name, threshold, at_threshold(verdicts, threshold)))
-    print(f"\nat ask's min relevance {MIN_PROBABILITY}:\n\n| model | family | questions | right |\n"
-          "|---|---|---|---|")
+    print(
+        f"\nat ask's min relevance {MIN_PROBABILITY}:\n\n| model | family | questions | right |\n"
+        "|---|---|---|---|"
+    )
     for name, verdicts in results.items():
         print("\n".join(by_family(name, at_threshold(verdicts, MIN_PROBABILITY))))
 

@@ -35,8 +35,9 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
     from videoqa.testmedia.story import StoryOptions, build_story
 
     footage = tuple(str(sample_path(name)) for name in FOOTAGE)
-    story = build_story(StoryOptions(duration_s=minutes * 60, seed=1, footage=footage, voice=voice),
-                        BENCH_DIR / "stories")
+    story = build_story(
+        StoryOptions(duration_s=minutes * 60, seed=1, footage=footage, voice=voice), BENCH_DIR / "stories"
+    )
     stage_s: dict[str, float] = {}
 
     def progress(label: str) -> Any:
@@ -52,8 +53,9 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
         assistant = Assistant(options, cache=IndexCache(Path(cache_dir)), progress=progress)
         for load in (lambda: assistant.llm, lambda: assistant.text_embedder):
             load()  # model loading is counted apart: it is paid once per session, not per video
-        picked = [q for q in story.questions if q.answers][:questions] + \
-            [q for q in story.questions if not q.answers]
+        picked = [q for q in story.questions if q.answers][:questions] + [
+            q for q in story.questions if not q.answers
+        ]
         started = time.perf_counter()
         first = assistant.ask(story.path, picked[0].question)
         first_s = time.perf_counter() - started
@@ -64,9 +66,16 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
         for question in picked:
             answer = first if question is picked[0] else assistant.ask(story.path, question.question)
             right += answer_matches(answer.text, question.answers) if question.answers else answer.abstained
-    return {"minutes": minutes, "voice": voice, "first_s": first_s, "second_s": second_s, "stages_s": stage_s,
-            "accuracy": right / len(picked), "questions": len(picked),
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "minutes": minutes,
+        "voice": voice,
+        "first_s": first_s,
+        "second_s": second_s,
+        "stages_s": stage_s,
+        "accuracy": right / len(picked),
+        "questions": len(picked),
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -74,22 +83,30 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 30, 60])
     parser.add_argument("--questions", type=int, default=12, help="answerable questions per video")
     parser.add_argument("--no-screen-text", action="store_true", help="leave the OCR channel out")
-    parser.add_argument("--voice", choices=["espeak", "piper", "both"], default=None,
-                        help="who narrates (default: both when piper-tts is installed, else espeak)")
+    parser.add_argument(
+        "--voice",
+        choices=["espeak", "piper", "both"],
+        default=None,
+        help="who narrates (default: both when piper-tts is installed, else espeak)",
+    )
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # a child process's single run
     args = parser.parse_args()
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.questions, not args.no_screen_text, args.voice or "espeak")))
         return
     rows = [_child(minutes, voice, args) for minutes in args.minutes for voice in _voices(args.voice)]
-    print("| video | voice | first answer s | frames s | speech s | screen text s | second answer s |"
-          " peak MiB | accuracy |\n|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| video | voice | first answer s | frames s | speech s | screen text s | second answer s |"
+        " peak MiB | accuracy |\n|---|---|---|---|---|---|---|---|---|"
+    )
     for row in rows:
         stages = row["stages_s"]
-        print(f"| {row['minutes']:g} min | {row['voice']} | {row['first_s']:.1f} | "
-              f"{stages.get('frames', 0):.1f} | {stages.get('speech', 0):.1f} | "
-              f"{stages.get('screen text', 0):.1f} | {row['second_s']:.2f} | {row['peak_mib']:.0f} | "
-              f"{row['accuracy']:.0%} of {row['questions']} |")
+        print(
+            f"| {row['minutes']:g} min | {row['voice']} | {row['first_s']:.1f} | "
+            f"{stages.get('frames', 0):.1f} | {stages.get('speech', 0):.1f} | "
+            f"{stages.get('screen text', 0):.1f} | {row['second_s']:.2f} | {row['peak_mib']:.0f} | "
+            f"{row['accuracy']:.0%} of {row['questions']} |"
+        )
 
 
 def _voices(choice: str | None) -> tuple[str, ...]:
@@ -109,8 +126,17 @@ def _voices(choice: str | None) -> tuple[str, ...]:
 def _child(minutes: float, voice: str, args: argparse.Namespace) -> dict[str, Any]:
     """One length and voice in a fresh process: its index cache and memory peak are its own."""
     extra = ["--no-screen-text"] if args.no_screen_text else []
-    command = [sys.executable, __file__, "--one", str(minutes), "--questions", str(args.questions),
-               "--voice", voice, *extra]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        str(minutes),
+        "--questions",
+        str(args.questions),
+        "--voice",
+        voice,
+        *extra,
+    ]
     child = subprocess.run(command, capture_output=True, text=True, check=True)
     print(f"done: {minutes:g} min, {voice}", file=sys.stderr)
     row: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])

@@ -58,27 +58,35 @@ def curve(rows: list[Measured], probabilities: np.ndarray, label: str) -> None:
     answerable = np.array([bool(r.question.answers) for r in rows])
     holds = np.array([r.holds_answer for r in rows])
     dense = np.array([r.features[0] for r in rows])
-    print(f"\n{label}: {answerable.sum()} answerable, {(~answerable).sum()} unanswerable questions; "
-          f"retrieval finds the answer for {holds[answerable].mean():.1%} of the answerable\n")
+    print(
+        f"\n{label}: {answerable.sum()} answerable, {(~answerable).sum()} unanswerable questions; "
+        f"retrieval finds the answer for {holds[answerable].mean():.1%} of the answerable\n"
+    )
     print("| rule | answerable answered | unanswerable abstained | answered with the answer in view |")
     print("|---|---|---|---|")
 
     def row(name: str, answered: np.ndarray) -> None:
         right = (answered & holds).sum() / max(answered.sum(), 1)
-        print(f"| {name} | {answered[answerable].mean():.1%} | {(~answered)[~answerable].mean():.1%} | "
-              f"{right:.1%} |")
+        print(
+            f"| {name} | {answered[answerable].mean():.1%} | {(~answered)[~answerable].mean():.1%} | "
+            f"{right:.1%} |"
+        )
 
     row(f"dense >= {OLD_THRESHOLD:.2f} (old)", dense >= OLD_THRESHOLD)
     for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         row(f"p >= {threshold:.1f}", probabilities >= threshold)
     families = sorted({r.question.family for r in rows})
-    print(f"\n| family | questions | mean p | p >= 0.5 | p >= {MIN_PROBABILITY} (ask's) |\n"
-          "|---|---|---|---|---|")
+    print(
+        f"\n| family | questions | mean p | p >= 0.5 | p >= {MIN_PROBABILITY} (ask's) |\n"
+        "|---|---|---|---|---|"
+    )
     for family in families:
         chosen = np.array([r.question.family == family for r in rows])
-        print(f"| {family} | {chosen.sum()} | {probabilities[chosen].mean():.2f} | "
-              f"{(probabilities[chosen] >= 0.5).mean():.1%} | "
-              f"{(probabilities[chosen] >= MIN_PROBABILITY).mean():.1%} |")
+        print(
+            f"| {family} | {chosen.sum()} | {probabilities[chosen].mean():.2f} | "
+            f"{(probabilities[chosen] >= 0.5).mean():.1%} | "
+            f"{(probabilities[chosen] >= MIN_PROBABILITY).mean():.1%} |"
+        )
 
 
 def main() -> None:
@@ -86,18 +94,31 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=60, help="facts in each stand-in video")
     parser.add_argument("--fit-seed", type=int, default=0)
     parser.add_argument("--check-seed", type=int, default=1)
-    parser.add_argument("--fit-phrasings", type=int, default=3,
-                        help="phrasings of each fact fitted on; the check uses the others")
+    parser.add_argument(
+        "--fit-phrasings",
+        type=int,
+        default=3,
+        help="phrasings of each fact fitted on; the check uses the others",
+    )
     args = parser.parse_args()
     embedder = load_text_embedder(fetch=models.pull)
-    fit = [r for r in measure_set(question_set(args.fit_seed, args.facts), embedder)
-           if r.question.phrasing < args.fit_phrasings]
-    check = [r for r in measure_set(question_set(args.check_seed, args.facts), embedder)
-             if not r.question.answers or r.question.phrasing >= args.fit_phrasings]
+    fit = [
+        r
+        for r in measure_set(question_set(args.fit_seed, args.facts), embedder)
+        if r.question.phrasing < args.fit_phrasings
+    ]
+    check = [
+        r
+        for r in measure_set(question_set(args.check_seed, args.facts), embedder)
+        if not r.question.answers or r.question.phrasing >= args.fit_phrasings
+    ]
     features = np.array([r.features for r in fit], dtype=np.float64)
     weights, bias = fit_logistic(features, np.array([float(r.holds_answer) for r in fit]))
-    print("fitted: WEIGHTS = {" + ", ".join(f'"{n}": {w:.2f}' for n, w in zip(FEATURES, weights, strict=True))
-          + f"}}, BIAS = {bias:.2f}")
+    print(
+        "fitted: WEIGHTS = {"
+        + ", ".join(f'"{n}": {w:.2f}' for n, w in zip(FEATURES, weights, strict=True))
+        + f"}}, BIAS = {bias:.2f}"
+    )
 
     def predict(rows: list[Measured]) -> np.ndarray:
         x = np.array([r.features for r in rows], dtype=np.float64)

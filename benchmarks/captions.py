@@ -37,9 +37,14 @@ BENCH_DIR = Path.home() / ".cache" / "videoqa" / "bench"
 FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 DEFAULT_MODELS = ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct")
 # Words a caption may use that the script need not hold: our quote labels and plain caption verbs.
-_FREE = frozenset(re.findall(r"\S+", "a an the is are was were of to in on at and or speech screen says "
-                             "said shows shown sign reads someone scene video while about with for by from "
-                             "it this that"))
+_FREE = frozenset(
+    re.findall(
+        r"\S+",
+        "a an the is are was were of to in on at and or speech screen says "
+        "said shows shown sign reads someone scene video while about with for by from "
+        "it this that",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def _words(text: str) -> list[str]:
 def repeated(text: str) -> bool:
     sentences = [tuple(_words(s)) for s in re.split(r"[.!?]", text) if len(_words(s)) >= 2]
     words = _words(text)
-    runs = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    runs = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
     return len(set(sentences)) < len(sentences) or len(set(runs)) < len(runs)
 
 
@@ -92,15 +97,28 @@ def judge(model: str, story: Story, scenes: int, cues: list[CaptionEvent], times
     from videoqa.testmedia.facts import answer_matches
 
     shown = [c for c in cues if c.source != "empty"]
-    spans = [(_in_span(story.cards, c.start_s, c.end_s), _in_span(story.lines, c.start_s, c.end_s))
-             for c in shown]
+    spans = [
+        (_in_span(story.cards, c.start_s, c.end_s), _in_span(story.lines, c.start_s, c.end_s)) for c in shown
+    ]
     planted = [q for q in story.questions if q.kind in ("speech", "screen")]
-    stated = sum(1 for q in planted for c in shown
-                 if c.start_s <= q.start_s + 0.5 < c.end_s and answer_matches(c.text, q.answers))
-    return Row(model, scenes, len(shown), len(cues) - len(shown), sum(repeated(c.text) for c in shown),
-               sum(doubled(c.text, signs, lines) for c, (signs, lines) in zip(shown, spans, strict=True)),
-               sum(grounded(c.text, signs + lines) for c, (signs, lines) in zip(shown, spans, strict=True)),
-               sum(c.source == "model" for c in shown), (stated, len(planted)), *times)
+    stated = sum(
+        1
+        for q in planted
+        for c in shown
+        if c.start_s <= q.start_s + 0.5 < c.end_s and answer_matches(c.text, q.answers)
+    )
+    return Row(
+        model,
+        scenes,
+        len(shown),
+        len(cues) - len(shown),
+        sum(repeated(c.text) for c in shown),
+        sum(doubled(c.text, signs, lines) for c, (signs, lines) in zip(shown, spans, strict=True)),
+        sum(grounded(c.text, signs + lines) for c, (signs, lines) in zip(shown, spans, strict=True)),
+        sum(c.source == "model" for c in shown),
+        (stated, len(planted)),
+        *times,
+    )
 
 
 def run_model(model: str, story: Story, index_cache: Path) -> Row:
@@ -141,13 +159,16 @@ def main() -> None:
     from videoqa.testmedia.story import StoryOptions, build_story
 
     footage = tuple(str(sample_path(name)) for name in FOOTAGE)
-    story = build_story(StoryOptions(duration_s=args.minutes * 60, seed=args.seed, footage=footage),
-                        BENCH_DIR / "stories")
+    story = build_story(
+        StoryOptions(duration_s=args.minutes * 60, seed=args.seed, footage=footage), BENCH_DIR / "stories"
+    )
     index_cache = BENCH_DIR / "caption-index"
     started = time.perf_counter()
     Assistant(AssistantOptions(device="cpu"), cache=IndexCache(index_cache)).knowledge(story.path)
-    print(f"{story.path.name}: {args.minutes:g} min, indexed (or read from the cache) in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(
+        f"{story.path.name}: {args.minutes:g} min, indexed (or read from the cache) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     rows = []
     for model in args.models:
         models.pull(model)
@@ -159,14 +180,18 @@ def main() -> None:
 
 
 def print_table(rows: list[Row], minutes: float) -> None:
-    print("| model | scenes | cues | empty cues | repeated | doubled sign | grounded | by the model | "
-          "facts stated | models s | cold s | cold s/scene | cold s/video-min | warm s |")
+    print(
+        "| model | scenes | cues | empty cues | repeated | doubled sign | grounded | by the model | "
+        "facts stated | models s | cold s | cold s/scene | cold s/video-min | warm s |"
+    )
     print("|---" * 14 + "|")
     for r in rows:
-        print(f"| {r.model} | {r.scenes} | {r.cues} | {r.empty} | {r.repeated} | {r.doubled} | "
-              f"{r.grounded / max(r.cues, 1):.0%} | {r.from_model / max(r.cues, 1):.0%} | "
-              f"{r.facts[0]}/{r.facts[1]} | {r.models_s:.1f} | {r.cold_s:.0f} | {r.cold_s / r.scenes:.2f} | "
-              f"{r.cold_s / minutes:.1f} | {r.warm_s:.2f} |")
+        print(
+            f"| {r.model} | {r.scenes} | {r.cues} | {r.empty} | {r.repeated} | {r.doubled} | "
+            f"{r.grounded / max(r.cues, 1):.0%} | {r.from_model / max(r.cues, 1):.0%} | "
+            f"{r.facts[0]}/{r.facts[1]} | {r.models_s:.1f} | {r.cold_s:.0f} | {r.cold_s / r.scenes:.2f} | "
+            f"{r.cold_s / minutes:.1f} | {r.warm_s:.2f} |"
+        )
 
 
 if __name__ == "__main__":

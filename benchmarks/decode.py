@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from videoqa.testmedia.samples import sample_path
 from videoqa.testmedia.synth import SynthSpec, loop_video, pattern_scenes, render
 
-METHODS = ("videoqa-auto", "videoqa-pyav", "videoqa-decord", "pyav-sequential", "opencv-sequential",
-           "ffmpeg")
+METHODS = ("videoqa-auto", "videoqa-pyav", "videoqa-decord", "pyav-sequential", "opencv-sequential", "ffmpeg")
 REAL_CLIPS = ("vtest.avi", "bikes.mp4", "bigbuckbunny.mp4")
 SHORT_RUN_REPEATS = 9
 
@@ -81,8 +80,10 @@ def measure(method: str, path: str, fps: float) -> dict[str, Any]:
     else:
         frames = _ffmpeg(path, fps)
     seconds = time.perf_counter() - start
-    peak_kib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak_kib = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
     return {"frames": frames, "seconds": seconds, "peak_mib": peak_kib / 1024}
 
 
@@ -141,9 +142,23 @@ def _ffmpeg(path: str, fps: float) -> int:
 
     info = probe(path)
     frame_bytes = info.width * info.height * 3
-    process = subprocess.Popen(["ffmpeg", "-v", "error", "-i", path, "-vf", f"fps={fps}",
-                                "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                               stdout=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            path,
+            "-vf",
+            f"fps={fps}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert process.stdout is not None
     total = 0
     while chunk := process.stdout.read(1 << 20):
@@ -158,10 +173,13 @@ def run_isolated(method: str, path: Path, fps: float, repeat: int) -> dict[str, 
     Runs under a second are repeated at least SHORT_RUN_REPEATS times: their noise is larger.
     """
     runs: list[dict[str, Any]] = []
-    while len(runs) < (repeat if not runs or runs[0]["seconds"] >= 1.0
-                       else max(repeat, SHORT_RUN_REPEATS)):
-        output = subprocess.run([sys.executable, __file__, "--one", method, str(path), str(fps)],
-                                capture_output=True, text=True, check=False)
+    while len(runs) < (repeat if not runs or runs[0]["seconds"] >= 1.0 else max(repeat, SHORT_RUN_REPEATS)):
+        output = subprocess.run(
+            [sys.executable, __file__, "--one", method, str(path), str(fps)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if output.returncode != 0:
             return {"error": (output.stderr.strip().splitlines() or ["failed"])[-1]}
         runs.append(json.loads(output.stdout))
@@ -175,8 +193,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "FILE", "FPS"), help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs="*", type=Path, help="benchmark these files instead")
-    parser.add_argument("--long", action="store_true",
-                        help="add the 60-minute video at 1 fps, and at 0.05 fps (sparse, seeking)")
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="add the 60-minute video at 1 fps, and at 0.05 fps (sparse, seeking)",
+    )
     parser.add_argument("--rates", default="1,4", help="sampling rates in frames/s (default 1,4)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--repeat", type=int, default=3, help="runs per row; the median is shown")
@@ -192,8 +213,10 @@ def main() -> None:
     if args.long:
         jobs += [(sixty_minute_video(), 1.0), (sixty_minute_video(), 0.05)]
     rows = []
-    header = f"{'file':<22} {'fps':>4} {'method':<18} {'frames':>6} {'seconds':>8} {'frames/s':>9} " \
-             f"{'vs best':>7} {'peak MiB':>9}"
+    header = (
+        f"{'file':<22} {'fps':>4} {'method':<18} {'frames':>6} {'seconds':>8} {'frames/s':>9} "
+        f"{'vs best':>7} {'peak MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     for path, rate in jobs:
@@ -211,8 +234,10 @@ def _format_row(name: str, rate: float, method: str, result: dict[str, Any], bes
     if "error" in result:
         return f"{name:<22} {rate:>4g} {method:<18} error: {result['error']}"
     speed = result["frames"] / result["seconds"]
-    return (f"{name:<22} {rate:>4g} {method:<18} {result['frames']:>6} {result['seconds']:>8.2f} "
-            f"{speed:>9.1f} {speed / best:>7.2f} {result['peak_mib']:>9.0f}")
+    return (
+        f"{name:<22} {rate:>4g} {method:<18} {result['frames']:>6} {result['seconds']:>8.2f} "
+        f"{speed:>9.1f} {speed / best:>7.2f} {result['peak_mib']:>9.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -84,14 +84,19 @@ def speed() -> None:
         ours_s, ours_frames = videoqa_seconds(video, model_dir)
         per_frame_s, naive_frames = naive_seconds_per_frame(video, model_dir)
     naive_total_s = per_frame_s * info.frame_count
-    print(f"video: {video.name}, {info.duration_s:.0f} s, {info.frame_count} frames, "
-          f"{info.width}x{info.height}; model: random CLIP ViT-B/32 image tower, CPU, "
-          f"{torch_threads()} threads")
+    print(
+        f"video: {video.name}, {info.duration_s:.0f} s, {info.frame_count} frames, "
+        f"{info.width}x{info.height}; model: random CLIP ViT-B/32 image tower, CPU, "
+        f"{torch_threads()} threads"
+    )
     print(f"{'method':<10} {'frames':>7} {'seconds':>9}  note")
-    print(f"{'naive':<10} {info.frame_count:>7} {naive_total_s:>9.0f}  {per_frame_s * 1000:.0f} ms/frame "
-          f"measured on the first {naive_frames} frames, scaled to all")
-    print(f"{'videoqa':<10} {ours_frames:>7} {ours_s:>9.1f}  {ours_frames / ours_s:.1f} frames/s, "
-          "1 fps sampled")
+    print(
+        f"{'naive':<10} {info.frame_count:>7} {naive_total_s:>9.0f}  {per_frame_s * 1000:.0f} ms/frame "
+        f"measured on the first {naive_frames} frames, scaled to all"
+    )
+    print(
+        f"{'videoqa':<10} {ours_frames:>7} {ours_s:>9.1f}  {ours_frames / ours_s:.1f} frames/s, 1 fps sampled"
+    )
     print(f"speed-up: {naive_total_s / ours_s:.0f}x")
 
 
@@ -136,16 +141,22 @@ def requery() -> None:
         timings["retrieval"].append(end - middle)
         timings["search without model load"].append(end - start)
     command_s = _command_seconds(video, model_dir, cache.root)
-    print(f"video: {video.name}, {index.info.duration_s / 3600:.1f} h, {len(index.timestamps_s)} frames "
-          f"indexed ({'from cache' if index.cached else f'built in {build_s:.0f} s'}), "
-          f"{len(index.scenes)} scenes, {index.frame_embeddings.shape[1]}-d float16 embeddings")
+    print(
+        f"video: {video.name}, {index.info.duration_s / 3600:.1f} h, {len(index.timestamps_s)} frames "
+        f"indexed ({'from cache' if index.cached else f'built in {build_s:.0f} s'}), "
+        f"{len(index.scenes)} scenes, {index.frame_embeddings.shape[1]}-d float16 embeddings"
+    )
     print(f"{'measure':<28} {'median ms':>10}")
     for name, values in timings.items():
         print(f"{name:<28} {sorted(values)[len(values) // 2] * 1000:>10.1f}")
-    print(f"{'model load (excluded)':<28} {load_s * 1000:>10.1f}  (first load: importing torch and "
-          "transformers included)")
-    print(f"{'whole videoqa search command':<28} {command_s * 1000:>10.1f}  (process start, imports and "
-          "model load included)")
+    print(
+        f"{'model load (excluded)':<28} {load_s * 1000:>10.1f}  (first load: importing torch and "
+        "transformers included)"
+    )
+    print(
+        f"{'whole videoqa search command':<28} {command_s * 1000:>10.1f}  (process start, imports and "
+        "model load included)"
+    )
 
 
 def _command_seconds(video: Path, model_dir: Path, cache_root: Path) -> float:
@@ -153,8 +164,21 @@ def _command_seconds(video: Path, model_dir: Path, cache_root: Path) -> float:
     runs = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "videoqa", "search", "a red car at night", str(video),
-                        "--embedder", str(model_dir)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "videoqa",
+                "search",
+                "a red car at night",
+                str(video),
+                "--embedder",
+                str(model_dir),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         runs.append(time.perf_counter() - start)
     return sorted(runs)[1]
 

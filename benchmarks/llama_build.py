@@ -63,8 +63,14 @@ def run_build(path: str | None, model: Path) -> dict[str, Any]:
     env = dict(os.environ)
     if path is not None:
         env["PYTHONPATH"] = os.pathsep.join([path, str(ROOT), env.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", CHILD, str(model)], capture_output=True, text=True,
-                          env=env, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(model)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     result: dict[str, Any] = {}
     for line in done.stdout.strip().splitlines():
         result.update(json.loads(line))
@@ -77,8 +83,13 @@ def run_build(path: str | None, model: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--build", action="append", default=[], metavar="NAME=DIR",
-                        help="another llama-cpp-python installed with pip --target DIR")
+    parser.add_argument(
+        "--build",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="another llama-cpp-python installed with pip --target DIR",
+    )
     parser.add_argument("--model", type=Path, help="a GGUF file (default: the default answerer)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

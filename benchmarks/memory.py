@@ -98,11 +98,20 @@ def _child(bridge: str, scenes: int, device: str) -> None:
         gpu_peak = int(torch.cuda.max_memory_allocated())
     tenth = max(1, len(times) // 10)
     # medians: on a shared machine a few scenes stall behind other work, which a mean would count
-    print(json.dumps({"bridge": bridge, "scenes": scenes, "ms_per_scene": 1000 * statistics.median(times),
-                      "first_ms": 1000 * statistics.median(times[:tenth]),
-                      "last_ms": 1000 * statistics.median(times[-tenth:]),
-                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "gpu_peak_mib": gpu_peak / 2**20, "llm_input": llm_input}))
+    print(
+        json.dumps(
+            {
+                "bridge": bridge,
+                "scenes": scenes,
+                "ms_per_scene": 1000 * statistics.median(times),
+                "first_ms": 1000 * statistics.median(times[:tenth]),
+                "last_ms": 1000 * statistics.median(times[-tenth:]),
+                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "gpu_peak_mib": gpu_peak / 2**20,
+                "llm_input": llm_input,
+            }
+        )
+    )
 
 
 def _measure(bridge: str, scenes: int, device: str) -> dict[str, Any]:
@@ -115,8 +124,9 @@ def _measure(bridge: str, scenes: int, device: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--bridge", choices=BRIDGES, nargs="+", default=list(BRIDGES))
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -125,14 +135,19 @@ def main() -> None:
     if args.child:
         _child(args.child[0], int(args.child[1]), args.device)
         return
-    print(f"{'set-up':<10} {'scenes':>6} {'ms/scene':>9} {'first 10%':>10} {'last 10%':>9} "
-          f"{'last/first':>10} {'peak MiB':>9} {'GPU MiB':>8} {'LLM input':>9}")
+    print(
+        f"{'set-up':<10} {'scenes':>6} {'ms/scene':>9} {'first 10%':>10} {'last 10%':>9} "
+        f"{'last/first':>10} {'peak MiB':>9} {'GPU MiB':>8} {'LLM input':>9}"
+    )
     for bridge in args.bridge:
         for scenes in args.scenes:
             row = _measure(bridge, scenes, args.device)
-            print(f"{bridge:<10} {scenes:>6} {row['ms_per_scene']:>9.2f} {row['first_ms']:>10.2f} "
-                  f"{row['last_ms']:>9.2f} {row['last_ms'] / row['first_ms']:>10.2f} {row['peak_mib']:>9.0f} "
-                  f"{row['gpu_peak_mib']:>8.0f} {row['llm_input']:>9}", flush=True)
+            print(
+                f"{bridge:<10} {scenes:>6} {row['ms_per_scene']:>9.2f} {row['first_ms']:>10.2f} "
+                f"{row['last_ms']:>9.2f} {row['last_ms'] / row['first_ms']:>10.2f} {row['peak_mib']:>9.0f} "
+                f"{row['gpu_peak_mib']:>8.0f} {row['llm_input']:>9}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -68,8 +68,14 @@ CARD_START_S, CARD_S = 1.0, 2.0  # within each scene
 CARD_FRAME_S, NO_CARD_FRAME_S = 2.0, 3.5  # within each scene
 REAL_CLIPS = ("vtest.avi", "bikes.mp4", "bigbuckbunny.mp4", "Megamind.avi", "tree.avi")
 # Generated sources with no text in them (testsrc2 draws a clock); seeded where they start random.
-PATTERNS = ("cellauto=rule=110:seed=1", "smptebars", "life=mold=10:ratio=0.2:seed=1",
-            "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02:seed=1", "rgbtestsrc", "color=c=0x404040")
+PATTERNS = (
+    "cellauto=rule=110:seed=1",
+    "smptebars",
+    "life=mold=10:ratio=0.2:seed=1",
+    "gradients=c0=0x7030a0:c1=0xffd966:speed=0.02:seed=1",
+    "rgbtestsrc",
+    "color=c=0x404040",
+)
 SCENES_PER_VIDEO = 12
 OVERLAY_FRAMES = 24
 SLIDES = 12
@@ -77,11 +83,53 @@ SLIDE_SIZE = (1280, 720)
 FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
-WORDS = ("harbour", "station", "market", "museum", "library", "north", "river", "garden", "bridge",
-         "castle", "orange", "silver", "winter", "coffee", "ticket", "window", "island", "valley",
-         "forest", "meeting", "budget", "report", "launch", "design", "camera", "signal", "planet",
-         "engine", "quiet", "yellow", "exit", "closed", "welcome", "danger", "arrivals", "chapter",
-         "lesson", "results", "total", "sales", "weather", "forecast", "breaking", "news", "update")
+WORDS = (
+    "harbour",
+    "station",
+    "market",
+    "museum",
+    "library",
+    "north",
+    "river",
+    "garden",
+    "bridge",
+    "castle",
+    "orange",
+    "silver",
+    "winter",
+    "coffee",
+    "ticket",
+    "window",
+    "island",
+    "valley",
+    "forest",
+    "meeting",
+    "budget",
+    "report",
+    "launch",
+    "design",
+    "camera",
+    "signal",
+    "planet",
+    "engine",
+    "quiet",
+    "yellow",
+    "exit",
+    "closed",
+    "welcome",
+    "danger",
+    "arrivals",
+    "chapter",
+    "lesson",
+    "results",
+    "total",
+    "sales",
+    "weather",
+    "forecast",
+    "breaking",
+    "news",
+    "update",
+)
 FIRST_NAMES = ("Maria", "James", "Aiko", "Olu", "Priya", "Lars", "Chen", "Fatima", "Diego", "Hannah")
 LAST_NAMES = ("Lopez", "Okafor", "Tanaka", "Novak", "Schmidt", "Patel", "Moreau", "Kowalski", "Haddad")
 
@@ -97,8 +145,10 @@ class Case:
 
 # -- the frames -------------------------------------------------------------------------------------
 
+
 def card_text(rng: random.Random) -> str:
     """A card text of one of a dozen kinds, seeded."""
+
     def word() -> str:
         return rng.choice(WORDS)
 
@@ -114,8 +164,10 @@ def card_text(rng: random.Random) -> str:
         lambda: f"{word().upper()} {word().upper()}",
         lambda: f"{word().capitalize()} {word()}",
         lambda: f"{word()} {word()} {word()}",
-        lambda: f"Flight {rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}"
-                f"{rng.randint(100, 9999)}",
+        lambda: (
+            f"Flight {rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}{rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ')}"
+            f"{rng.randint(100, 9999)}"
+        ),
         lambda: f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d} {word().capitalize()}",
         lambda: f"Exit {rng.choice('ABCDEFGH')}{rng.randint(1, 9)}",
         lambda: f"Chapter {rng.randint(1, 30)}: {word().capitalize()}",
@@ -140,22 +192,35 @@ def build_cards(rng: random.Random, folder: Path) -> list[Case]:
     cases = []
     for width, height in SIZES:
         scenes = scene_sources(rng)
-        cards = tuple(TextCard(index * SCENE_S + CARD_START_S, CARD_S, card_text(rng))
-                      for index in range(len(scenes)))
-        video = render(SynthSpec(scenes=tuple(scenes), cards=cards, width=width, height=height,
-                                 audio=False), folder / f"cards-{height}p.mp4")
-        times = sorted([index * SCENE_S + CARD_FRAME_S for index in range(len(scenes))]
-                       + [index * SCENE_S + NO_CARD_FRAME_S for index in range(len(scenes))])
+        cards = tuple(
+            TextCard(index * SCENE_S + CARD_START_S, CARD_S, card_text(rng)) for index in range(len(scenes))
+        )
+        video = render(
+            SynthSpec(scenes=tuple(scenes), cards=cards, width=width, height=height, audio=False),
+            folder / f"cards-{height}p.mp4",
+        )
+        times = sorted(
+            [index * SCENE_S + CARD_FRAME_S for index in range(len(scenes))]
+            + [index * SCENE_S + NO_CARD_FRAME_S for index in range(len(scenes))]
+        )
         info = probe(video.path)
-        frames = [(float(t), pixels) for batch in read_frames(info, np.asarray(times), SamplingOptions())
-                  for t, pixels in zip(batch.timestamps_s, batch.pixels, strict=True)]
+        frames = [
+            (float(t), pixels)
+            for batch in read_frames(info, np.asarray(times), SamplingOptions())
+            for t, pixels in zip(batch.timestamps_s, batch.pixels, strict=True)
+        ]
         for time_s, pixels in frames:
             scene = int(time_s // SCENE_S)
             has_card = time_s - scene * SCENE_S < NO_CARD_FRAME_S - 0.5
             image = folder / f"{height}p-{time_s:06.2f}.png"
             save_png(pixels, image)
-            cases.append(Case(f"card-{height}p" if has_card else "no-card", str(image),
-                              cards[scene].text if has_card else ""))
+            cases.append(
+                Case(
+                    f"card-{height}p" if has_card else "no-card",
+                    str(image),
+                    cards[scene].text if has_card else "",
+                )
+            )
     return cases
 
 
@@ -171,8 +236,9 @@ def build_overlays(rng: random.Random, folder: Path) -> list[Case]:
         batch = next(iter(read_frames(info, np.asarray([time_s]), SamplingOptions(batch_size=1))))
         picture = Image.fromarray(batch.pixels[0])
         text = card_text(rng)
-        font = ImageFont.truetype(str(FONT_DIR / rng.choice(FONTS)),
-                                  rng.randint(max(12, picture.height // 30), picture.height // 8))
+        font = ImageFont.truetype(
+            str(FONT_DIR / rng.choice(FONTS)), rng.randint(max(12, picture.height // 30), picture.height // 8)
+        )
         draw = ImageDraw.Draw(picture)
         outline = rng.random() < 0.5
         stroke = max(1, font.size // 12) if outline else 0
@@ -181,8 +247,9 @@ def build_overlays(rng: random.Random, folder: Path) -> list[Case]:
         y = rng.randint(0, max(0, picture.height - int(bottom - top)))
         colour = rng.choice([(255, 255, 255), (255, 230, 0), (20, 20, 20)])
         edge = (0, 0, 0) if sum(colour) > 300 else (255, 255, 255)
-        draw.text((x - int(left), y - int(top)), text, font=font, fill=colour, stroke_width=stroke,
-                  stroke_fill=edge)
+        draw.text(
+            (x - int(left), y - int(top)), text, font=font, fill=colour, stroke_width=stroke, stroke_fill=edge
+        )
         buffer = io.BytesIO()
         picture.save(buffer, format="JPEG", quality=80)  # compression artefacts, as in a real video
         image = folder / f"overlay-{index:02d}.png"
@@ -240,8 +307,9 @@ def build_cases(seed: int) -> list[Case]:
 
 # -- one configuration, in its own process ----------------------------------------------------------
 
+
 def parse_config(config: str) -> OcrOptions:
-    """"ENGINE[:FIELD=VALUE,...]" -> OcrOptions; values that read as numbers are numbers."""
+    """ "ENGINE[:FIELD=VALUE,...]" -> OcrOptions; values that read as numbers are numbers."""
     engine, _, settings = config.partition(":")
     values: dict[str, Any] = {"engine": engine}
     for setting in filter(None, settings.split(",")):
@@ -277,8 +345,13 @@ def measure(config: str, manifest: Path) -> dict[str, Any]:
         readings += [[(line.text, line.confidence) for line in frame] for frame in lines]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"id": reader.id, "load_s": load_s, "seconds": seconds, "readings": readings,
-            "peak_mib": (own + child) / 1024}
+    return {
+        "id": reader.id,
+        "load_s": load_s,
+        "seconds": seconds,
+        "readings": readings,
+        "peak_mib": (own + child) / 1024,
+    }
 
 
 def batches(cases: list[Case]) -> list[list[Case]]:
@@ -298,8 +371,12 @@ def batches(cases: list[Case]) -> list[list[Case]]:
 
 
 def run_isolated(config: str, manifest: Path) -> dict[str, Any]:
-    output = subprocess.run([sys.executable, __file__, "--one", config, str(manifest)],
-                            capture_output=True, text=True, check=False)
+    output = subprocess.run(
+        [sys.executable, __file__, "--one", config, str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if output.returncode != 0:
         return {"error": (output.stderr.strip().splitlines() or ["failed"])[-1]}
     result: dict[str, Any] = json.loads(output.stdout.splitlines()[-1])
@@ -307,6 +384,7 @@ def run_isolated(config: str, manifest: Path) -> dict[str, Any]:
 
 
 # -- scores -----------------------------------------------------------------------------------------
+
 
 def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
@@ -349,11 +427,14 @@ def score(cases: list[Case], readings: list[list[tuple[str, float]]]) -> dict[st
         found += sum(word in read_words for word in words(case.truth))
         truth_words += len(words(case.truth))
     with_text = len(cases) - empty
-    return {"frames": len(cases), "exact": exact / with_text if with_text else float("nan"),
-            "no_space": spaceless / with_text if with_text else float("nan"),
-            "cer": errors / truth_chars if truth_chars else float("nan"),
-            "words": found / truth_words if truth_words else float("nan"),
-            "false_pos": false_pos / empty if empty else float("nan")}
+    return {
+        "frames": len(cases),
+        "exact": exact / with_text if with_text else float("nan"),
+        "no_space": spaceless / with_text if with_text else float("nan"),
+        "cer": errors / truth_chars if truth_chars else float("nan"),
+        "words": found / truth_words if truth_words else float("nan"),
+        "false_pos": false_pos / empty if empty else float("nan"),
+    }
 
 
 GROUPS = ("card-180p", "card-360p", "card-720p", "overlay", "slides", "no-card")
@@ -370,23 +451,33 @@ def report(config: str, cases: list[Case], result: dict[str, Any]) -> list[dict[
         chosen = [i for i, case in enumerate(cases) if group in ("all", case.group)]
         scores = score([cases[i] for i in chosen], [result["readings"][i] for i in chosen])
         rows.append({"config": config, "id": result["id"], "group": group, **scores})
-        cells = " ".join("     -" if scores[key] != scores[key] else f"{scores[key]:6.2f}"
-                         for key in ("exact", "no_space", "cer", "words", "false_pos"))
+        cells = " ".join(
+            "     -" if scores[key] != scores[key] else f"{scores[key]:6.2f}"
+            for key in ("exact", "no_space", "cer", "words", "false_pos")
+        )
         tail = f" {ms:8.0f} {result['load_s']:6.1f} {result['peak_mib']:8.0f}" if group == "all" else ""
         print(f"{config:<40} {group:<10} {scores['frames']:>6.0f} {cells}{tail}", flush=True)
-    rows[-1].update(ms_per_frame=ms, load_s=result["load_s"], peak_mib=result["peak_mib"],
-                    readings=result["readings"])
+    rows[-1].update(
+        ms_per_frame=ms, load_s=result["load_s"], peak_mib=result["peak_mib"], readings=result["readings"]
+    )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--one", nargs=2, metavar=("CONFIG", "MANIFEST"), help=argparse.SUPPRESS)
-    parser.add_argument("--config", action="append",
-                        help="ENGINE[:FIELD=VALUE,...] with OcrOptions fields; repeat for more "
-                             "(default: every registered engine)")
-    parser.add_argument("--seed", type=int, default=SEED,
-                        help=f"another set of frames (default {SEED}: the set the defaults were tuned on)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        help="ENGINE[:FIELD=VALUE,...] with OcrOptions fields; repeat for more "
+        "(default: every registered engine)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help=f"another set of frames (default {SEED}: the set the defaults were tuned on)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows, readings included, to this file")
     args = parser.parse_args()
     if args.one:
@@ -394,15 +485,19 @@ def main() -> None:
         return
     cases = build_cases(args.seed)
     manifest = Path(cases[0].image).parent / "cases.json"
-    header = (f"{'config':<40} {'frames':<10} {'count':>6} {'exact':>6} {'no-sp':>6} {'CER':>6} {'words':>6} "
-              f"{'false+':>6} {'ms/frame':>8} {'load s':>6} {'peak MiB':>8}")
+    header = (
+        f"{'config':<40} {'frames':<10} {'count':>6} {'exact':>6} {'no-sp':>6} {'CER':>6} {'words':>6} "
+        f"{'false+':>6} {'ms/frame':>8} {'load s':>6} {'peak MiB':>8}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
     for config in args.config or list(ENGINES):
         rows += report(config, cases, run_isolated(config, manifest))
-    print(f"(median card text length: {statistics.median(len(c.truth) for c in cases if c.truth):.0f} "
-          "characters)")
+    print(
+        f"(median card text length: {statistics.median(len(c.truth) for c in cases if c.truth):.0f} "
+        "characters)"
+    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -91,27 +91,54 @@ def benchmark_specs() -> dict[str, SynthSpec]:
     """The test videos. Patterns sit between real clips, and a clip never follows itself."""
     videos = {
         "hard-cuts": (
-            clip(VTEST, 15.0), pattern("testsrc2", 6.0), clip(TREE, 12.0), pattern("smptebars", 5.0),
-            clip(CARPHONE, 3.5), pattern(CELLAUTO, 6.0), clip(VTEST, 12.0, offset_s=30.0),
-            pattern(GRADIENTS, 6.0), clip(TREE, 12.0, offset_s=14.0), pattern(LIFE, 8.0)),
+            clip(VTEST, 15.0),
+            pattern("testsrc2", 6.0),
+            clip(TREE, 12.0),
+            pattern("smptebars", 5.0),
+            clip(CARPHONE, 3.5),
+            pattern(CELLAUTO, 6.0),
+            clip(VTEST, 12.0, offset_s=30.0),
+            pattern(GRADIENTS, 6.0),
+            clip(TREE, 12.0, offset_s=14.0),
+            pattern(LIFE, 8.0),
+        ),
         "cross-fades": (
-            clip(TREE, 14.0, fade_s=1.0), clip(VTEST, 15.0, offset_s=10.0, fade_s=2.0),
-            pattern("smptebars", 6.0, fade_s=0.5), clip(CARPHONE, 3.5),
-            pattern("testsrc2", 7.0, fade_s=1.5), clip(TREE, 11.0, offset_s=12.0, fade_s=2.0),
-            clip(VTEST, 15.0, offset_s=50.0, fade_s=1.0), pattern("rgbtestsrc", 6.0),
-            pattern(CELLAUTO, 6.0, fade_s=0.5), clip(VTEST, 12.0, offset_s=66.0)),
+            clip(TREE, 14.0, fade_s=1.0),
+            clip(VTEST, 15.0, offset_s=10.0, fade_s=2.0),
+            pattern("smptebars", 6.0, fade_s=0.5),
+            clip(CARPHONE, 3.5),
+            pattern("testsrc2", 7.0, fade_s=1.5),
+            clip(TREE, 11.0, offset_s=12.0, fade_s=2.0),
+            clip(VTEST, 15.0, offset_s=50.0, fade_s=1.0),
+            pattern("rgbtestsrc", 6.0),
+            pattern(CELLAUTO, 6.0, fade_s=0.5),
+            clip(VTEST, 12.0, offset_s=66.0),
+        ),
         "static-long": (
-            clip(TREE, 6.0), clip(VTEST, 75.0, offset_s=2.0, fade_s=1.0), pattern("smptehdbars", 6.0)),
+            clip(TREE, 6.0),
+            clip(VTEST, 75.0, offset_s=2.0, fade_s=1.0),
+            pattern("smptehdbars", 6.0),
+        ),
         "short-shots": (
-            clip(CARPHONE, 3.0), pattern("testsrc2", 3.0), clip(TREE, 4.0, offset_s=3.0, fade_s=0.5),
-            clip(VTEST, 3.5, offset_s=20.0), pattern("color=c=0x1f4e79", 2.5),
-            clip(CARPHONE, 3.0, offset_s=0.5, fade_s=0.5), pattern("smptehdbars", 3.0),
-            clip(TREE, 12.0, offset_s=17.0), clip(VTEST, 4.0, offset_s=60.0, fade_s=1.0),
-            pattern(GRADIENTS, 3.0), pattern(LIFE, 3.0), clip(CARPHONE, 2.5, offset_s=1.0)),
+            clip(CARPHONE, 3.0),
+            pattern("testsrc2", 3.0),
+            clip(TREE, 4.0, offset_s=3.0, fade_s=0.5),
+            clip(VTEST, 3.5, offset_s=20.0),
+            pattern("color=c=0x1f4e79", 2.5),
+            clip(CARPHONE, 3.0, offset_s=0.5, fade_s=0.5),
+            pattern("smptehdbars", 3.0),
+            clip(TREE, 12.0, offset_s=17.0),
+            clip(VTEST, 4.0, offset_s=60.0, fade_s=1.0),
+            pattern(GRADIENTS, 3.0),
+            pattern(LIFE, 3.0),
+            clip(CARPHONE, 2.5, offset_s=1.0),
+        ),
         "one-cut": (clip(TREE, 29.0), clip(VTEST, 45.0)),
     }
-    return {name: SynthSpec(scenes=scenes, width=480, height=360, fps=25.0, audio=False)
-            for name, scenes in videos.items()}
+    return {
+        name: SynthSpec(scenes=scenes, width=480, height=360, fps=25.0, audio=False)
+        for name, scenes in videos.items()
+    }
 
 
 def bench_media_dir() -> Path:
@@ -166,24 +193,31 @@ def methods(tiny_clip_dir: Path) -> dict[str, Detector]:
     }
 
 
-def measure(video: str, method: str, detect: Detector, path: Path, true_s: list[float],
-            repeat: int) -> Row:
+def measure(video: str, method: str, detect: Detector, path: Path, true_s: list[float], repeat: int) -> Row:
     """Run ``detect`` ``repeat`` times; every method is deterministic, so only the seconds vary (median)."""
     seconds = []
     for _ in range(repeat):
         start = time.perf_counter()
         predicted = detect(path)
         seconds.append(time.perf_counter() - start)
-    return Row(video, method, score_boundaries(predicted, true_s, TOLERANCE_S), statistics.median(seconds),
-               tuple(predicted), tuple(true_s))
+    return Row(
+        video,
+        method,
+        score_boundaries(predicted, true_s, TOLERANCE_S),
+        statistics.median(seconds),
+        tuple(predicted),
+        tuple(true_s),
+    )
 
 
 HEADER = f"{'video':<12} {'method':<36} {'true':>5} {'pred':>5} {'P':>5} {'R':>5} {'F1':>5} {'seconds':>8}"
 
 
 def format_row(video: str, method: str, score: BoundaryScore, seconds: float) -> str:
-    return (f"{video:<12} {method:<36} {score.true:>5} {score.predicted:>5} {score.precision:>5.2f} "
-            f"{score.recall:>5.2f} {score.f1:>5.2f} {seconds:>8.2f}")
+    return (
+        f"{video:<12} {method:<36} {score.true:>5} {score.predicted:>5} {score.precision:>5.2f} "
+        f"{score.recall:>5.2f} {score.f1:>5.2f} {seconds:>8.2f}"
+    )
 
 
 def print_totals(rows: list[Row]) -> None:

@@ -75,8 +75,7 @@ def narrated_ten_minutes() -> tuple[Path, list[dict[str, Any]]]:
     path = bench_media_dir() / "synth-10min-narrated.mp4"
     if not path.exists():
         lines = tuple(SpokenLine(FIRST_S + index * INTERVAL_S, text) for index, text in enumerate(SENTENCES))
-        spec = SynthSpec(scenes=pattern_scenes([60.0] * 10), speech=lines, width=320, height=180,
-                         fps=15.0)
+        spec = SynthSpec(scenes=pattern_scenes([60.0] * 10), speech=lines, width=320, height=180, fps=15.0)
         render(spec, path)
     spoken: list[dict[str, Any]] = json.loads(path.with_suffix(".json").read_text())["spoken"]
     return path, spoken
@@ -114,8 +113,12 @@ def run_isolated(kind: str, path: Path, config: Any, repeat: int) -> dict[str, A
     """The run with the median time of ``repeat``, each in a fresh process, with the largest peak RSS."""
     runs = []
     for _ in range(repeat):
-        output = subprocess.run([sys.executable, __file__, "--one", kind, str(path), json.dumps(config)],
-                                capture_output=True, text=True, check=False)
+        output = subprocess.run(
+            [sys.executable, __file__, "--one", kind, str(path), json.dumps(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if output.returncode != 0:
             raise SystemExit(f"{kind} {config} failed: {output.stderr.strip()}")
         runs.append(json.loads(output.stdout))
@@ -135,8 +138,11 @@ def score(segments: list[list[Any]], spoken: list[dict[str, Any]]) -> dict[str, 
     errors = []
     used: set[int] = set()
     for span in spoken:
-        near = [i for i, (start, end, _) in enumerate(segments)
-                if start < span["end_s"] + 1.0 and end > span["start_s"] - 1.0]
+        near = [
+            i
+            for i, (start, end, _) in enumerate(segments)
+            if start < span["end_s"] + 1.0 and end > span["start_s"] - 1.0
+        ]
         used.update(near)
         heard = set(words(" ".join(segments[i][2] for i in near)))
         expected = words(span["text"])
@@ -146,8 +152,11 @@ def score(segments: list[list[Any]], spoken: list[dict[str, Any]]) -> dict[str, 
             errors.append(abs(segments[near[0]][0] - span["start_s"]))
     extra = sum(len(words(text)) for i, (_, _, text) in enumerate(segments) if i not in used)
     errors.sort()
-    return {"recall": found / total, "extra_words": extra,
-            "start_err_s": errors[len(errors) // 2] if errors else float("nan")}
+    return {
+        "recall": found / total,
+        "extra_words": extra,
+        "start_err_s": errors[len(errors) // 2] if errors else float("nan"),
+    }
 
 
 def main() -> None:
@@ -162,14 +171,19 @@ def main() -> None:
         return
     path, spoken = narrated_ten_minutes()
     decoded = run_isolated("decode", path, None, args.repeat)
-    print(f"video: {path.name}, {decoded['duration_s']:.0f} s, {len(spoken)} sentences every "
-          f"{INTERVAL_S:.0f} s; model {args.model}")
-    print(f"audio decode: {decoded['decode_s']:.2f} s ({decoded['duration_s'] / decoded['decode_s']:.0f}x "
-          f"realtime), peak {decoded['peak_mib']:.0f} MiB, {decoded['samples']} samples")
+    print(
+        f"video: {path.name}, {decoded['duration_s']:.0f} s, {len(spoken)} sentences every "
+        f"{INTERVAL_S:.0f} s; model {args.model}"
+    )
+    print(
+        f"audio decode: {decoded['decode_s']:.2f} s ({decoded['duration_s'] / decoded['decode_s']:.0f}x "
+        f"realtime), peak {decoded['peak_mib']:.0f} MiB, {decoded['samples']} samples"
+    )
     rows = {"decode": decoded}
     for name, (overrides, chunk_s) in CONFIGS.items():
-        rows[name] = run_isolated("transcribe", path, [{"model": args.model, **overrides}, chunk_s],
-                                  args.repeat)
+        rows[name] = run_isolated(
+            "transcribe", path, [{"model": args.model, **overrides}, chunk_s], args.repeat
+        )
         rows[name].update(score(rows[name]["segments"], spoken))
     print_table(rows)
     if args.json:
@@ -177,17 +191,22 @@ def main() -> None:
 
 
 def print_table(rows: dict[str, dict[str, Any]]) -> None:
-    header = (f"{'config':<22} {'load s':>6} {'transcribe s':>12} {'x realtime':>10} {'peak MiB':>8} "
-              f"{'recall':>6} {'extra words':>11} {'start err s':>11}")
+    header = (
+        f"{'config':<22} {'load s':>6} {'transcribe s':>12} {'x realtime':>10} {'peak MiB':>8} "
+        f"{'recall':>6} {'extra words':>11} {'start err s':>11}"
+    )
     print(header)
     print("-" * len(header))
     for name in CONFIGS:
         row = rows[name]
-        print(f"{name:<22} {row['load_s']:>6.2f} {row['transcribe_s']:>12.1f} "
-              f"{row['duration_s'] / row['transcribe_s']:>10.1f} {row['peak_mib']:>8.0f} "
-              f"{row['recall']:>6.1%} {row['extra_words']:>11} {row['start_err_s']:>11.2f}")
+        print(
+            f"{name:<22} {row['load_s']:>6.2f} {row['transcribe_s']:>12.1f} "
+            f"{row['duration_s'] / row['transcribe_s']:>10.1f} {row['peak_mib']:>8.0f} "
+            f"{row['recall']:>6.1%} {row['extra_words']:>11} {row['start_err_s']:>11.2f}"
+        )
     default = rows[next(iter(CONFIGS))]
     print(f"CPU threads: {default['threads']}; transcriber id: {default['id']}")
+
 
 if __name__ == "__main__":
     main()

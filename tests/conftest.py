@@ -40,11 +40,17 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def narrated(media_dir: Path) -> SynthVideo:
     """12 s: 4-s scenes (cuts at 4 and 8 s), a text card at 5-7 s, a sentence spoken at 8.5 s."""
     spec = SynthSpec(
-        scenes=(SynthScene(4.0, "lavfi:testsrc2"), SynthScene(4.0, "lavfi:color=c=0x1f4e79"),
-                SynthScene(4.0, "lavfi:smptebars")),
+        scenes=(
+            SynthScene(4.0, "lavfi:testsrc2"),
+            SynthScene(4.0, "lavfi:color=c=0x1f4e79"),
+            SynthScene(4.0, "lavfi:smptebars"),
+        ),
         cards=(TextCard(5.0, 2.0, "GATE 42"),),
         speech=(SpokenLine(8.5, "The meeting starts at noon."),),
-        width=320, height=180, fps=30.0, keyframe_interval=60,
+        width=320,
+        height=180,
+        fps=30.0,
+        keyframe_interval=60,
     )
     return render(spec, media_dir / "narrated.mp4")
 
@@ -53,13 +59,23 @@ def narrated(media_dir: Path) -> SynthVideo:
 def rotated(media_dir: Path) -> dict[int, Path]:
     """The same 3-s 160x90 clip tagged with display rotations of 90, 180 and 270 degrees."""
     plain = media_dir / "plain.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-t", "3", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(plain))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=10",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(plain),
+    )
     paths = {}
     for degrees in (90, 180, 270):
         paths[degrees] = media_dir / f"rot{degrees}.mp4"
-        ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}",
-               str(paths[degrees]))
+        ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={degrees}", str(paths[degrees]))
     return paths
 
 
@@ -88,5 +104,6 @@ def installed_models() -> None:
 def story(media_dir: Path, sample: Callable[[str], Path]) -> Story:
     """Four minutes of real footage with a planted fact, sign or before/after pair every 15 s."""
     footage = tuple(str(sample(name)) for name in FOOTAGE)
-    return build_story(StoryOptions(duration_s=240.0, seed=11, fact_every_s=15.0, footage=footage),
-                       media_dir / "stories")
+    return build_story(
+        StoryOptions(duration_s=240.0, seed=11, fact_every_s=15.0, footage=footage), media_dir / "stories"
+    )

@@ -115,9 +115,22 @@ def converter_script(root: Path) -> Path:
 def download_sdist(llama_version: str, into: Path) -> Path:
     # --no-binary names the package alone: with ":all:" pip would also build the build tools it needs to
     # read the sdist's metadata (cmake among them) from source, five minutes instead of ten seconds
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "llama-cpp-python",
-               "--disable-pip-version-check", "--quiet", "--retries", "1", "--dest", str(into),
-               f"llama-cpp-python=={llama_version}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        "llama-cpp-python",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--retries",
+        "1",
+        "--dest",
+        str(into),
+        f"llama-cpp-python=={llama_version}",
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=SDIST_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -125,8 +138,10 @@ def download_sdist(llama_version: str, into: Path) -> Path:
     archives = sorted(into.glob("llama_cpp_python-*.tar.gz"))
     if result.returncode != 0 or not archives:
         last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        raise AssetUnavailable(f"cannot download the llama-cpp-python {llama_version} sdist "
-                               f"(needed for its GGUF converter): {last_line}")
+        raise AssetUnavailable(
+            f"cannot download the llama-cpp-python {llama_version} sdist "
+            f"(needed for its GGUF converter): {last_line}"
+        )
     return archives[0]
 
 
@@ -135,9 +150,12 @@ def extract_converter(sdist: Path, into: Path) -> None:
     with tarfile.open(sdist) as archive:
         top = archive.getnames()[0].split("/")[0]
         prefix = f"{top}/vendor/llama.cpp/"
-        wanted = [member for member in archive.getmembers()
-                  if member.name.startswith(prefix)
-                  and member.name[len(prefix):].split("/")[0] in CONVERTER_MEMBERS]
+        wanted = [
+            member
+            for member in archive.getmembers()
+            if member.name.startswith(prefix)
+            and member.name[len(prefix) :].split("/")[0] in CONVERTER_MEMBERS
+        ]
         archive.extractall(into, members=wanted, filter="data")
     for name in CONVERTER_MEMBERS:
         shutil.move(into / prefix / name, into / name)
@@ -164,21 +182,43 @@ def save_tiny_idefics3(folder: Path, spec: TinyVlmSpec) -> Path:
     folder.mkdir(parents=True)
     pieces = save_tokenizer(folder)
     # the architecture of the text half tells the converter which converter class writes the GGUF
-    text = {"architectures": ["LlamaForCausalLM"],
-            "hidden_size": spec.text_hidden, "intermediate_size": 2 * spec.text_hidden,
-            "num_hidden_layers": spec.text_layers, "num_attention_heads": 4, "num_key_value_heads": 2,
-            "vocab_size": len(pieces), "max_position_embeddings": 4096,
-            "bos_token_id": pieces.index(BOS), "eos_token_id": pieces.index(EOS)}
-    vision = {"hidden_size": spec.vision_hidden, "intermediate_size": 2 * spec.vision_hidden,
-              "num_hidden_layers": spec.vision_layers, "num_attention_heads": 2,
-              "image_size": spec.image_size, "patch_size": spec.patch_size}
-    config = Idefics3Config(text_config=text, vision_config=vision, scale_factor=2,
-                            image_token_id=pieces.index("<image>"), tie_word_embeddings=False)
+    text = {
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": spec.text_hidden,
+        "intermediate_size": 2 * spec.text_hidden,
+        "num_hidden_layers": spec.text_layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": len(pieces),
+        "max_position_embeddings": 4096,
+        "bos_token_id": pieces.index(BOS),
+        "eos_token_id": pieces.index(EOS),
+    }
+    vision = {
+        "hidden_size": spec.vision_hidden,
+        "intermediate_size": 2 * spec.vision_hidden,
+        "num_hidden_layers": spec.vision_layers,
+        "num_attention_heads": 2,
+        "image_size": spec.image_size,
+        "patch_size": spec.patch_size,
+    }
+    config = Idefics3Config(
+        text_config=text,
+        vision_config=vision,
+        scale_factor=2,
+        image_token_id=pieces.index("<image>"),
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(spec.seed)
     Idefics3ForConditionalGeneration(config).save_pretrained(folder)
-    processor = {"image_processor_type": "Idefics3ImageProcessor", "do_resize": True,
-                 "size": {"longest_edge": spec.image_size}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
-                 "max_image_size": {"longest_edge": spec.image_size}}
+    processor = {
+        "image_processor_type": "Idefics3ImageProcessor",
+        "do_resize": True,
+        "size": {"longest_edge": spec.image_size},
+        "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3,
+        "max_image_size": {"longest_edge": spec.image_size},
+    }
     (folder / "preprocessor_config.json").write_text(json.dumps(processor))
     return folder
 
@@ -206,7 +246,14 @@ def save_tokenizer(folder: Path) -> list[str]:
     model.normalizer_spec.remove_extra_whitespaces = False
     (folder / "tokenizer.model").write_bytes(model.SerializeToString())
     (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-    config = {"tokenizer_class": "LlamaTokenizer", "bos_token": BOS, "eos_token": EOS, "unk_token": "<unk>",
-              "add_bos_token": True, "add_eos_token": False, "add_prefix_space": False}
+    config = {
+        "tokenizer_class": "LlamaTokenizer",
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "add_prefix_space": False,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     return [text for text, _ in typed]

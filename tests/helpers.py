@@ -9,8 +9,9 @@ from typing import Any
 
 def ffmpeg(*args: str) -> None:
     """Run ffmpeg quietly with an argument list; fail the test with its message if it fails."""
-    result = subprocess.run(["ffmpeg", "-v", "error", "-y", *args], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -24,8 +25,13 @@ class CliResult:
 
 def run_cli(*args: str, prefix: tuple[str, ...] = (), **kwargs: Any) -> CliResult:
     """Run the real ``python -m videoqa`` in a subprocess (what a user's shell does)."""
-    completed = subprocess.run([*prefix, sys.executable, "-m", "videoqa", *args],
-                               capture_output=True, text=True, timeout=120, **kwargs)
+    completed = subprocess.run(
+        [*prefix, sys.executable, "-m", "videoqa", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
     return CliResult(completed)
 
 
@@ -86,4 +92,4 @@ class ScriptedLlm:
     def generate(self, messages: Any, options: Any) -> Any:
         self.prompts.append(list(messages))
         reply = self.replies.pop(0)
-        yield from (reply[i:i + 5] for i in range(0, len(reply), 5))
+        yield from (reply[i : i + 5] for i in range(0, len(reply), 5))

@@ -34,10 +34,24 @@ from helpers import ScriptedLlm
 MODELS = {"llm": "scripted-llm"}
 
 
-def _evidence(text: str, start_s: float, role: str = "match", channel: str = "speech",
-              similarity: float = 0.6, fused: float = 0.03) -> Evidence:
-    return Evidence(channel=channel, start_s=start_s, end_s=start_s + 3, text=text, scene=0,
-                    similarity=similarity, fused=fused, role=role)
+def _evidence(
+    text: str,
+    start_s: float,
+    role: str = "match",
+    channel: str = "speech",
+    similarity: float = 0.6,
+    fused: float = 0.03,
+) -> Evidence:
+    return Evidence(
+        channel=channel,
+        start_s=start_s,
+        end_s=start_s + 3,
+        text=text,
+        scene=0,
+        similarity=similarity,
+        fused=fused,
+        role=role,
+    )
 
 
 def _found(*items: Evidence, relation: str = "none", best: float = 0.6) -> EvidenceSet:
@@ -50,8 +64,10 @@ def _ask(reply: str, found: EvidenceSet, question: str = "How many apples did To
 
 def test_a_grounded_reply_is_kept_and_the_prompt_holds_the_evidence_in_time_order() -> None:
     llm = ScriptedLlm("Tom bought 17 apples.")
-    found = _found(_evidence("Tom bought seventeen apples at the market.", 62.0),
-                   _evidence("SALE TODAY", 190.0, channel="screen"))
+    found = _found(
+        _evidence("Tom bought seventeen apples at the market.", 62.0),
+        _evidence("SALE TODAY", 190.0, channel="screen"),
+    )
     result = answer("How many apples did Tom buy?", found, llm, AnswerOptions(), MODELS)
     assert (result.text, result.quoted, result.abstained) == ("Tom bought 17 apples (at 1:02).", False, False)
     assert [e.start_s for e in result.evidence] == [62.0]  # the sign the reply does not use is not cited
@@ -82,23 +98,29 @@ def test_weak_evidence_abstains_without_asking_the_model() -> None:
 
 
 def test_after_questions_quote_what_follows_the_anchor() -> None:
-    found = _found(_evidence("Maria finished the swim.", 10.0, role="anchor"),
-                   _evidence("After that, Maria baked a cake.", 19.0, role="after"),
-                   _evidence("Nobody said much.", 40.0, role="after"), relation="after")
+    found = _found(
+        _evidence("Maria finished the swim.", 10.0, role="anchor"),
+        _evidence("After that, Maria baked a cake.", 19.0, role="after"),
+        _evidence("Nobody said much.", 40.0, role="after"),
+        relation="after",
+    )
     result = _ask("The weather was 99 degrees.", found, "What does Maria do after the swim?")
     assert result.quoted and "baked a cake" in result.text
 
 
-@pytest.mark.parametrize(("reply", "grounded"), [
-    ("Tom bought 17 apples.", True),
-    ("Tom bought seventeen apples at the market.", True),
-    ("Tom bought 18 apples.", False),
-    ("", False),
-    ("The person bought apples.", True),
-    ("Elephants dance in Paris tonight.", False),
-    ("The video shows a scene where Tom buys 17 apples at the market.", True),  # one word paraphrased
-    ("Tom buys 17 apples in Lisbon.", False),  # two words the evidence lacks
-])
+@pytest.mark.parametrize(
+    ("reply", "grounded"),
+    [
+        ("Tom bought 17 apples.", True),
+        ("Tom bought seventeen apples at the market.", True),
+        ("Tom bought 18 apples.", False),
+        ("", False),
+        ("The person bought apples.", True),
+        ("Elephants dance in Paris tonight.", False),
+        ("The video shows a scene where Tom buys 17 apples at the market.", True),  # one word paraphrased
+        ("Tom buys 17 apples in Lisbon.", False),  # two words the evidence lacks
+    ],
+)
 def test_grounding(reply: str, grounded: bool) -> None:
     assert is_grounded(reply, ["Tom bought seventeen apples at the market."], "How many apples?") is grounded
 
@@ -125,23 +147,37 @@ def _passages() -> list[Passage]:
 
 
 def _scenes() -> list[Scene]:
-    return [Scene(index=i, start_s=20.0 * i, end_s=20.0 * (i + 1), first_frame=20 * i,
-                  stop_frame=20 * (i + 1), keyframe=20 * i, keyframe_s=20.0 * i) for i in range(3)]
+    return [
+        Scene(
+            index=i,
+            start_s=20.0 * i,
+            end_s=20.0 * (i + 1),
+            first_frame=20 * i,
+            stop_frame=20 * (i + 1),
+            keyframe=20 * i,
+            keyframe_s=20.0 * i,
+        )
+        for i in range(3)
+    ]
 
 
 def _scores(*dense: float) -> PassageScores:
     return PassageScores(dense=np.asarray(dense, dtype=np.float32), lexical=np.zeros(len(dense)))
 
 
-@pytest.mark.parametrize(("relation", "expected"), [
-    ("after", [(2, "anchor"), (3, "after"), (4, "after"), (5, "after")]),  # three within 30 s
-    ("before", [(0, "before"), (1, "before"), (2, "anchor")]),
-    ("when", [(2, "match")]),
-    ("first", [(2, "match")]),
-    ("last", [(4, "match")]),
-])
-def test_choose_evidence_applies_the_temporal_relation(relation: str,
-                                                      expected: list[tuple[int, str]]) -> None:
+@pytest.mark.parametrize(
+    ("relation", "expected"),
+    [
+        ("after", [(2, "anchor"), (3, "after"), (4, "after"), (5, "after")]),  # three within 30 s
+        ("before", [(0, "before"), (1, "before"), (2, "anchor")]),
+        ("when", [(2, "match")]),
+        ("first", [(2, "match")]),
+        ("last", [(4, "match")]),
+    ],
+)
+def test_choose_evidence_applies_the_temporal_relation(
+    relation: str, expected: list[tuple[int, str]]
+) -> None:
     scores = _scores(0.1, 0.2, 0.8, 0.3, 0.78, 0.1)
     found = choose_evidence(relation, "x", _passages(), scores, _scenes(), None, RetrievalOptions())
     assert [(round(e.start_s / 10), e.role) for e in found.items] == expected
@@ -166,7 +202,8 @@ def test_evidence_line_format() -> None:
 
 def test_prompt_templates_parse_and_fill() -> None:
     template = parse_prompt(
-        "t", "# comment\n[system]\nBe brief.\n[user]\n$evidence {braces} stay\nQ: $question\n")
+        "t", "# comment\n[system]\nBe brief.\n[user]\n$evidence {braces} stay\nQ: $question\n"
+    )
     assert template.section("system") == "Be brief."
     assert template.fill("user", evidence="E", question="Q?") == "E {braces} stay\nQ: Q?"
     with pytest.raises(KeyError):
@@ -183,8 +220,17 @@ def test_answer_options_are_checked(threshold: float) -> None:
         AnswerOptions(quote_above=threshold)
 
 
-@pytest.mark.parametrize("bad", [{"top_k": 0}, {"rrf_k": 0}, {"keep_within": -1}, {"window": 0},
-                                 {"window_s": -1}, {"repeat_tolerance": 2}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"top_k": 0},
+        {"rrf_k": 0},
+        {"keep_within": -1},
+        {"window": 0},
+        {"window_s": -1},
+        {"repeat_tolerance": 2},
+    ],
+)
 def test_retrieval_options_are_checked(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetrievalOptions(**bad)  # type: ignore[arg-type]
@@ -192,14 +238,18 @@ def test_retrieval_options_are_checked(bad: dict[str, float]) -> None:
 
 def test_a_reply_that_only_repeats_the_question_is_not_an_answer() -> None:
     question = "What is the favourite colour of Daniel?"
-    assert not is_grounded("The favourite colour of Daniel is Daniel.",
-                           ["The favorite color on Daniel's yellow."], question)
+    assert not is_grounded(
+        "The favourite colour of Daniel is Daniel.", ["The favorite color on Daniel's yellow."], question
+    )
 
 
 def test_the_anchor_is_cited_but_not_shown_to_the_model() -> None:
     llm = ScriptedLlm("Maria baked a cake.")
-    found = _found(_evidence("Maria finished the swim.", 10.0, role="anchor"),
-                   _evidence("After that, Maria baked a cake.", 19.0, role="after"), relation="after")
+    found = _found(
+        _evidence("Maria finished the swim.", 10.0, role="anchor"),
+        _evidence("After that, Maria baked a cake.", 19.0, role="after"),
+        relation="after",
+    )
     result = answer("What does Maria do after the swim?", found, llm, AnswerOptions(), MODELS)
     assert "finished the swim" not in llm.prompts[0][1].content
     assert [e.role for e in result.evidence] == ["anchor", "after"]
@@ -207,8 +257,9 @@ def test_the_anchor_is_cited_but_not_shown_to_the_model() -> None:
 
 
 def test_an_ungrounded_reply_over_a_moderate_match_abstains() -> None:
-    found = _found(_evidence("The concert will take place in Lisbon next Sunday.", 79.0, similarity=0.42),
-                   best=0.42)
+    found = _found(
+        _evidence("The concert will take place in Lisbon next Sunday.", 79.0, similarity=0.42), best=0.42
+    )
     question = "Who won the tennis tournament in Lisbon?"
     asked = AnswerOptions(min_relevance=0.0)  # the model is asked however weak the evidence
     result = answer(question, found, ScriptedLlm("The tournament was won by Alexia Petrova."), asked, MODELS)
@@ -217,10 +268,16 @@ def test_an_ungrounded_reply_over_a_moderate_match_abstains() -> None:
     assert result.model_reply == "The tournament was won by Alexia Petrova."
 
 
-@pytest.mark.parametrize(("reply", "abstains"), [
-    ("Not in the video.", True), ("not in the notes", True), ("It is not mentioned in the video.", True),
-    ("Tom did not buy apples in the video.", False), ("Not in the morning: Tom bought 17 at noon.", False),
-])
+@pytest.mark.parametrize(
+    ("reply", "abstains"),
+    [
+        ("Not in the video.", True),
+        ("not in the notes", True),
+        ("It is not mentioned in the video.", True),
+        ("Tom did not buy apples in the video.", False),
+        ("Not in the morning: Tom bought 17 at noon.", False),
+    ],
+)
 def test_the_model_may_say_the_notes_do_not_answer(reply: str, abstains: bool) -> None:
     assert says_not_in_video(reply) is abstains
 
@@ -240,9 +297,12 @@ def test_a_near_miss_abstains_on_its_scores_without_asking_the_model() -> None:
 
 
 def test_after_cites_the_anchor_and_the_item_that_holds_the_answer() -> None:
-    found = _found(_evidence("Maria finished the swim.", 10.0, role="anchor"),
-                   _evidence("Oscar went for a short walk.", 19.0, role="after"),
-                   _evidence("Later, Maria baked a cake.", 25.0, role="after"), relation="after")
+    found = _found(
+        _evidence("Maria finished the swim.", 10.0, role="anchor"),
+        _evidence("Oscar went for a short walk.", 19.0, role="after"),
+        _evidence("Later, Maria baked a cake.", 25.0, role="after"),
+        relation="after",
+    )
     result = _ask("Maria baked a cake.", found, "What does Maria do after the swim?")
     assert not result.quoted and result.text == "Maria baked a cake (at 0:25)."
     assert [(e.start_s, e.role) for e in result.evidence] == [(10.0, "anchor"), (25.0, "after")]
@@ -250,16 +310,21 @@ def test_after_cites_the_anchor_and_the_item_that_holds_the_answer() -> None:
 
 def test_a_reply_that_says_its_time_gets_no_second_one() -> None:
     item = _evidence("The bus leaves at noon.", 75.0)
-    assert with_time("At 1:15 she says the bus leaves at noon.", [item]) == \
-        "At 1:15 she says the bus leaves at noon."
+    assert (
+        with_time("At 1:15 she says the bus leaves at noon.", [item])
+        == "At 1:15 she says the bus leaves at noon."
+    )
     assert with_time("The bus leaves at noon!", [item]) == "The bus leaves at noon (at 1:15)!"
     anchor_only = [_evidence("x", 3.0, role="anchor")]
     assert with_time("The bus leaves at noon", anchor_only) == "The bus leaves at noon"
 
 
 def test_citations_keep_the_items_the_reply_uses() -> None:
-    found = _found(_evidence("Tom bought seventeen apples.", 5.0), _evidence("The sky was grey.", 9.0),
-                   _evidence("Tom paid with a coin.", 12.0))
+    found = _found(
+        _evidence("Tom bought seventeen apples.", 5.0),
+        _evidence("The sky was grey.", 9.0),
+        _evidence("Tom paid with a coin.", 12.0),
+    )
     assert [e.start_s for e in citations("Tom bought 17 apples.", found)] == [5.0]
     assert [e.start_s for e in citations("Elephants.", found)] == [5.0]  # nothing used: the best item
 
@@ -286,10 +351,14 @@ def test_the_anchor_naming_the_person_asked_about_wins_a_near_tie() -> None:
 
 
 def test_an_after_question_is_answered_from_the_anchor_sentence_itself() -> None:
-    passages = _timed((0, 3, "After the swim, Henry rode a bicycle to the market."),
-                      (5, 8, "Nobody said much on the way home."))
+    passages = _timed(
+        (0, 3, "After the swim, Henry rode a bicycle to the market."),
+        (5, 8, "Nobody said much on the way home."),
+    )
     scores = PassageScores(dense=np.array([0.8, 0.1], dtype=np.float32), lexical=np.zeros(2))
     found = choose_evidence("after", "the swim", passages, scores, _scenes(), None, RetrievalOptions())
     assert [(e.role, e.text, e.in_anchor_sentence) for e in found.items] == [
-        ("anchor", passages[0].text, False), ("after", "Henry rode a bicycle to the market", True),
-        ("after", "Nobody said much on the way home.", False)]
+        ("anchor", passages[0].text, False),
+        ("after", "Henry rode a bicycle to the market", True),
+        ("after", "Nobody said much on the way home.", False),
+    ]

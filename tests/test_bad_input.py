@@ -47,8 +47,7 @@ def _half(source: Path, target: Path) -> Path:
     return target
 
 
-def test_truncated_mp4_without_its_index_is_a_clear_error(narrated: SynthVideo,
-                                                          tmp_path: Path) -> None:
+def test_truncated_mp4_without_its_index_is_a_clear_error(narrated: SynthVideo, tmp_path: Path) -> None:
     # ffmpeg writes the index (moov) at the end unless asked for faststart: half a file has none.
     index_at_end = tmp_path / "index_at_end.mp4"
     ffmpeg("-i", str(narrated.path), "-c", "copy", str(index_at_end))
@@ -56,8 +55,7 @@ def test_truncated_mp4_without_its_index_is_a_clear_error(narrated: SynthVideo,
     assert_one_line_error(run_cli("info", str(truncated)), "incomplete", "moov atom")
 
 
-def test_truncated_mp4_with_its_index_reports_the_readable_part(narrated: SynthVideo,
-                                                                tmp_path: Path) -> None:
+def test_truncated_mp4_with_its_index_reports_the_readable_part(narrated: SynthVideo, tmp_path: Path) -> None:
     truncated = _half(narrated.path, tmp_path / "truncated.mp4")  # faststart: index up front
     result = run_cli("info", "--json", str(truncated))
     assert result.code == 0, result.stderr
@@ -85,8 +83,7 @@ def test_undecodable_audio_track_is_a_warning_not_an_error(sample: Callable[[str
     assert result.stderr_lines[0].startswith("warning: the ac3 audio track cannot be decoded")
 
 
-def test_path_with_spaces_and_non_ascii_characters(sample: Callable[[str], Path],
-                                                   tmp_path: Path) -> None:
+def test_path_with_spaces_and_non_ascii_characters(sample: Callable[[str], Path], tmp_path: Path) -> None:
     folder = tmp_path / "vidéos de l'été 日本"
     folder.mkdir()
     odd = folder / "my clip \u2013 ñ 🎬.mp4"  # an en dash, a tilde and an emoji
@@ -132,8 +129,13 @@ def test_missing_argument_is_a_usage_error() -> None:
 
 def test_a_question_too_long_is_refused_before_any_work(narrated: SynthVideo, tmp_path: Path) -> None:
     # A model that does not exist: loading models first would fail on it, not on the question.
-    result = run_cli("ask", str(narrated.path), "what happens after the swim? " * 3500,
-                     "--model", str(tmp_path / "missing.gguf"))
+    result = run_cli(
+        "ask",
+        str(narrated.path),
+        "what happens after the swim? " * 3500,
+        "--model",
+        str(tmp_path / "missing.gguf"),
+    )
     assert_one_line_error(result, "the question is 101,500 characters long; ask in at most 2,000")
 
 

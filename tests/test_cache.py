@@ -44,8 +44,9 @@ def test_key_changes_with_what_changes_the_entry() -> None:
 
 
 def entry() -> CacheEntry:
-    return CacheEntry(header={"note": "x"},
-                      arrays={"a": np.arange(6, dtype=np.float16).reshape(2, 3), "b": np.ones(4)})
+    return CacheEntry(
+        header={"note": "x"}, arrays={"a": np.arange(6, dtype=np.float16).reshape(2, 3), "b": np.ones(4)}
+    )
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
@@ -58,8 +59,9 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "foreign-version"])
-def test_damaged_entry_is_a_miss_with_a_warning(tmp_path: Path, damage: str,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_damaged_entry_is_a_miss_with_a_warning(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     cache = IndexCache(tmp_path)
     path = cache.save("k1", entry())
     assert path is not None
@@ -117,8 +119,12 @@ def test_other_scene_options_recut_without_decoding(narrated: SynthVideo, tmp_pa
 
 def test_progress_is_reported_in_seconds_of_video(narrated: SynthVideo, tmp_path: Path) -> None:
     seen: list[tuple[float, float]] = []
-    index_video(narrated.path, ThumbnailEmbedder(), cache=IndexCache(tmp_path),
-                on_progress=lambda done, total: seen.append((done, total)))
+    index_video(
+        narrated.path,
+        ThumbnailEmbedder(),
+        cache=IndexCache(tmp_path),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (12.0, 12.0) and all(total == 12.0 for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
@@ -142,10 +148,12 @@ print("cached" if result.cached else "built", len(result.scenes))
 
 
 def start_indexer(video: Path, cache: Path, marker: Path, delay_s: float) -> subprocess.Popen[str]:
-    code = INDEXER.format(tests=str(TESTS), marker=str(marker), video=str(video), cache=str(cache),
-                          delay=delay_s)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    code = INDEXER.format(
+        tests=str(TESTS), marker=str(marker), video=str(video), cache=str(cache), delay=delay_s
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_killed_indexer_leaves_nothing_trusted(narrated: SynthVideo, tmp_path: Path) -> None:
@@ -166,8 +174,7 @@ def test_killed_indexer_leaves_nothing_trusted(narrated: SynthVideo, tmp_path: P
 
 def test_two_indexers_at_once_make_one_entry(narrated: SynthVideo, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    processes = [start_indexer(narrated.path, cache, tmp_path / f"m{i}", delay_s=0.05)
-                 for i in range(2)]
+    processes = [start_indexer(narrated.path, cache, tmp_path / f"m{i}", delay_s=0.05) for i in range(2)]
     outputs = [process.communicate(timeout=120) for process in processes]
     assert all(process.returncode == 0 for process in processes), outputs
     assert sorted(out.split()[0] for out, _ in outputs) == ["built", "cached"]

@@ -43,10 +43,11 @@ class LoudnessTranscriber:
     def __init__(self) -> None:
         self.calls = 0
 
-    def transcribe(self, audio: npt.NDArray[np.float32],
-                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
+    ) -> list[SpeechSegment]:
         self.calls += 1
-        return [SpeechSegment(0.0, 1.0, f"loudness {float(np.sqrt(np.mean(audio ** 2))):.4f}")]
+        return [SpeechSegment(0.0, 1.0, f"loudness {float(np.sqrt(np.mean(audio**2))):.4f}")]
 
 
 class BlankReader:
@@ -66,23 +67,50 @@ class ConstantTextEmbedder:
 
 
 def readers(transcriber: LoudnessTranscriber) -> Readers:
-    return Readers(transcriber=lambda: transcriber, screen_reader=BlankReader,
-                   text_embedder=ConstantTextEmbedder())
+    return Readers(
+        transcriber=lambda: transcriber, screen_reader=BlankReader, text_embedder=ConstantTextEmbedder()
+    )
 
 
-def knowledge(video: Path, cache: IndexCache, transcriber: LoudnessTranscriber | None = None,
-              progress: Callable[[str], None] | None = None) -> VideoKnowledge:
-    return build_knowledge(video, ThumbnailEmbedder(), readers(transcriber or LoudnessTranscriber()),
-                           IndexOptions(), cache, progress)
+def knowledge(
+    video: Path,
+    cache: IndexCache,
+    transcriber: LoudnessTranscriber | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> VideoKnowledge:
+    return build_knowledge(
+        video,
+        ThumbnailEmbedder(),
+        readers(transcriber or LoudnessTranscriber()),
+        IndexOptions(),
+        cache,
+        progress,
+    )
 
 
 @pytest.fixture(scope="module")
 def other_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 s like ``narrated``, but another picture and another sound: a different video."""
     path = tmp_path_factory.mktemp("other") / "other.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=320x180:rate=30", "-f", "lavfi", "-i",
-           "sine=frequency=440", "-t", "12", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
-           str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=red:size=320x180:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440",
+        "-t",
+        "12",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(path),
+    )
     return path
 
 
@@ -104,10 +132,11 @@ def settle(path: Path, hours_ago: float = 1.0) -> None:
 
 # --- a video replaced while it is indexed -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stage", ["frames", "speech", "screen text"])
 def test_a_video_replaced_while_indexed_leaves_nothing_of_the_other_under_its_key(
-        stage: str, narrated: SynthVideo, other_video: Path, reference: VideoKnowledge,
-        tmp_path: Path) -> None:
+    stage: str, narrated: SynthVideo, other_video: Path, reference: VideoKnowledge, tmp_path: Path
+) -> None:
     video, cache = tmp_path / "download.mp4", IndexCache(tmp_path / "cache")
     shutil.copyfile(narrated.path, video)
     settle(video)
@@ -130,7 +159,8 @@ def test_a_video_replaced_while_indexed_leaves_nothing_of_the_other_under_its_ke
 
 
 def test_index_video_refuses_to_keep_frames_of_a_replaced_file(
-        narrated: SynthVideo, other_video: Path, tmp_path: Path) -> None:
+    narrated: SynthVideo, other_video: Path, tmp_path: Path
+) -> None:
     video, cache = tmp_path / "clip.mp4", IndexCache(tmp_path / "cache")
     shutil.copyfile(narrated.path, video)
     other = tmp_path / "other.mp4"
@@ -148,6 +178,7 @@ def test_index_video_refuses_to_keep_frames_of_a_replaced_file(
 
 
 # --- the fingerprint: the whole file, remembered per version -------------------------------------------
+
 
 def test_a_same_size_edit_inside_a_large_file_changes_its_fingerprint(tmp_path: Path) -> None:
     large = tmp_path / "large.mkv"
@@ -191,8 +222,9 @@ print(videoqa.store.cache.fingerprint(sys.argv[1], videoqa.store.cache.Path(sys.
 """
 
 
-def test_a_fingerprint_is_computed_once_per_version_of_a_file(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fingerprint_is_computed_once_per_version_of_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls, memo = count_hashing(monkeypatch), tmp_path / "memo"
     video = tmp_path / "video.mp4"
     video.write_bytes(b"frames" * 1000)
@@ -200,8 +232,12 @@ def test_a_fingerprint_is_computed_once_per_version_of_a_file(tmp_path: Path,
     first = fingerprint(video, memo)
     assert fingerprint(video, memo) == first and len(calls) == 1
     # A new process finds it in the memo file beside the cache, without reading the video.
-    other = subprocess.run([sys.executable, "-c", FINGERPRINT_WITHOUT_HASHING, str(video), str(memo)],
-                           capture_output=True, text=True, timeout=120)
+    other = subprocess.run(
+        [sys.executable, "-c", FINGERPRINT_WITHOUT_HASHING, str(video), str(memo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip() == first
     settle(video, hours_ago=2)  # another modification time
@@ -217,8 +253,9 @@ def test_a_fingerprint_is_computed_once_per_version_of_a_file(tmp_path: Path,
     assert len(calls) == 4
 
 
-def test_a_file_still_being_written_is_not_remembered(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_still_being_written_is_not_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = count_hashing(monkeypatch)
     video = tmp_path / "downloading.mp4"
     video.write_bytes(b"part")  # modified just now: it may change again within its clock tick
@@ -228,6 +265,7 @@ def test_a_file_still_being_written_is_not_remembered(tmp_path: Path,
 
 
 # --- concurrency and lock files -------------------------------------------------------------------------
+
 
 class MissSignallingCache(IndexCache):
     """Tells when one key was looked for and not found."""
@@ -244,10 +282,12 @@ class MissSignallingCache(IndexCache):
 
 
 def test_speech_made_by_another_asker_while_we_waited_is_not_made_again(
-        narrated: SynthVideo, tmp_path: Path) -> None:
+    narrated: SynthVideo, tmp_path: Path
+) -> None:
     transcriber = LoudnessTranscriber()
-    key = entry_key(fingerprint(narrated.path, tmp_path / "cache"),
-                    {"channel": "speech", "transcriber": transcriber.id})
+    key = entry_key(
+        fingerprint(narrated.path, tmp_path / "cache"), {"channel": "speech", "transcriber": transcriber.id}
+    )
     cache = MissSignallingCache(tmp_path / "cache", key)
     results: list[VideoKnowledge | BaseException] = []
 
@@ -261,8 +301,16 @@ def test_speech_made_by_another_asker_while_we_waited_is_not_made_again(
         asker = threading.Thread(target=ask)
         asker.start()
         assert cache.missed.wait(120), results
-        cache.save(key, CacheEntry(header={"segments": [asdict(SpeechSegment(1.0, 2.0, "made there"))],
-                                           "transcriber": transcriber.id}, arrays={}))
+        cache.save(
+            key,
+            CacheEntry(
+                header={
+                    "segments": [asdict(SpeechSegment(1.0, 2.0, "made there"))],
+                    "transcriber": transcriber.id,
+                },
+                arrays={},
+            ),
+        )
     asker.join(120)
     assert len(results) == 1 and isinstance(results[0], VideoKnowledge), results
     assert results[0].transcript.text == "made there" and transcriber.calls == 0
@@ -307,9 +355,11 @@ def test_the_lock_admits_one_holder_while_its_files_come_and_go(tmp_path: Path) 
 
 # --- a cache folder that cannot be used -----------------------------------------------------------------
 
+
 def fail_with(number: int) -> Callable[..., Any]:
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise OSError(number, os.strerror(number))
+
     return fail
 
 
@@ -330,15 +380,24 @@ def unusable_cache(problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return tmp_path / "cache"
 
 
-PROBLEMS = {"is a file": "blocker is a file, not a folder", "under a file": "blocker is a file, not a folder",
-            "read-only": "(Read-only file system)", "full while writing": "(No space left on device)",
-            "full while renaming": "(No space left on device)"}
+PROBLEMS = {
+    "is a file": "blocker is a file, not a folder",
+    "under a file": "blocker is a file, not a folder",
+    "read-only": "(Read-only file system)",
+    "full while writing": "(No space left on device)",
+    "full while renaming": "(No space left on device)",
+}
 
 
 @pytest.mark.parametrize("problem", PROBLEMS)
 def test_an_unusable_cache_folder_is_reported_once_and_the_work_goes_on(
-        problem: str, narrated: SynthVideo, reference: VideoKnowledge, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    problem: str,
+    narrated: SynthVideo,
+    reference: VideoKnowledge,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     root = unusable_cache(problem, tmp_path, monkeypatch)
     known = knowledge(narrated.path, IndexCache(root))
     assert known.transcript.text == reference.transcript.text
@@ -352,8 +411,7 @@ def test_an_unusable_cache_folder_is_reported_once_and_the_work_goes_on(
     assert leftovers == []
 
 
-def test_a_library_in_an_unusable_cache_folder_says_what_to_do(narrated: SynthVideo,
-                                                                tmp_path: Path) -> None:
+def test_a_library_in_an_unusable_cache_folder_says_what_to_do(narrated: SynthVideo, tmp_path: Path) -> None:
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copyfile(narrated.path, folder / "a.mp4")

@@ -49,8 +49,15 @@ from helpers import ScriptedLlm, ThumbnailEmbedder, assert_one_line_error, run_c
 
 
 def _scene(index: int, start_s: float = 0.0, end_s: float = 4.0) -> Scene:
-    return Scene(index=index, start_s=start_s, end_s=end_s, first_frame=0, stop_frame=4, keyframe=1,
-                 keyframe_s=start_s + 1)
+    return Scene(
+        index=index,
+        start_s=start_s,
+        end_s=end_s,
+        first_frame=0,
+        stop_frame=4,
+        keyframe=1,
+        keyframe_s=start_s + 1,
+    )
 
 
 def _material(index: int, speech: str = "", screen: str = "", keyframe: Any = None) -> SceneMaterial:
@@ -69,8 +76,10 @@ def test_a_grounded_caption_is_kept_and_an_invented_one_is_replaced_by_a_quote()
 def test_labels_and_quotes_around_a_caption_are_taken_off() -> None:
     llm = ScriptedLlm('The scene: "Henry swims across the lake."', "Caption 2: Henry dries off.\nMore text")
     captioner = Captioner(llm, TrainingFreeBridge())
-    assert captioner.caption(_material(0, speech="Henry swims across the lake.")).text == \
-        "Henry swims across the lake."
+    assert (
+        captioner.caption(_material(0, speech="Henry swims across the lake.")).text
+        == "Henry swims across the lake."
+    )
     assert captioner.caption(_material(1, speech="Henry dries off.")).text == "Henry dries off."
 
 
@@ -83,24 +92,35 @@ def test_a_scene_with_nothing_said_or_shown_calls_no_model() -> None:
 
 # --- loops, doubled signs, denials ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("reply", "kept"), [
-    ("Anna opens the red gate. The scene: Anna opens the red gate. The scene: Anna opens",
-     "Anna opens the red gate."),
-    ("Anna opens the red gate, she waves, she waves, she waves", "Anna opens the red gate, she waves."),
-    ("Bob reads the map of the old town and the map of the old town again",
-     "Bob reads the map of the old town."),
-    ("The train leaves very very very very soon from platform nine", "The train leaves very."),
-    ("Caption: Anna waves. Caption: Anna waves.", "Caption: Anna waves."),
-])
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        (
+            "Anna opens the red gate. The scene: Anna opens the red gate. The scene: Anna opens",
+            "Anna opens the red gate.",
+        ),
+        ("Anna opens the red gate, she waves, she waves, she waves", "Anna opens the red gate, she waves."),
+        (
+            "Bob reads the map of the old town and the map of the old town again",
+            "Bob reads the map of the old town.",
+        ),
+        ("The train leaves very very very very soon from platform nine", "The train leaves very."),
+        ("Caption: Anna waves. Caption: Anna waves.", "Caption: Anna waves."),
+    ],
+)
 def test_a_looping_caption_is_cut_at_its_first_repeat(reply: str, kept: str) -> None:
     assert without_repeats(reply) == kept
 
 
-@pytest.mark.parametrize("reply", [
-    "Anna opens the red gate and Bob waves from the platform.",
-    "Gate 42 opens at noon; the meeting starts at one.",
-    "",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Anna opens the red gate and Bob waves from the platform.",
+        "Gate 42 opens at noon; the meeting starts at one.",
+        "",
+    ],
+)
 def test_a_caption_without_repeats_is_left_whole(reply: str) -> None:
     assert without_repeats(reply) == reply
 
@@ -132,8 +152,9 @@ class CountingLlm(ScriptedLlm):
             yield piece
 
 
-@pytest.mark.parametrize("tail", ["\nCaption 2: more and more text " * 20,
-                                  " The scene: Oscar was at the library." * 20])
+@pytest.mark.parametrize(
+    "tail", ["\nCaption 2: more and more text " * 20, " The scene: Oscar was at the library." * 20]
+)
 def test_the_reply_is_read_only_until_the_caption_ends(tail: str) -> None:
     caption = "Oscar was at the library."
     llm = CountingLlm(caption + tail)
@@ -167,16 +188,20 @@ def test_a_sign_read_in_part_gives_way_to_its_full_reading() -> None:
 def test_the_quote_gives_speech_and_each_sign_once() -> None:
     llm = ScriptedLlm("Dragons fly over Rome.")
     event = Captioner(llm, TrainingFreeBridge()).caption(
-        _material(0, speech="Thank you. Thank you. Thank you.", screen=f"{SIGN}\nTHANK YOU"))
+        _material(0, speech="Thank you. Thank you. Thank you.", screen=f"{SIGN}\nTHANK YOU")
+    )
     assert event.text == f'Speech: "Thank you." On screen: "{SIGN}"'
 
 
-@pytest.mark.parametrize("reply", [
-    "There is no mention of the code 4471.",
-    "The speaker does not say the access code.",
-    "The code 4471 is not mentioned in this scene.",
-    "Anna never mentions the code.",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "There is no mention of the code 4471.",
+        "The speaker does not say the access code.",
+        "The code 4471 is not mentioned in this scene.",
+        "Anna never mentions the code.",
+    ],
+)
 def test_a_caption_denying_what_the_scene_says_is_refused(reply: str) -> None:
     material = _material(0, speech="Anna says the access code is 4471.")
     assert denies_scene(reply, material)
@@ -206,6 +231,7 @@ def test_a_name_from_another_scene_is_refused() -> None:
 
 # --- quiet scenes -----------------------------------------------------------------------------------
 
+
 def _event(index: int, start_s: float, end_s: float, text: str = "") -> CaptionEvent:
     source = "model" if text else "empty"
     return CaptionEvent(index, start_s, end_s, text or EMPTY_CAPTION, source, text, "")
@@ -216,28 +242,47 @@ def _spans(events: Sequence[CaptionEvent]) -> list[tuple[float, float, str, tupl
 
 
 def test_quiet_scenes_join_the_caption_before_them_and_the_first_one_after() -> None:
-    scenes = [_event(0, 0, 4), _event(1, 4, 9, "Anna waves."), _event(2, 9, 12), _event(3, 12, 20),
-              _event(4, 20, 25, "Bob runs."), _event(5, 25, 30)]
+    scenes = [
+        _event(0, 0, 4),
+        _event(1, 4, 9, "Anna waves."),
+        _event(2, 9, 12),
+        _event(3, 12, 20),
+        _event(4, 20, 25, "Bob runs."),
+        _event(5, 25, 30),
+    ]
     assert _spans(list(merge_quiet(scenes, 30.0))) == [
-        (0, 20, "Anna waves.", (0, 3)), (20, 30, "Bob runs.", (4, 5))]
+        (0, 20, "Anna waves.", (0, 3)),
+        (20, 30, "Bob runs.", (4, 5)),
+    ]
 
 
 def test_the_same_caption_twice_in_a_row_is_one_cue() -> None:
-    scenes = [_event(0, 0, 4, "Locker 57."), _event(1, 4, 9, "locker 57"), _event(2, 9, 12),
-              _event(3, 12, 20, "Locker 57.")]
+    scenes = [
+        _event(0, 0, 4, "Locker 57."),
+        _event(1, 4, 9, "locker 57"),
+        _event(2, 9, 12),
+        _event(3, 12, 20, "Locker 57."),
+    ]
     assert _spans(list(merge_quiet(scenes, 30.0))) == [(0, 20, "Locker 57.", (0, 3))]
     assert len(list(merge_quiet(scenes, 1.0))) == 3  # past a quiet stretch of its own: a new cue
 
 
 def test_a_long_quiet_stretch_is_one_line() -> None:
-    scenes = [_event(0, 0, 5, "Anna waves.")] + [_event(i, 5 * i, 5 * i + 5) for i in range(1, 12)] + \
-        [_event(12, 60, 65, "Bob runs.")]
+    scenes = (
+        [_event(0, 0, 5, "Anna waves.")]
+        + [_event(i, 5 * i, 5 * i + 5) for i in range(1, 12)]
+        + [_event(12, 60, 65, "Bob runs.")]
+    )
     merged = list(merge_quiet(scenes, 10.0))
-    assert _spans(merged) == [(0, 15, "Anna waves.", (0, 2)), (15, 60, EMPTY_CAPTION, (3, 11)),
-                              (60, 65, "Bob runs.", (12, 12))]
+    assert _spans(merged) == [
+        (0, 15, "Anna waves.", (0, 2)),
+        (15, 60, EMPTY_CAPTION, (3, 11)),
+        (60, 65, "Bob runs.", (12, 12)),
+    ]
     assert all(a.end_s == b.start_s for a, b in itertools.pairwise(merged))
-    assert _spans(list(merge_quiet([_event(0, 0, 5), _event(1, 5, 9)], 30.0))) == \
-        [(0, 9, EMPTY_CAPTION, (0, 1))]
+    assert _spans(list(merge_quiet([_event(0, 0, 5), _event(1, 5, 9)], 30.0))) == [
+        (0, 9, EMPTY_CAPTION, (0, 1))
+    ]
 
 
 def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_path: Path) -> None:
@@ -274,6 +319,7 @@ def test_merged_captions_come_as_the_stream_goes_and_make_valid_subtitles(tmp_pa
 
 
 # --- cached captions --------------------------------------------------------------------------------
+
 
 def test_captions_are_made_once_and_then_read_from_the_cache(tmp_path: Path) -> None:
     cache, made = IndexCache(tmp_path), []
@@ -348,8 +394,13 @@ class FakeSeeingModel:
             out.append(rows[: 50 + int(frame.mean()) % 7] / 255.0)  # token counts vary from frame to frame
         return out
 
-    def generate(self, messages: Sequence[Message], options: GenerationOptions, images: Sequence[Any] = (),
-                 visual_tokens: Any = None) -> Iterator[str]:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions,
+        images: Sequence[Any] = (),
+        visual_tokens: Any = None,
+    ) -> Iterator[str]:
         self.calls.append((list(messages), visual_tokens))
         yield "A picture."
 
@@ -369,10 +420,12 @@ def test_a_seeing_model_gets_memory_tokens_and_the_pooled_scene_each_time() -> N
 
 
 def test_streaming_reads_scenes_in_order_with_their_speech_and_screen_text(
-        narrated: SynthVideo, installed_models: None) -> None:
+    narrated: SynthVideo, installed_models: None
+) -> None:
     info = probe(narrated.path)
-    sources = StreamSources(ThumbnailEmbedder(), load_transcriber(SpeechOptions(cpu_threads=2)),
-                            load_reader())
+    sources = StreamSources(
+        ThumbnailEmbedder(), load_transcriber(SpeechOptions(cpu_threads=2)), load_reader()
+    )
     found = list(stream_materials(info, sources, IndexOptions(), CaptionOptions(), with_keyframes=True))
     starts = [m.scene.start_s for m in found]
     assert starts[0] == 0.0 and found[-1].scene.end_s == pytest.approx(info.duration_s, abs=0.1)
@@ -390,10 +443,20 @@ def _srt_spans(path: Path) -> list[tuple[float, float, str]]:
 
 
 def test_caption_stream_prints_each_scene_and_writes_valid_subtitles(
-        narrated: SynthVideo, installed_models: None, tmp_path: Path) -> None:
+    narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
     out_srt, out_vtt = tmp_path / "n.srt", tmp_path / "n.vtt"
-    result = run_cli("caption", str(narrated.path), "--stream", "--srt", str(out_srt), "--vtt", str(out_vtt),
-                     "--device", "cpu")
+    result = run_cli(
+        "caption",
+        str(narrated.path),
+        "--stream",
+        "--srt",
+        str(out_srt),
+        "--vtt",
+        str(out_vtt),
+        "--device",
+        "cpu",
+    )
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and lines[0].startswith("[0:00\u20130:0")
@@ -405,8 +468,14 @@ def test_caption_stream_prints_each_scene_and_writes_valid_subtitles(
 
 
 def test_caption_whole_video_as_json(narrated: SynthVideo, installed_models: None, tmp_path: Path) -> None:
-    result = run_cli("caption", str(narrated.path), "--json", "--device", "cpu",
-                     env={**_env(), "VIDEOQA_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "caption",
+        str(narrated.path),
+        "--json",
+        "--device",
+        "cpu",
+        env={**_env(), "VIDEOQA_CACHE": str(tmp_path / "cache")},
+    )
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
     captions = report["captions"]
@@ -423,8 +492,19 @@ def _env() -> dict[str, str]:
 
 def test_ctrl_c_leaves_valid_subtitle_files(story: Story, installed_models: None, tmp_path: Path) -> None:
     out_srt = tmp_path / "s.srt"
-    command = [sys.executable, "-m", "videoqa", "caption", str(story.path), "--stream", "--srt", str(out_srt),
-               "--no-screen-text", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "videoqa",
+        "caption",
+        str(story.path),
+        "--stream",
+        "--srt",
+        str(out_srt),
+        "--no-screen-text",
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -439,13 +519,17 @@ def test_ctrl_c_leaves_valid_subtitle_files(story: Story, installed_models: None
     assert len(cues) >= 1 and cues[0][2] == line.split("] ", 1)[1].strip()
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (("--srt", "{tmp}/missing/c.srt"), "does not exist"),
-    (("--vtt", "{tmp}"), "is a folder"),
-    (("--bridge", "{tmp}/none.safetensors"), "no such memory-bridge file"),
-])
-def test_bad_caption_input_is_one_line(args: tuple[str, ...], fragment: str, narrated: SynthVideo,
-                                       tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--srt", "{tmp}/missing/c.srt"), "does not exist"),
+        (("--vtt", "{tmp}"), "is a folder"),
+        (("--bridge", "{tmp}/none.safetensors"), "no such memory-bridge file"),
+    ],
+)
+def test_bad_caption_input_is_one_line(
+    args: tuple[str, ...], fragment: str, narrated: SynthVideo, tmp_path: Path
+) -> None:
     filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert_one_line_error(run_cli("caption", str(narrated.path), *filled), fragment)
 
@@ -454,8 +538,9 @@ def test_caption_of_a_missing_video_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("caption", str(tmp_path / "nope.mp4"), "--stream"), "nope.mp4")
 
 
-def test_a_video_without_audio_is_captioned_with_one_warning(rotated: dict[int, Path],
-                                                             installed_models: None) -> None:
+def test_a_video_without_audio_is_captioned_with_one_warning(
+    rotated: dict[int, Path], installed_models: None
+) -> None:
     result = run_cli("caption", str(rotated[90]), "--stream", "--device", "cpu")
     assert result.code == 0, result.stderr
     assert result.stdout.startswith("[0:00\u2013")

@@ -19,8 +19,9 @@ from helpers import ScriptedLlm, assert_one_line_error, run_cli
 
 
 @pytest.fixture
-def scripted_chat(narrated: SynthVideo, installed_models: None,
-                  tmp_path: Path) -> tuple[ChatSession, ScriptedLlm]:
+def scripted_chat(
+    narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> tuple[ChatSession, ScriptedLlm]:
     assistant = Assistant(AssistantOptions(device="cpu"), cache=IndexCache(tmp_path / "cache"))
     llm = ScriptedLlm(*["The meeting starts at noon."] * 8)
     assistant._llm = llm  # the fake stands in for the model the assistant would load
@@ -28,7 +29,8 @@ def scripted_chat(narrated: SynthVideo, installed_models: None,
 
 
 def test_earlier_turns_reach_the_model_within_the_budget(
-        scripted_chat: tuple[ChatSession, ScriptedLlm]) -> None:
+    scripted_chat: tuple[ChatSession, ScriptedLlm],
+) -> None:
     session, llm = scripted_chat
     for _ in range(4):
         answer = session.ask("When does the meeting start?")
@@ -45,7 +47,8 @@ def test_earlier_turns_reach_the_model_within_the_budget(
 
 
 def test_a_short_follow_up_is_searched_with_the_question_before(
-        scripted_chat: tuple[ChatSession, ScriptedLlm]) -> None:
+    scripted_chat: tuple[ChatSession, ScriptedLlm],
+) -> None:
     session, _ = scripted_chat
     assert session.search_text("and then?") == "and then?"  # nothing before it yet
     session.ask("When does the meeting start?")
@@ -57,8 +60,9 @@ def test_a_short_follow_up_is_searched_with_the_question_before(
         assert session.search_text(standalone) == standalone
 
 
-def test_the_conversation_saves_as_markdown_or_json(scripted_chat: tuple[ChatSession, ScriptedLlm],
-                                                    tmp_path: Path) -> None:
+def test_the_conversation_saves_as_markdown_or_json(
+    scripted_chat: tuple[ChatSession, ScriptedLlm], tmp_path: Path
+) -> None:
     session, _ = scripted_chat
     session.ask("When does the meeting start?")
     assert session.save(tmp_path / "talk.md") == "markdown"
@@ -101,8 +105,9 @@ def test_ctrl_c_stops_the_answer_not_the_session(capsys: pytest.CaptureFixture[s
     assert "(answer stopped)" in err and out.strip() == "fine"
 
 
-def test_the_question_history_is_kept_for_the_next_session(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_question_history_is_kept_for_the_next_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import readline
 
     monkeypatch.setenv("VIDEOQA_CHAT_HISTORY", str(tmp_path / "history"))
@@ -115,11 +120,22 @@ def test_the_question_history_is_kept_for_the_next_session(tmp_path: Path,
     readline.clear_history()
 
 
-def test_chat_repl_driven_by_piped_input(narrated: SynthVideo, installed_models: None,
-                                         tmp_path: Path) -> None:
+def test_chat_repl_driven_by_piped_input(
+    narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
     transcript = tmp_path / "chat.md"
-    script = "\n".join(["When does the meeting start?", "/scenes", "/bogus", "and after that?",
-                        f"/save {transcript}", "/clear", "/help", ""])
+    script = "\n".join(
+        [
+            "When does the meeting start?",
+            "/scenes",
+            "/bogus",
+            "and after that?",
+            f"/save {transcript}",
+            "/clear",
+            "/help",
+            "",
+        ]
+    )
     result = run_cli("chat", str(narrated.path), "--device", "cpu", input=script)
     assert result.code == 0, result.stderr
     assert "noon" in result.stdout.lower()
@@ -139,12 +155,17 @@ def test_and_after_that_moves_on_from_what_the_last_answer_rests_on(installed_mo
     from videoqa.store import models
     from videoqa.types import Passage
 
-    said = ["Henry finished the morning run.", "Then Henry cooked a big pot of soup.",
-            "After lunch, Henry rode a bicycle to the harbour.", "In the evening he read a book."]
+    said = [
+        "Henry finished the morning run.",
+        "Then Henry cooked a big pot of soup.",
+        "After lunch, Henry rode a bicycle to the harbour.",
+        "In the evening he read a book.",
+    ]
     passages = [Passage("speech", 10.0 * i, 10.0 * i + 4, text) for i, text in enumerate(said)]
     embedder = load_text_embedder(fetch=models.pull)
     vectors = embedder.embed([embedding_text(p) for p in passages])
     # What ChatSession.search_text makes of "and after that?" when the last answer rests on said[1]
-    found = find_evidence(f"What happens after {said[1].rstrip('.')}?", passages, vectors, embedder, (),
-                          RetrievalOptions())
+    found = find_evidence(
+        f"What happens after {said[1].rstrip('.')}?", passages, vectors, embedder, (), RetrievalOptions()
+    )
     assert [(e.start_s, e.role) for e in found.items] == [(10.0, "anchor"), (20.0, "after"), (30.0, "after")]

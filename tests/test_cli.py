@@ -38,9 +38,11 @@ def test_help_lists_commands_with_examples() -> None:
 
 def test_help_imports_no_heavy_module() -> None:
     # --help must be instant: numpy, PyAV, decord and torch are imported only by the commands.
-    code = ("import sys; from videoqa.cli.main import cli; "
-            "from click.testing import CliRunner; CliRunner().invoke(cli, ['--help']); "
-            "print([m for m in ('numpy', 'av', 'decord', 'torch') if m in sys.modules])")
+    code = (
+        "import sys; from videoqa.cli.main import cli; "
+        "from click.testing import CliRunner; CliRunner().invoke(cli, ['--help']); "
+        "print([m for m in ('numpy', 'av', 'decord', 'torch') if m in sys.modules])"
+    )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert output.stdout.strip() == "[]"
 
@@ -96,12 +98,14 @@ def test_info_reports_audio_and_rotation(narrated_rotated: Path) -> None:
 
 
 def test_python_dash_m_works() -> None:
-    output = subprocess.run([sys.executable, "-m", "videoqa", "--version"], capture_output=True,
-                            text=True, check=True)
+    output = subprocess.run(
+        [sys.executable, "-m", "videoqa", "--version"], capture_output=True, text=True, check=True
+    )
     assert videoqa.__version__ in output.stdout
 
 
 # -- one-line errors: the user's mistakes exit 2, bugs are internal errors ---------------------------
+
 
 def _guarded(error: Exception) -> click.Command:
     @click.command()
@@ -146,8 +150,9 @@ def test_a_value_error_from_a_bug_is_an_internal_error(debug: bool, tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if k != "VIDEOQA_DEBUG"}
     if debug:
         env["VIDEOQA_DEBUG"] = "1"
-    result = subprocess.run([sys.executable, "-c", BUGGY_ASK], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", BUGGY_ASK], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert result.returncode == 1, result.stderr
     assert "error: simulated bug" not in result.stderr
     if debug:
@@ -196,8 +201,14 @@ def _run_warning_command(debug: bool) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIDEOQA_DEBUG", "PYTHONWARNINGS")}
     if debug:
         env["VIDEOQA_DEBUG"] = "1"
-    return subprocess.run([sys.executable, "-c", WARNING_COMMAND], capture_output=True, text=True, env=env,
-                          check=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", WARNING_COMMAND],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
 
 
 def test_repeats_of_a_warning_are_one_line_and_a_count() -> None:
@@ -221,14 +232,16 @@ def test_videoqa_debug_shows_library_warnings() -> None:
 
 # -- --device: checked before any work, the same line in every command ------------------------------
 
+
 def _torch_sees(cuda: bool) -> bool:
     import torch
 
     return bool(torch.cuda.is_available()) if cuda else bool(torch.backends.mps.is_available())
 
 
-@pytest.mark.parametrize("command", [("ask", "clip.mp4", "what happens?"), ("caption", "clip.mp4"),
-                                     ("chat", "clip.mp4")])
+@pytest.mark.parametrize(
+    "command", [("ask", "clip.mp4", "what happens?"), ("caption", "clip.mp4"), ("chat", "clip.mp4")]
+)
 @pytest.mark.parametrize("device", ["cuda", "mps"])
 def test_a_device_torch_does_not_see_is_one_line_exit_2(command: tuple[str, ...], device: str) -> None:
     if _torch_sees(cuda=device == "cuda"):
@@ -245,8 +258,10 @@ def test_the_device_check_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(torch.version, "cuda", None)
     monkeypatch.setattr(torch.version, "hip", None)
     assert device_problem("cuda") == "no CUDA device is visible to torch (this torch build is CPU-only)"
-    message = ("--device cuda: no CUDA device is visible to torch (this torch build is CPU-only); "
-               "use --device cpu or auto")
+    message = (
+        "--device cuda: no CUDA device is visible to torch (this torch build is CPU-only); "
+        "use --device cpu or auto"
+    )
     with pytest.raises(click.ClickException, match=f"^{re.escape(message)}$"):
         check_device(None, None, "cuda")
     monkeypatch.setattr(torch.version, "cuda", "12.4")
@@ -257,7 +272,9 @@ def test_the_device_check_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_auto_and_cpu_devices_import_no_torch() -> None:
-    code = ("import sys; from videoqa.cli.util import check_device; check_device(None, None, 'auto'); "
-            "check_device(None, None, 'cpu'); print('torch' in sys.modules)")
+    code = (
+        "import sys; from videoqa.cli.util import check_device; check_device(None, None, 'auto'); "
+        "check_device(None, None, 'cpu'); print('torch' in sys.modules)"
+    )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert output.stdout.strip() == "False"

@@ -28,11 +28,9 @@ def test_device_choices_match_the_embedders() -> None:
     assert DEVICE_CHOICES == DEVICES
 
 
-def test_scenes_json_and_keyframes(narrated: SynthVideo, tmp_path: Path,
-                                   cache_env: dict[str, str]) -> None:
+def test_scenes_json_and_keyframes(narrated: SynthVideo, tmp_path: Path, cache_env: dict[str, str]) -> None:
     folder = tmp_path / "keyframes"
-    result = run_cli("scenes", str(narrated.path), "--json", "--save-keyframes", str(folder),
-                     env=cache_env)
+    result = run_cli("scenes", str(narrated.path), "--json", "--save-keyframes", str(folder), env=cache_env)
     assert result.code == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [round(row["start_s"]) for row in rows] == [0, 4, 8]
@@ -52,8 +50,9 @@ def test_scenes_text_and_cache_reuse(narrated: SynthVideo, cache_env: dict[str, 
     assert table.stdout.splitlines()[1].split()[:2] == ["1", "0:04.0-0:08.0"]
 
 
-def test_index_a_folder_then_only_new_videos(narrated: SynthVideo, sample: Callable[[str], Path],
-                                             tmp_path: Path, cache_env: dict[str, str]) -> None:
+def test_index_a_folder_then_only_new_videos(
+    narrated: SynthVideo, sample: Callable[[str], Path], tmp_path: Path, cache_env: dict[str, str]
+) -> None:
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copyfile(narrated.path, folder / "a.mp4")
@@ -74,28 +73,39 @@ def test_search_needs_a_model_that_reads_text(narrated: SynthVideo, cache_env: d
 
 def test_search_needs_one_target(narrated: SynthVideo, tmp_path: Path) -> None:
     assert_one_line_error(run_cli("search", "x"), "either a VIDEO or --library")
-    assert_one_line_error(run_cli("search", "x", str(narrated.path), "--library", str(tmp_path)),
-                          "either a VIDEO or --library")
+    assert_one_line_error(
+        run_cli("search", "x", str(narrated.path), "--library", str(tmp_path)), "either a VIDEO or --library"
+    )
 
 
 def test_bad_inputs_of_the_visual_commands(tmp_path: Path, cache_env: dict[str, str]) -> None:
-    assert_one_line_error(run_cli("scenes", str(tmp_path / "missing.mp4"), env=cache_env),
-                          "no such file")
+    assert_one_line_error(run_cli("scenes", str(tmp_path / "missing.mp4"), env=cache_env), "no such file")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(run_cli("index", str(tmp_path / "nothing.mkv"), env=cache_env),
-                          "no such file")
-    assert_one_line_error(run_cli("index", str(empty), "--embedder", str(tmp_path / "no-model"),
-                                  env=cache_env), "no-model")
+    assert_one_line_error(run_cli("index", str(tmp_path / "nothing.mkv"), env=cache_env), "no such file")
+    assert_one_line_error(
+        run_cli("index", str(empty), "--embedder", str(tmp_path / "no-model"), env=cache_env), "no-model"
+    )
     assert_one_line_error(run_cli("scenes", str(tmp_path), "--fps", "0", env=cache_env), "fps")
 
 
-def test_search_one_video_with_a_clip_model(narrated: SynthVideo, tiny_clip_dir: Path, tmp_path: Path,
-                                            cache_env: dict[str, str]) -> None:
+def test_search_one_video_with_a_clip_model(
+    narrated: SynthVideo, tiny_clip_dir: Path, tmp_path: Path, cache_env: dict[str, str]
+) -> None:
     best = tmp_path / "best.png"
-    result = run_cli("search", "a gate number on a card", str(narrated.path), "--embedder",
-                     str(tiny_clip_dir), "--top-k", "2", "--json", "--save-frame", str(best),
-                     env=cache_env)
+    result = run_cli(
+        "search",
+        "a gate number on a card",
+        str(narrated.path),
+        "--embedder",
+        str(tiny_clip_dir),
+        "--top-k",
+        "2",
+        "--json",
+        "--save-frame",
+        str(best),
+        env=cache_env,
+    )
     assert result.code == 0, result.stderr
     assert result.stderr == ""  # no loading bars or library chatter
     hits = json.loads(result.stdout)
@@ -105,20 +115,42 @@ def test_search_one_video_with_a_clip_model(narrated: SynthVideo, tiny_clip_dir:
     with Image.open(best) as image:
         assert image.size == (320, 180)
     # The same search again is answered from the index cache, with the same result.
-    again = run_cli("search", "a gate number on a card", str(narrated.path), "--embedder",
-                    str(tiny_clip_dir), "--top-k", "2", "--json", env=cache_env)
+    again = run_cli(
+        "search",
+        "a gate number on a card",
+        str(narrated.path),
+        "--embedder",
+        str(tiny_clip_dir),
+        "--top-k",
+        "2",
+        "--json",
+        env=cache_env,
+    )
     assert json.loads(again.stdout) == hits
 
 
-def test_search_a_library_with_a_clip_model(narrated: SynthVideo, sample: Callable[[str], Path],
-                                            tiny_clip_dir: Path, tmp_path: Path,
-                                            cache_env: dict[str, str]) -> None:
+def test_search_a_library_with_a_clip_model(
+    narrated: SynthVideo,
+    sample: Callable[[str], Path],
+    tiny_clip_dir: Path,
+    tmp_path: Path,
+    cache_env: dict[str, str],
+) -> None:
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copyfile(narrated.path, folder / "narrated.mp4")
     shutil.copyfile(sample("bikes.mp4"), folder / "bikes.mp4")
-    result = run_cli("search", "people riding bikes", "--library", str(folder), "--embedder",
-                     str(tiny_clip_dir), "--top-k", "4", env=cache_env)
+    result = run_cli(
+        "search",
+        "people riding bikes",
+        "--library",
+        str(folder),
+        "--embedder",
+        str(tiny_clip_dir),
+        "--top-k",
+        "4",
+        env=cache_env,
+    )
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4

@@ -12,12 +12,12 @@ from videoqa.host import crashguard
 
 from helpers import run_cli
 
-CRASHER = '''
+CRASHER = """
 import ctypes
 
 def generate():
     ctypes.string_at(0)  # a read of address 0: what a faulting native library does
-'''
+"""
 
 
 def _crash_in(tmp_path: Path, env: dict[str, str], package: str) -> int:
@@ -25,11 +25,13 @@ def _crash_in(tmp_path: Path, env: dict[str, str], package: str) -> int:
     (tmp_path / package).mkdir()
     (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / package / "crasher.py").write_text(CRASHER)
-    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
-            "from videoqa.host import crashguard\n"
-            "crashguard.start('ask')\n"
-            f"from {package} import crasher\n"
-            "crasher.generate()\n")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from videoqa.host import crashguard\n"
+        "crashguard.start('ask')\n"
+        f"from {package} import crasher\n"
+        "crasher.generate()\n"
+    )
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60).returncode
 
 
@@ -60,9 +62,17 @@ def test_runs_that_end_or_are_killed_leave_no_warning(tmp_path: Path) -> None:
     env = {**os.environ, "VIDEOQA_STATE": str(tmp_path / "runs")}
     assert run_cli("models", "list", env=env).code == 0
     assert list((tmp_path / "runs").glob("*.crash")) == []
-    killed = subprocess.run([sys.executable, "-c", "import os, signal; from videoqa.host import crashguard; "
-                             "crashguard.start('caption'); os.kill(os.getpid(), signal.SIGKILL)"],
-                            env=env, timeout=60, check=False)
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal; from videoqa.host import crashguard; "
+            "crashguard.start('caption'); os.kill(os.getpid(), signal.SIGKILL)",
+        ],
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert killed.returncode == -signal.SIGKILL
     after = run_cli("models", "list", env=env)
     assert not any(line.startswith("warning:") for line in after.stderr_lines), after.stderr
@@ -79,10 +89,21 @@ def test_an_unwritable_state_folder_does_not_stop_the_command(tmp_path: Path) ->
 
 def test_a_faulthandler_enabled_by_someone_else_is_left_to_them(tmp_path: Path) -> None:
     env = {**os.environ, "VIDEOQA_STATE": str(tmp_path / "runs")}
-    done = subprocess.run([sys.executable, "-X", "faulthandler", "-c",
-                           "from videoqa.host import crashguard; crashguard.start('ask'); "
-                           "import ctypes; ctypes.string_at(0)"],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-c",
+            "from videoqa.host import crashguard; crashguard.start('ask'); "
+            "import ctypes; ctypes.string_at(0)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == -signal.SIGSEGV
     assert "Fatal Python error: Segmentation fault" in done.stderr  # where python -X faulthandler said
     assert not list((tmp_path / "runs").glob("*.crash"))

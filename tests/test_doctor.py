@@ -48,13 +48,17 @@ def _store_with_one_damaged_file(tmp_path: Path) -> Path:
 def test_a_damaged_model_and_an_unusable_cache_are_problems_with_fixes(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    env = {**os.environ, "VIDEOQA_MODELS": str(_store_with_one_damaged_file(tmp_path)),
-           "VIDEOQA_CACHE": str(blocker / "cache")}
+    env = {
+        **os.environ,
+        "VIDEOQA_MODELS": str(_store_with_one_damaged_file(tmp_path)),
+        "VIDEOQA_CACHE": str(blocker / "cache"),
+    }
     result = run_cli("doctor", env=env)
     assert result.code == 1
     assert "Traceback" not in result.stdout + result.stderr
-    rows = {line.split()[1]: line for line in result.stdout.splitlines()
-            if line.startswith(("ok", "PROBLEM"))}
+    rows = {
+        line.split()[1]: line for line in result.stdout.splitlines() if line.startswith(("ok", "PROBLEM"))
+    }
     assert rows["models"].startswith("PROBLEM") and "all-minilm-l6-v2" in rows["models"]
     assert rows["cache"].startswith("PROBLEM") and str(blocker) in rows["cache"]
     assert "fix: videoqa models pull all-minilm-l6-v2" in result.stdout
@@ -63,7 +67,8 @@ def test_a_damaged_model_and_an_unusable_cache_are_problems_with_fixes(tmp_path:
 
 
 def test_missing_models_are_named_with_the_command_that_fetches_them(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VIDEOQA_MODELS", str(tmp_path / "empty"))
     wanted = ("models", "llama.cpp generate", "speech")
     results = {r.part: r for r in run_checks(tuple(c for c in doctor.CHECKS if c[0] in wanted))}

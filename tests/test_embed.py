@@ -56,6 +56,7 @@ def one_line_error(excinfo: pytest.ExceptionInfo[EmbedderError]) -> str:
 
 # -- package surface and options -------------------------------------------------------------------
 
+
 def test_importing_the_package_loads_no_torch() -> None:
     code = "import sys, videoqa.visual.embed; print('torch' in sys.modules, 'transformers' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -68,8 +69,17 @@ def test_registry_is_data_with_the_pixel_default() -> None:
     assert all(spec.backend in ("pixel", "clip") and spec.summary for spec in REGISTRY.values())
 
 
-@pytest.mark.parametrize("bad", [{"device": "gpu"}, {"device": "CUDA"}, {"dtype": "fp16"},
-                                 {"dtype": "float64"}, {"batch_size": 0}, {"batch_size": 2.5}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"device": "gpu"},
+        {"device": "CUDA"},
+        {"dtype": "fp16"},
+        {"dtype": "float64"},
+        {"batch_size": 0},
+        {"batch_size": 2.5},
+    ],
+)
 def test_embed_options_refuse_bad_values(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         EmbedOptions(**bad)
@@ -82,13 +92,14 @@ def test_embed_options_defaults() -> None:
 
 # -- pixel embedder ---------------------------------------------------------------------------------
 
+
 def test_pixel_embeddings_are_deterministic_unit_rows(frames: npt.NDArray[np.uint8]) -> None:
     embedder = load_embedder("pixel")
     assert isinstance(embedder, PixelEmbedder)
     vectors = embedder.embed_images(frames)
     assert_unit_rows(vectors, len(frames), embedder.dim)
     assert np.array_equal(vectors, embedder.embed_images(frames.copy()))
-    one_by_one = np.concatenate([embedder.embed_images(frames[i:i + 1]) for i in range(len(frames))])
+    one_by_one = np.concatenate([embedder.embed_images(frames[i : i + 1]) for i in range(len(frames))])
     assert np.allclose(vectors, one_by_one, atol=1e-6)
     assert embedder.id == "pixel-hist8-thumb16-v1"
     assert embedder.embed_images(frames[:0]).shape == (0, embedder.dim)
@@ -102,7 +113,8 @@ def test_pixel_embedder_separates_different_frames_more_than_near_identical_ones
     nudged = np.clip(noise.astype(int) + rng.integers(-4, 5, noise.shape), 0, 255).astype(np.uint8)
     darker_red = red - 6
     red_v, blue_v, noise_v, nudged_v, darker_v = PixelEmbedder().embed_images(
-        np.stack([red, blue, noise, nudged, darker_red]))
+        np.stack([red, blue, noise, nudged, darker_red])
+    )
     different = max(red_v @ blue_v, red_v @ noise_v, blue_v @ noise_v)
     assert different < 0.2
     assert min(noise_v @ nudged_v, red_v @ darker_v) > 0.9
@@ -123,8 +135,10 @@ def test_pixel_embedder_refuses_text_saying_how_to_add_a_model() -> None:
     assert "save_pretrained" in message and "--embedder checkpoints/NAME" in message
 
 
-@pytest.mark.parametrize("bad", [np.zeros((2, 8, 8), np.uint8), np.zeros((1, 8, 8, 4), np.uint8),
-                                 np.zeros((1, 8, 8, 3), np.float32)])
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((2, 8, 8), np.uint8), np.zeros((1, 8, 8, 4), np.uint8), np.zeros((1, 8, 8, 3), np.float32)],
+)
 def test_embedders_refuse_arrays_that_are_not_rgb_frames(bad: npt.NDArray[Any]) -> None:
     with pytest.raises(ValueError, match="uint8 RGB"):
         PixelEmbedder().embed_images(bad)
@@ -132,12 +146,13 @@ def test_embedders_refuse_arrays_that_are_not_rgb_frames(bad: npt.NDArray[Any]) 
 
 # -- CLIP / SigLIP through transformers --------------------------------------------------------------
 
+
 def test_clip_image_embeddings(tiny_clip: ImageEmbedder, frames: npt.NDArray[np.uint8]) -> None:
     vectors = tiny_clip.embed_images(frames)
     assert_unit_rows(vectors, len(frames), 16)
     assert tiny_clip.dim == 16
     assert np.array_equal(vectors, tiny_clip.embed_images(frames))
-    one_by_one = np.concatenate([tiny_clip.embed_images(frames[i:i + 1]) for i in range(len(frames))])
+    one_by_one = np.concatenate([tiny_clip.embed_images(frames[i : i + 1]) for i in range(len(frames))])
     assert np.allclose(vectors, one_by_one, atol=1e-5)
     assert tiny_clip.embed_images(frames[:0]).shape == (0, 16)
     similarity = vectors @ vectors.T
@@ -154,8 +169,9 @@ def test_clip_text_embeddings(tiny_clip: ImageEmbedder) -> None:
     assert tiny_clip.embed_texts([]).shape == (0, tiny_clip.dim)
 
 
-def test_clip_id_names_model_preprocessing_and_dtype(tiny_clip: ImageEmbedder, tiny_clip_dir: Path,
-                                                     tmp_path: Path) -> None:
+def test_clip_id_names_model_preprocessing_and_dtype(
+    tiny_clip: ImageEmbedder, tiny_clip_dir: Path, tmp_path: Path
+) -> None:
     assert tiny_clip.id.startswith("clip:tiny-clip@")
     assert tiny_clip.id.endswith(":32px-crop:float32")
     retrained = load_embedder(save_tiny_model(tmp_path / "tiny-clip", seed=1), EmbedOptions(device="cpu"))
@@ -165,8 +181,9 @@ def test_clip_id_names_model_preprocessing_and_dtype(tiny_clip: ImageEmbedder, t
     assert bf16.embed_images(np.zeros((1, 32, 32, 3), np.uint8)).dtype == np.float32
 
 
-def test_siglip_folder_loads_with_its_own_preprocessing(tmp_path: Path,
-                                                         frames: npt.NDArray[np.uint8]) -> None:
+def test_siglip_folder_loads_with_its_own_preprocessing(
+    tmp_path: Path, frames: npt.NDArray[np.uint8]
+) -> None:
     siglip = load_embedder(save_tiny_model(tmp_path / "tiny-siglip", "siglip"), EmbedOptions(device="cpu"))
     assert siglip.id.startswith("siglip:tiny-siglip@")
     assert siglip.id.endswith(":32px-squash:float32")
@@ -174,9 +191,13 @@ def test_siglip_folder_loads_with_its_own_preprocessing(tmp_path: Path,
     assert_unit_rows(siglip.embed_texts(["a red cat", "a dog"]), 2, 32)
 
 
-def test_preprocessor_settings_come_from_the_folder(tiny_clip: ImageEmbedder, tiny_clip_dir: Path,
-                                                    tmp_path: Path, frames: npt.NDArray[np.uint8],
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_preprocessor_settings_come_from_the_folder(
+    tiny_clip: ImageEmbedder,
+    tiny_clip_dir: Path,
+    tmp_path: Path,
+    frames: npt.NDArray[np.uint8],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     edited = Path(shutil.copytree(tiny_clip_dir, tmp_path / "tiny-clip"))
     (edited / "preprocessor_config.json").write_text(json.dumps({"image_mean": 0.5, "image_std": 0.5}))
     changed = load_embedder(edited, EmbedOptions(device="cpu"))
@@ -190,8 +211,9 @@ def test_preprocessor_settings_come_from_the_folder(tiny_clip: ImageEmbedder, ti
     assert np.allclose(fallback.embed_images(frames), tiny_clip.embed_images(frames), atol=1e-6)
 
 
-def test_registered_name_is_read_from_checkpoints(tiny_clip_dir: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registered_name_is_read_from_checkpoints(
+    tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copytree(tiny_clip_dir, tmp_path / "checkpoints" / "clip-vit-b32")
     monkeypatch.chdir(tmp_path)
     embedder = load_embedder("clip-vit-b32", EmbedOptions(device="cpu"))
@@ -210,6 +232,7 @@ def test_image_preprocess_crops_the_middle_or_squashes() -> None:
 
 
 # -- errors a user can act on ------------------------------------------------------------------------
+
 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(EmbedderError) as excinfo:
@@ -271,8 +294,10 @@ def test_hub_model_offline_names_the_folder_to_use(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.chdir(tmp_path)
-    for name, folder in (("clip-vit-b32", "checkpoints/clip-vit-b32/"),
-                         ("hf-hub:videoqa-tests/missing-model", "checkpoints/missing-model/")):
+    for name, folder in (
+        ("clip-vit-b32", "checkpoints/clip-vit-b32/"),
+        ("hf-hub:videoqa-tests/missing-model", "checkpoints/missing-model/"),
+    ):
         with pytest.raises(EmbedderError) as excinfo:
             load_embedder(name)
         message = one_line_error(excinfo)
@@ -292,6 +317,7 @@ def test_absent_device_is_refused(device: str, tiny_clip_dir: Path) -> None:
 
 
 # -- out-of-memory back-off ------------------------------------------------------------------------
+
 
 def oom_above(limit: int, calls: list[tuple[int, int]]) -> Any:
     """A batch step that runs out of CUDA memory on batches larger than ``limit``."""
@@ -334,10 +360,12 @@ def test_batch_backoff_passes_other_errors_through() -> None:
 
 # -- GPU -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_half_precision_matches_cpu(tiny_clip: ImageEmbedder, tiny_clip_dir: Path,
-                                         frames: npt.NDArray[np.uint8]) -> None:
+def test_cuda_half_precision_matches_cpu(
+    tiny_clip: ImageEmbedder, tiny_clip_dir: Path, frames: npt.NDArray[np.uint8]
+) -> None:
     gpu = load_embedder(tiny_clip_dir)  # auto: cuda, float16
     assert gpu.id.endswith(":float16")
     assert np.allclose(gpu.embed_images(frames), tiny_clip.embed_images(frames), atol=2e-2)

@@ -45,15 +45,37 @@ class Clips:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     folder = tmp_path_factory.mktemp("fuzz-clips")
     mp4, faststart, mkv = folder / "clip.mp4", folder / "faststart.mp4", folder / "clip.mkv"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-f", "lavfi", "-i",
-           "sine=frequency=440:sample_rate=16000", "-t", "4", "-c:v", "libx264", "-g", "10",
-           "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "32k", "-shortest", str(mp4))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=10",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=16000",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "32k",
+        "-shortest",
+        str(mp4),
+    )
     ffmpeg("-i", str(mp4), "-c", "copy", "-movflags", "+faststart", str(faststart))
     ffmpeg("-i", str(mp4), "-c", "copy", str(mkv))
     return Clips(mp4=mp4, faststart=faststart, mkv=mkv, folder=folder)
 
 
 # -- mutations: bytes in, bytes out, every choice from the seeded generator -------------------------
+
 
 def flip_bytes(data: bytes, rng: random.Random, count: int, region: tuple[float, float] = (0, 1)) -> bytes:
     """XOR ``count`` bytes inside the ``region`` (fractions of the file) with non-zero values."""
@@ -66,16 +88,16 @@ def flip_bytes(data: bytes, rng: random.Random, count: int, region: tuple[float,
 
 def zero_block(data: bytes, rng: random.Random, size: int) -> bytes:
     start = rng.randrange(len(data))
-    return data[:start] + bytes(len(data[start:start + size])) + data[start + size:]
+    return data[:start] + bytes(len(data[start : start + size])) + data[start + size :]
 
 
 def shuffle_chunks(data: bytes, rng: random.Random, chunk: int = 1024, span: int = 8) -> bytes:
     """Shuffle ``span`` neighbouring chunks somewhere in the file (blocks written out of order)."""
-    pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)]
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
     first = rng.randrange(max(1, len(pieces) - span))
-    window = pieces[first:first + span]
+    window = pieces[first : first + span]
     rng.shuffle(window)
-    pieces[first:first + span] = window
+    pieces[first : first + span] = window
     return b"".join(pieces)
 
 
@@ -86,7 +108,7 @@ def insert_junk(data: bytes, rng: random.Random, size: int) -> bytes:
 
 def duplicate_chunk(data: bytes, rng: random.Random, size: int) -> bytes:
     at = rng.randrange(len(data) - size)
-    return data[:at + size] + data[at:at + size] + data[at + size:]
+    return data[: at + size] + data[at : at + size] + data[at + size :]
 
 
 def zero_timescale(source: Path, target: Path, boxes: tuple[bytes, ...]) -> Path:
@@ -98,8 +120,8 @@ def zero_timescale(source: Path, target: Path, boxes: tuple[bytes, ...]) -> Path
         version = data[at + 4]
         # type, version+flags, then creation and modification times: 4 bytes each, 8 in version 1
         offset = at + 8 + (16 if version == 1 else 8)
-        assert struct.unpack(">I", data[offset:offset + 4])[0] > 0
-        data[offset:offset + 4] = bytes(4)
+        assert struct.unpack(">I", data[offset : offset + 4])[0] > 0
+        data[offset : offset + 4] = bytes(4)
     target.write_bytes(data)
     return target
 
@@ -109,8 +131,9 @@ def zero_timescale(source: Path, target: Path, boxes: tuple[bytes, ...]) -> Path
 Maker = Callable[[Clips, Path], Path]  # (clean clips, empty folder) -> the path to give the CLI
 
 
-def mutant(source: str, name: str, change: Callable[[bytes, random.Random], bytes],
-           suffix: str | None = None) -> Maker:
+def mutant(
+    source: str, name: str, change: Callable[[bytes, random.Random], bytes], suffix: str | None = None
+) -> Maker:
     """A case: ``change`` applied to clip ``source`` with a generator seeded by the case's name."""
 
     def make(clips: Clips, folder: Path) -> Path:
@@ -166,15 +189,29 @@ def _zero_timescales(boxes: tuple[bytes, ...]) -> Maker:
 TESTSRC = ("-f", "lavfi", "-i")
 # Files that are odd but whole: both commands must succeed on them.
 READABLE: dict[str, Maker] = {
-    "one-frame": generated("one.mp4", *TESTSRC, "testsrc2=size=160x90:rate=10", "-frames:v", "1",
-                           "-pix_fmt", "yuv420p", "OUT"),
-    "2x2": generated("tiny.mp4", *TESTSRC, "testsrc2=size=2x2:rate=10", "-t", "1", "-pix_fmt", "yuv420p",
-                     "OUT"),
-    "0.2-s": generated("blink.mp4", *TESTSRC, "testsrc2=size=160x90:rate=25", "-t", "0.2",
-                       "-pix_fmt", "yuv420p", "OUT"),
-    "vfr-mkv": generated("vfr.mkv", *TESTSRC, "color=red:size=64x64:rate=10:duration=1", *TESTSRC,
-                         "color=blue:size=64x64:rate=30:duration=1", "-filter_complex",
-                         "[0][1]concat=n=2:v=1", "-fps_mode", "vfr", "-pix_fmt", "yuv420p", "OUT"),
+    "one-frame": generated(
+        "one.mp4", *TESTSRC, "testsrc2=size=160x90:rate=10", "-frames:v", "1", "-pix_fmt", "yuv420p", "OUT"
+    ),
+    "2x2": generated(
+        "tiny.mp4", *TESTSRC, "testsrc2=size=2x2:rate=10", "-t", "1", "-pix_fmt", "yuv420p", "OUT"
+    ),
+    "0.2-s": generated(
+        "blink.mp4", *TESTSRC, "testsrc2=size=160x90:rate=25", "-t", "0.2", "-pix_fmt", "yuv420p", "OUT"
+    ),
+    "vfr-mkv": generated(
+        "vfr.mkv",
+        *TESTSRC,
+        "color=red:size=64x64:rate=10:duration=1",
+        *TESTSRC,
+        "color=blue:size=64x64:rate=30:duration=1",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1",
+        "-fps_mode",
+        "vfr",
+        "-pix_fmt",
+        "yuv420p",
+        "OUT",
+    ),
     "mp4-named-mkv": _copy_named("mp4", "clip.mkv"),
     "mkv-named-mp4": _copy_named("mkv", "clip.mp4"),
     "mp4-named-txt": _copy_named("mp4", "clip.txt"),
@@ -183,12 +220,17 @@ READABLE: dict[str, Maker] = {
 # Files that are damaged or not videos: each command either reads them or says why in one line.
 DAMAGED: dict[str, Maker] = {
     **{f"flip-{count}": mutant("mp4", f"flip-{count}", flipped(count)) for count in (1, 8, 64, 512)},
-    **{f"flip-index-{seed}": mutant("mp4", f"flip-index-{seed}",
-                                    lambda d, r: flip_bytes(d, r, 4, region=(0.9, 1.0)))
-       for seed in (1, 2)},
+    **{
+        f"flip-index-{seed}": mutant(
+            "mp4", f"flip-index-{seed}", lambda d, r: flip_bytes(d, r, 4, region=(0.9, 1.0))
+        )
+        for seed in (1, 2)
+    },
     **{f"cut-{fraction}": mutant("mp4", f"cut-{fraction}", cut(fraction)) for fraction in (0.1, 0.5, 0.999)},
-    **{f"faststart-cut-{fraction}": mutant("faststart", f"faststart-cut-{fraction}", cut(fraction))
-       for fraction in (0.3, 0.8)},
+    **{
+        f"faststart-cut-{fraction}": mutant("faststart", f"faststart-cut-{fraction}", cut(fraction))
+        for fraction in (0.3, 0.8)
+    },
     "first-1000-bytes": mutant("mp4", "first-1000-bytes", lambda d, r: d[:1000]),
     "zeroed-header-64": mutant("mp4", "zeroed-header-64", lambda d, r: bytes(64) + d[64:]),
     "zeroed-block-4k": mutant("mp4", "zeroed-block-4k", lambda d, r: zero_block(d, r, 4096)),
@@ -202,8 +244,18 @@ DAMAGED: dict[str, Maker] = {
     "zero-movie-and-track-timescale": _zero_timescales((b"mdhd", b"mvhd")),
     "random-bytes": mutant("mp4", "random-bytes", lambda d, r: r.randbytes(50_000)),
     "audio-only": generated("song.mp4", "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", "OUT"),
-    "png-named-mp4": generated("photo.mp4", *TESTSRC, "testsrc2=size=64x64:rate=1", "-frames:v", "1",
-                               "-f", "image2", "-c:v", "png", "OUT"),
+    "png-named-mp4": generated(
+        "photo.mp4",
+        *TESTSRC,
+        "testsrc2=size=64x64:rate=1",
+        "-frames:v",
+        "1",
+        "-f",
+        "image2",
+        "-c:v",
+        "png",
+        "OUT",
+    ),
     "empty": special(lambda path: path.touch()),
     "text": special(lambda path: path.write_text("meeting notes, not a video\n" * 40)),
     "fifo": special(os.mkfifo),
@@ -213,6 +265,7 @@ DAMAGED: dict[str, Maker] = {
 
 
 # -- running the CLI ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Run:
@@ -224,12 +277,23 @@ class Run:
 def run_videoqa(home: Path, *args: str) -> Run:
     """``python -m videoqa ARGS`` in a process of its own (a native crash cannot take pytest down),
     with caches and state under ``home``."""
-    env = {**os.environ, "VIDEOQA_CACHE": str(home / "cache"), "XDG_CACHE_HOME": str(home / "xdg-cache"),
-           "XDG_DATA_HOME": str(home / "xdg-data"), "VIDEOQA_EMBEDDER": "pixel"}
+    env = {
+        **os.environ,
+        "VIDEOQA_CACHE": str(home / "cache"),
+        "XDG_CACHE_HOME": str(home / "xdg-cache"),
+        "XDG_DATA_HOME": str(home / "xdg-data"),
+        "VIDEOQA_EMBEDDER": "pixel",
+    }
     env.pop("VIDEOQA_DEBUG", None)  # tracebacks are what this looks for; none must reach the user
     try:
-        done = subprocess.run([sys.executable, "-m", "videoqa", *args], capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT_S, env=env, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [sys.executable, "-m", "videoqa", *args],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"videoqa {' '.join(args)} hung (no end within {RUN_TIMEOUT_S} s)")
     return Run(done.returncode, done.stdout, done.stderr)

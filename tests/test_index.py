@@ -51,8 +51,7 @@ def test_index_a_folder_prepares_every_channel(narrated: SynthVideo, tmp_path: P
     assert any(line.startswith("warning: skipped broken.mp4") for line in result.stderr_lines)
     made = _entries(cache)
     assert len(made) == 3  # frames, speech, passage vectors (screen text left out)
-    asked = run_cli("ask", str(folder / "a.mp4"), "When does the meeting start?", "--no-screen-text",
-                    env=env)
+    asked = run_cli("ask", str(folder / "a.mp4"), "When does the meeting start?", "--no-screen-text", env=env)
     assert asked.code == 0, asked.stderr
     assert _entries(cache) == made
 

@@ -35,14 +35,17 @@ def query_from(path: Path, time_s: float) -> npt.NDArray[np.float32]:
 
 
 def test_find_videos_walks_the_folder(folder: Path) -> None:
-    assert [p.relative_to(folder).as_posix() for p in find_videos(folder)] == \
-        ["narrated.mp4", "trips/bikes.mp4"]
+    assert [p.relative_to(folder).as_posix() for p in find_videos(folder)] == [
+        "narrated.mp4",
+        "trips/bikes.mp4",
+    ]
     with pytest.raises(LibraryError, match="not a folder"):
         find_videos(folder / "narrated.mp4")
 
 
-def test_search_across_videos_and_incremental_sync(folder: Path, sample: Callable[[str], Path],
-                                                  tmp_path: Path) -> None:
+def test_search_across_videos_and_incremental_sync(
+    folder: Path, sample: Callable[[str], Path], tmp_path: Path
+) -> None:
     cache = IndexCache(tmp_path / "cache")
     index_video(sample("bikes.mp4"), ThumbnailEmbedder(), cache=cache)  # the same content, elsewhere
     library = Library(folder, ThumbnailEmbedder(), cache=cache)
@@ -63,7 +66,8 @@ def test_search_across_videos_and_incremental_sync(folder: Path, sample: Callabl
     assert set(third.removed) == {"trips/bikes.mp4", "narrated.mp4"}
     assert third.indexed == ("narrated.mp4",)
     hits = Library(folder, ThumbnailEmbedder(), cache=cache).search(
-        query_from(sample("bikes.mp4"), 3.0), top_k=5)
+        query_from(sample("bikes.mp4"), 3.0), top_k=5
+    )
     assert all(Path(hit.video).name != "bikes.mp4" for hit in hits)
 
 

@@ -20,11 +20,15 @@ from videoqa.store import models
 
 # llama_print_system_info() of llama-cpp-python 0.3.36 built the default way on the Sapphire Rapids
 # machine where the first ask crashed (as reported), and of the README's build.
-NATIVE_SAPPHIRE_RAPIDS = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
-                          "AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | "
-                          "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | ")
-PORTABLE = ("CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
-            "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | ")
+NATIVE_SAPPHIRE_RAPIDS = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "AVX512 = 1 | AVX512_VBMI = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | AMX_INT8 = 1 | "
+    "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+)
+PORTABLE = (
+    "CPU : SSE3 = 1 | SSSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | BMI2 = 1 | "
+    "LLAMAFILE = 1 | OPENMP = 1 | REPACK = 1 | "
+)
 x86_only = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 build flags")
 
 
@@ -41,8 +45,13 @@ def test_installed_runtime_has_no_amx_and_runs_on_any_x86_64_cpu() -> None:
 def test_a_native_build_on_an_amx_cpu_is_recognised() -> None:
     features = runtime.compiled_features(NATIVE_SAPPHIRE_RAPIDS)
     assert runtime.crash_prone(features) == ["AMX_INT8"]
-    assert runtime.non_portable(features) == ["AMX_INT8", "AVX512", "AVX512_BF16", "AVX512_VBMI",
-                                              "AVX512_VNNI"]
+    assert runtime.non_portable(features) == [
+        "AMX_INT8",
+        "AVX512",
+        "AVX512_BF16",
+        "AVX512_VBMI",
+        "AVX512_VNNI",
+    ]
     portable = runtime.compiled_features(PORTABLE)
     assert runtime.crash_prone(portable) == [] and runtime.non_portable(portable) == []
 
@@ -57,8 +66,13 @@ def test_only_the_cpu_backend_counts_and_older_strings_are_read() -> None:
 def test_instruction_sets_this_cpu_lacks() -> None:
     features = runtime.compiled_features(NATIVE_SAPPHIRE_RAPIDS)
     zen3 = frozenset({"pni", "ssse3", "sse4_2", "avx", "avx2", "f16c", "fma", "bmi2"})
-    assert runtime.missing_on_this_cpu(features, zen3) == ["AMX_INT8", "AVX512", "AVX512_BF16",
-                                                          "AVX512_VBMI", "AVX512_VNNI"]
+    assert runtime.missing_on_this_cpu(features, zen3) == [
+        "AMX_INT8",
+        "AVX512",
+        "AVX512_BF16",
+        "AVX512_VBMI",
+        "AVX512_VNNI",
+    ]
     assert runtime.missing_on_this_cpu(runtime.compiled_features(PORTABLE), zen3) == []
     assert runtime.missing_on_this_cpu(features, frozenset()) == []  # nothing known: nothing claimed
 
@@ -77,10 +91,13 @@ def _fake_python(tmp_path: Path, body: str) -> str:
     return str(script)
 
 
-@pytest.mark.parametrize(("signal_name", "shown"), [("SEGV", "SIGSEGV (segmentation fault)"),
-                                                    ("ILL", "SIGILL (illegal instruction")])
+@pytest.mark.parametrize(
+    ("signal_name", "shown"),
+    [("SEGV", "SIGSEGV (segmentation fault)"), ("ILL", "SIGILL (illegal instruction")],
+)
 def test_a_native_crash_in_the_child_is_reported_with_its_signal(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signal_name: str, shown: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signal_name: str, shown: str
+) -> None:
     monkeypatch.setattr(sys, "executable", _fake_python(tmp_path, f"kill -{signal_name} $$"))
     result = runtime.generate_in_child(tmp_path / "model.gguf")
     assert not result.ok

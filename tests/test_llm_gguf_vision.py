@@ -80,8 +80,9 @@ def test_describes_itself(model: LlamaCppVisionGenerator, pair: GgufPair) -> Non
     assert model.count_tokens("a\n\nb") == 3  # "\n\n" is one token, as mtmd needs
 
 
-def test_image_reply_streams_and_repeats_at_temperature_zero(model: LlamaCppVisionGenerator,
-                                                             frame: np.ndarray) -> None:
+def test_image_reply_streams_and_repeats_at_temperature_zero(
+    model: LlamaCppVisionGenerator, frame: np.ndarray
+) -> None:
     first = reply(model.generate(QUESTION, GREEDY, images=[frame]))
     assert len(first) >= 1
     assert reply(model.generate(QUESTION, GREEDY, images=[frame])) == first
@@ -108,8 +109,9 @@ def test_text_only_chat_works(model: LlamaCppVisionGenerator) -> None:
     assert reply(model.generate(QUESTION, GREEDY)) == first
 
 
-def test_loading_and_answering_keep_stderr_clean(pair: GgufPair, frame: np.ndarray,
-                                                 capfd: pytest.CaptureFixture[str]) -> None:
+def test_loading_and_answering_keep_stderr_clean(
+    pair: GgufPair, frame: np.ndarray, capfd: pytest.CaptureFixture[str]
+) -> None:
     fresh = LlamaCppVisionGenerator(pair.model, pair.mmproj, OPTIONS)
     reply(fresh.generate(QUESTION, GREEDY, images=[frame, frame]))
     assert capfd.readouterr().err == ""
@@ -155,15 +157,19 @@ def test_a_prompt_longer_than_the_context_is_one_line(model: LlamaCppVisionGener
     assert_one_line(exc, "cannot read this prompt")
 
 
-def test_bad_projectors_fail_in_one_line_and_quietly(pair: GgufPair, other_width_mmproj: Path, tmp_path: Path,
-                                                     capfd: pytest.CaptureFixture[str]) -> None:
+def test_bad_projectors_fail_in_one_line_and_quietly(
+    pair: GgufPair, other_width_mmproj: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     not_gguf = tmp_path / "mmproj-text.gguf"
     not_gguf.write_text("this is no model\n" * 100)
     truncated = tmp_path / "mmproj-truncated.gguf"
     truncated.write_bytes(pair.mmproj.read_bytes()[:4096])
-    cases = [(tmp_path / "missing.gguf", "cannot read it"), (not_gguf, "not a GGUF file"),
-             (truncated, "cannot use it as the vision projector"),
-             (other_width_mmproj, "cannot use it as the vision projector")]
+    cases = [
+        (tmp_path / "missing.gguf", "cannot read it"),
+        (not_gguf, "not a GGUF file"),
+        (truncated, "cannot use it as the vision projector"),
+        (other_width_mmproj, "cannot use it as the vision projector"),
+    ]
     for mmproj, fragment in cases:
         with pytest.raises(LlmError) as exc:
             LlamaCppVisionGenerator(pair.model, mmproj, OPTIONS)
@@ -171,8 +177,9 @@ def test_bad_projectors_fail_in_one_line_and_quietly(pair: GgufPair, other_width
     assert capfd.readouterr().err == ""
 
 
-def test_bad_model_files_fail_in_one_line_and_quietly(pair: GgufPair, tmp_path: Path,
-                                                      capfd: pytest.CaptureFixture[str]) -> None:
+def test_bad_model_files_fail_in_one_line_and_quietly(
+    pair: GgufPair, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_text("not a model\n" * 100)
     with pytest.raises(LlmError) as exc:
@@ -208,16 +215,18 @@ def test_find_mmproj_finds_the_built_pair(pair: GgufPair) -> None:
     assert find_mmproj(pair.model) == pair.mmproj
 
 
-def test_a_gguf_pair_in_a_folder_answers_and_captions_a_video(pair: GgufPair, narrated: SynthVideo,
-                                                              installed_models: None, tmp_path: Path) -> None:
+def test_a_gguf_pair_in_a_folder_answers_and_captions_a_video(
+    pair: GgufPair, narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
     """What a user does: the model and its projector in checkpoints/NAME/, named with --model."""
     folder = tmp_path / "checkpoints" / "tiny-vlm-gguf"
     folder.mkdir(parents=True)
     shutil.copy(pair.model, folder / "tiny-vlm.gguf")
     shutil.copy(pair.mmproj, folder / "mmproj-tiny-vlm.gguf")
     assert isinstance(load_llm(str(folder), OPTIONS), LlamaCppVisionGenerator)
-    assistant = Assistant(AssistantOptions(llm=str(folder), device="cpu", ocr=None),
-                          cache=IndexCache(tmp_path / "cache"))
+    assistant = Assistant(
+        AssistantOptions(llm=str(folder), device="cpu", ocr=None), cache=IndexCache(tmp_path / "cache")
+    )
     answer = assistant.ask(narrated.path, "When does the meeting start?")
     assert not answer.abstained and not answer.quoted  # a seeing model's reply stands
     assert any(item.text and "noon" in item.text.lower() for item in answer.evidence)

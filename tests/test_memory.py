@@ -31,8 +31,13 @@ def _run(bridge: TrainingFreeBridge | LearnedBridge, scenes: list[np.ndarray]) -
     return state
 
 
-@pytest.mark.parametrize("make", [lambda: TrainingFreeBridge(MemoryOptions(tokens=8, cache_size=16)),
-                                  lambda: LearnedBridge(DIM, 4, MemoryOptions(tokens=8, cache_size=16))])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TrainingFreeBridge(MemoryOptions(tokens=8, cache_size=16)),
+        lambda: LearnedBridge(DIM, 4, MemoryOptions(tokens=8, cache_size=16)),
+    ],
+)
 def test_memory_and_cache_stay_the_same_size_however_many_scenes(make) -> None:  # type: ignore[no-untyped-def]
     short, long = _run(make(), _scenes(10)), _run(make(), _scenes(500))
     assert short.memory.shape == long.memory.shape == (8, DIM)
@@ -53,8 +58,9 @@ def test_training_free_bridge_is_deterministic_and_remembers_what_it_saw() -> No
 
 def test_the_first_scene_becomes_the_memory_pooled() -> None:
     tokens = np.arange(8 * DIM, dtype=np.float32).reshape(8, DIM)
-    state = TrainingFreeBridge(MemoryOptions(tokens=4)).step(TrainingFreeBridge(MemoryOptions(tokens=4))
-                                                             .start(DIM), tokens)
+    state = TrainingFreeBridge(MemoryOptions(tokens=4)).step(
+        TrainingFreeBridge(MemoryOptions(tokens=4)).start(DIM), tokens
+    )
     assert np.allclose(state.memory, pool_tokens(tokens, 4))
     assert np.allclose(pool_tokens(tokens, 4)[0], tokens[:2].mean(axis=0))
     assert pool_tokens(tokens[:2], 4).shape == (4, DIM)  # fewer tokens than slots: repeated

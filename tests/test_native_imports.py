@@ -13,14 +13,24 @@ import sys
 
 import pytest
 
-NATIVE = ("torch", "onnxruntime", "usearch.index", "llama_cpp", "ctranslate2", "decord", "av", "cv2",
-          "sentence_transformers")
+NATIVE = (
+    "torch",
+    "onnxruntime",
+    "usearch.index",
+    "llama_cpp",
+    "ctranslate2",
+    "decord",
+    "av",
+    "cv2",
+    "sentence_transformers",
+)
 
 
 def _imports_cleanly(modules: tuple[str, ...]) -> None:
     code = "; ".join(f"import {name}" for name in modules)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, (modules, done.returncode, done.stderr[-2000:])
 
 

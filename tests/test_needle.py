@@ -58,8 +58,15 @@ def test_needles_are_distinct_facts_apart_in_time() -> None:
 
 
 def _needle(start_s: float = 30.0) -> Needle:
-    return Needle("speech", 50, start_s, start_s + 4, "The train to Oslo leaves from platform 85.",
-                  "Which platform does the train to Oslo leave from?", ("85", "eighty-five"))
+    return Needle(
+        "speech",
+        50,
+        start_s,
+        start_s + 4,
+        "The train to Oslo leaves from platform 85.",
+        "Which platform does the train to Oslo leave from?",
+        ("85", "eighty-five"),
+    )
 
 
 def _answer(text: str, at: list[float], abstained: bool = False) -> Answer:
@@ -81,16 +88,34 @@ def test_grid_and_table_count_found_needles_per_depth_and_length() -> None:
         needle = Needle(kind, depth, 1.0, 5.0, "t", "q", ("a",))
         return NeedleResult(1.0, "espeak", needle, "a", found, True, 0.5)
 
-    runs = [LengthRun(1.0, "espeak", 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", False),
-                                                     result(100, "speech", True), result(100, "text", True))),
-            LengthRun(1.0, "piper", 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", True))),
-            LengthRun(5.0, "espeak", 1.0, 2.0, 120.0, (result(0, "speech", False), result(0, "text", False)))]
+    runs = [
+        LengthRun(
+            1.0,
+            "espeak",
+            1.0,
+            2.0,
+            100.0,
+            (
+                result(0, "speech", True),
+                result(0, "text", False),
+                result(100, "speech", True),
+                result(100, "text", True),
+            ),
+        ),
+        LengthRun(1.0, "piper", 1.0, 2.0, 100.0, (result(0, "speech", True), result(0, "text", True))),
+        LengthRun(5.0, "espeak", 1.0, 2.0, 120.0, (result(0, "speech", False), result(0, "text", False))),
+    ]
     assert accuracy_grid(runs, (0, 100)) == [[0.5, 1.0, 0.0], [1.0, None, None]]
     assert accuracy_grid(runs, (0, 100), "text") == [[0.0, 1.0, 0.0], [1.0, None, None]]
     rows = table_rows(runs, (0, 100))
-    assert [(r["length_min"], r["voice"], r["depth"], r["found"], r["asked"]) for r in rows] == \
-        [(1.0, "espeak", 0, 1, 2), (1.0, "espeak", 100, 2, 2), (1.0, "piper", 0, 2, 2),
-         (1.0, "piper", 100, 0, 0), (5.0, "espeak", 0, 0, 2), (5.0, "espeak", 100, 0, 0)]
+    assert [(r["length_min"], r["voice"], r["depth"], r["found"], r["asked"]) for r in rows] == [
+        (1.0, "espeak", 0, 1, 2),
+        (1.0, "espeak", 100, 2, 2),
+        (1.0, "piper", 0, 2, 2),
+        (1.0, "piper", 100, 0, 0),
+        (5.0, "espeak", 0, 0, 2),
+        (5.0, "espeak", 100, 0, 0),
+    ]
     assert rows[0]["by_kind"] == {"speech": 1.0, "text": 0.0}
 
 
@@ -100,7 +125,8 @@ def haystack_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_haystack_holds_its_needles_where_asked_in_sound_and_picture(
-        haystack_folder: Path, sample: Callable[[str], Path], installed_models: None) -> None:
+    haystack_folder: Path, sample: Callable[[str], Path], installed_models: None
+) -> None:
     from videoqa.channels.ocr import load_reader
     from videoqa.channels.speech import SpeechOptions, load_transcriber, transcribe_video
     from videoqa.media.video import SamplingOptions, probe, read_frames
@@ -116,16 +142,20 @@ def test_a_haystack_holds_its_needles_where_asked_in_sound_and_picture(
         frames = np.concatenate([b.pixels for b in read_frames(info, times, SamplingOptions())])
         read = [" ".join(line.text for line in lines) for lines in reader.read(frames)]
         # OCR noise allowed ("RO0M 97" for "ROOM 97"); an absent or other sign is not
-        assert all(SequenceMatcher(None, text, needle.text).ratio() >= 0.75 for text in read), \
-            (needle.text, read)
+        assert all(SequenceMatcher(None, text, needle.text).ratio() >= 0.75 for text in read), (
+            needle.text,
+            read,
+        )
     # ... and the sentences are heard when they should be: sound and picture stay in step
     transcript = transcribe_video(info, transcriber=load_transcriber(SpeechOptions(cpu_threads=2)))
     for needle in (n for n in haystack.needles if n.kind == "speech"):
         # whisper tiny.en mishears names ("Some you'll want 40 blanket sat in a workshop"), so the words
         # need only resemble the sentence; the time must be right (no filler is said within 8 s)
         heard = [s.text.lower() for s in transcript.segments if abs(s.start_s - needle.start_s) <= 1.0]
-        assert any(SequenceMatcher(None, said, needle.text.lower()).ratio() >= 0.5 for said in heard), \
-            (needle, transcript.segments)
+        assert any(SequenceMatcher(None, said, needle.text.lower()).ratio() >= 0.5 for said in heard), (
+            needle,
+            transcript.segments,
+        )
     # a second build is the cached file
     stamp = haystack.path.stat().st_mtime_ns
     again = build_haystack(1.0, options, [str(sample("vtest.avi"))], haystack_folder)
@@ -144,18 +174,38 @@ def test_footage_folders_are_checked(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # two 30-s haystacks (one a voice) rendered, indexed and asked: about 40 s on two cores
-def test_bench_needle_end_to_end_with_both_voices_side_by_side(installed_models: None,
-                                                                tmp_path: Path) -> None:
+def test_bench_needle_end_to_end_with_both_voices_side_by_side(
+    installed_models: None, tmp_path: Path
+) -> None:
     env = {**os.environ, "VIDEOQA_BENCH_CACHE": str(tmp_path / "bench"), "VIDEOQA_CACHE": str(tmp_path / "c")}
     out = tmp_path / "out"
-    result = run_cli("bench", "needle", "--lengths", "0.5", "--depths", "0,100", "--kind", "speech",
-                     "--voice", "both", "--out", str(out), "--device", "cpu", env=env)
+    result = run_cli(
+        "bench",
+        "needle",
+        "--lengths",
+        "0.5",
+        "--depths",
+        "0,100",
+        "--kind",
+        "speech",
+        "--voice",
+        "both",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        env=env,
+    )
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:5] == ["minutes", "depth", "voice", "found", "accuracy"]
     # each depth's voices on adjacent rows, then a total for each voice
-    assert [line.split()[1:3] for line in lines[1:5]] == \
-        [["0%", "espeak"], ["0%", "piper"], ["100%", "espeak"], ["100%", "piper"]]
+    assert [line.split()[1:3] for line in lines[1:5]] == [
+        ["0%", "espeak"],
+        ["0%", "piper"],
+        ["100%", "espeak"],
+        ["100%", "piper"],
+    ]
     assert [line.split()[:2] for line in lines[5:]] == [["all", "espeak"], ["all", "piper"]]
     report = json.loads((out / "needle.json").read_text())
     by_voice = {voice: [n for n in report["needles"] if n["voice"] == voice] for voice in ("espeak", "piper")}
@@ -168,14 +218,17 @@ def test_bench_needle_end_to_end_with_both_voices_side_by_side(installed_models:
     assert (out / "needle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (("--depths", "0,120"), "depths"),
-    (("--lengths", "0"), "lengths"),
-    (("--kind", "smell"), "kinds"),
-    (("--voice", "festival"), "'festival' is not one of"),
-    (("--lengths", "one"), "comma-separated"),
-    (("--footage", "/no/such/folder"), "no such footage folder"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--depths", "0,120"), "depths"),
+        (("--lengths", "0"), "lengths"),
+        (("--kind", "smell"), "kinds"),
+        (("--voice", "festival"), "'festival' is not one of"),
+        (("--lengths", "one"), "comma-separated"),
+        (("--footage", "/no/such/folder"), "no such footage folder"),
+    ],
+)
 def test_bad_bench_input_is_one_line(args: tuple[str, ...], fragment: str, tmp_path: Path) -> None:
     result = run_cli("bench", "needle", *args, "--out", str(tmp_path / "o"))
     if fragment in ("comma-separated", "'festival' is not one of"):  # click's usage error: exit 2, on stderr

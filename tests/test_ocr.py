@@ -71,8 +71,10 @@ def slide(lines: list[str]) -> npt.NDArray[np.uint8]:
 
 # -- the engines, on real pixels ---------------------------------------------------------------------
 
-def test_default_engine_reads_the_card_and_nothing_where_there_is_none(default_reader: TextReader,
-                                                                       narrated: SynthVideo) -> None:
+
+def test_default_engine_reads_the_card_and_nothing_where_there_is_none(
+    default_reader: TextReader, narrated: SynthVideo
+) -> None:
     card, bars = default_reader.read(np.concatenate([frame(narrated, 6.0), frame(narrated, 10.0)]))
     assert [line.text for line in card] == [CARD]
     assert 0.7 <= card[0].confidence <= 1.0
@@ -127,6 +129,7 @@ def test_frames_must_be_rgb_uint8(default_reader: TextReader, tesseract: TextRea
 
 # -- text over time, with a scripted reader ----------------------------------------------------------
 
+
 class ScriptedReader:
     """Reads the queued texts, one per frame, in the order frames arrive."""
 
@@ -138,8 +141,10 @@ class ScriptedReader:
 
     def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
         self.frames_read += len(images)
-        return [[TextLine(text, 1.0, (0, 0, 10, 10))] if text else [] for text in
-                (next(self._texts) for _ in images)]
+        return [
+            [TextLine(text, 1.0, (0, 0, 10, 10))] if text else []
+            for text in (next(self._texts) for _ in images)
+        ]
 
 
 def test_neighbouring_frames_that_agree_give_one_screen_text(narrated: SynthVideo) -> None:
@@ -153,8 +158,10 @@ def test_neighbouring_frames_that_agree_give_one_screen_text(narrated: SynthVide
 def test_text_that_goes_and_comes_back_gives_two(narrated: SynthVideo) -> None:
     reader = ScriptedReader(["Exit A", "", "Exit A"])
     texts = read_screen_text(narrated.path, SCENES, reader)
-    assert [(text.start_s, text.end_s, text.text) for text in texts] == [(0.0, 4.0, "Exit A"),
-                                                                         (8.0, 12.0, "Exit A")]
+    assert [(text.start_s, text.end_s, text.text) for text in texts] == [
+        (0.0, 4.0, "Exit A"),
+        (8.0, 12.0, "Exit A"),
+    ]
 
 
 def test_long_spans_are_read_every_so_often(narrated: SynthVideo) -> None:
@@ -163,8 +170,10 @@ def test_long_spans_are_read_every_so_often(narrated: SynthVideo) -> None:
     # The keyframe (5 s) and the middles of the 3-s steps at least 1.5 s from it: 1.5, 7.5 and 10.5 s
     # (4.5 s is the keyframe's). Each stands for halfway to its neighbours: 0-3.25-6.25-9-12 s.
     assert reader.frames_read == 4
-    assert [(text.text, text.start_s, text.end_s) for text in texts] == [("Slide 1", 0.0, 6.25),
-                                                                         ("Slide 2", 6.25, 12.0)]
+    assert [(text.text, text.start_s, text.end_s) for text in texts] == [
+        ("Slide 1", 0.0, 6.25),
+        ("Slide 2", 6.25, 12.0),
+    ]
 
 
 def test_frames_that_do_not_change_are_read_once(narrated: SynthVideo) -> None:
@@ -181,31 +190,39 @@ def test_no_spans_read_nothing(narrated: SynthVideo) -> None:
     assert reader.frames_read == 0
 
 
-@pytest.mark.parametrize("spans, every_s, message", [
-    ([(5.0, 4.0, 4.5)], 10.0, "start_s < end_s"),
-    ([(0.0, 4.0, 5.0)], 10.0, "keyframe_s <= end_s"),
-    ([(-1.0, 4.0, 2.0)], 10.0, "0 <= start_s"),
-    (SCENES, 0.0, "every_s must be positive"),
-])
-def test_bad_spans_are_refused(narrated: SynthVideo, spans: list[tuple[float, float, float]],
-                               every_s: float, message: str) -> None:
+@pytest.mark.parametrize(
+    "spans, every_s, message",
+    [
+        ([(5.0, 4.0, 4.5)], 10.0, "start_s < end_s"),
+        ([(0.0, 4.0, 5.0)], 10.0, "keyframe_s <= end_s"),
+        ([(-1.0, 4.0, 2.0)], 10.0, "0 <= start_s"),
+        (SCENES, 0.0, "every_s must be positive"),
+    ],
+)
+def test_bad_spans_are_refused(
+    narrated: SynthVideo, spans: list[tuple[float, float, float]], every_s: float, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         read_screen_text(narrated.path, spans, ScriptedReader([]), every_s=every_s)
 
 
 # -- cleaning ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, cleaned", [
-    ("  GATE   42 ", "GATE 42"),
-    ("| Platform 9 |", "Platform 9"),
-    ("\uff27\uff21\uff34\uff25\uff14\uff12", "GATE42"),  # full-width forms folded
-    ("— ~ .", ""),  # punctuation only
-    ("7", ""),  # a lone glyph
-    ("Dr. Lopez", "Dr. Lopez"),
-    ("RO0M 97", "ROOM 97"),  # a zero among letters is a misread O ...
-    ("FLO0R 30 B0B", "FLOOR 30 BOB"),
-    ("A0 size 100", "A0 size 100"),  # ... but not in numbers or a letter-and-digit code
-])
+
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        ("  GATE   42 ", "GATE 42"),
+        ("| Platform 9 |", "Platform 9"),
+        ("\uff27\uff21\uff34\uff25\uff14\uff12", "GATE42"),  # full-width forms folded
+        ("— ~ .", ""),  # punctuation only
+        ("7", ""),  # a lone glyph
+        ("Dr. Lopez", "Dr. Lopez"),
+        ("RO0M 97", "ROOM 97"),  # a zero among letters is a misread O ...
+        ("FLO0R 30 B0B", "FLOOR 30 BOB"),
+        ("A0 size 100", "A0 size 100"),  # ... but not in numbers or a letter-and-digit code
+    ],
+)
 def test_clean_line(raw: str, cleaned: str) -> None:
     assert clean_line(raw) == cleaned
 
@@ -243,15 +260,19 @@ def test_same_text_forgives_a_little_noise() -> None:
 
 # -- options and failures ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"engine": "nope"}, "engine must be one of"),
-    ({"language": "eng; rm -rf /"}, "language must be codes"),
-    ({"engine": "rapidocr", "language": "deu"}, "reads only eng, chi_sim, not deu"),
-    ({"min_confidence": 1.5}, "between 0 and 1"),
-    ({"min_side": 8}, "at least 16"),
-    ({"max_side": 360.5}, "whole number"),
-    ({"min_side": 1080, "max_side": 720}, "must be at least min_side"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"engine": "nope"}, "engine must be one of"),
+        ({"language": "eng; rm -rf /"}, "language must be codes"),
+        ({"engine": "rapidocr", "language": "deu"}, "reads only eng, chi_sim, not deu"),
+        ({"min_confidence": 1.5}, "between 0 and 1"),
+        ({"min_side": 8}, "at least 16"),
+        ({"max_side": 360.5}, "whole number"),
+        ({"min_side": 1080, "max_side": 720}, "must be at least min_side"),
+    ],
+)
 def test_options_are_checked_up_front(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         OcrOptions(**kwargs)  # type: ignore[arg-type]
@@ -290,8 +311,11 @@ def test_missing_rapidocr_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_importing_the_module_loads_no_engine() -> None:
-    code = ("import sys, videoqa.channels.ocr; "
-            "print([name for name in ('rapidocr_onnxruntime', 'onnxruntime', 'cv2') if name in sys.modules])")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            check=True)
+    code = (
+        "import sys, videoqa.channels.ocr; "
+        "print([name for name in ('rapidocr_onnxruntime', 'onnxruntime', 'cv2') if name in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -44,8 +44,9 @@ def said(text: str, start_s: float, gaps: dict[int, float] | None = None) -> lis
 
 
 def segment(words: list[SpeechWord]) -> SpeechSegment:
-    return SpeechSegment(words[0].start_s, words[-1].end_s, "".join(w.text for w in words).strip(),
-                         tuple(words))
+    return SpeechSegment(
+        words[0].start_s, words[-1].end_s, "".join(w.text for w in words).strip(), tuple(words)
+    )
 
 
 def texts(segments: list[SpeechSegment]) -> list[str]:
@@ -56,8 +57,10 @@ def test_a_sentence_split_across_segments_is_one_passage_timed_by_its_words() ->
     words = said("She left her umbrella at the station. Then the train left for Leeds.", 3.0)
     cut = 6  # the recogniser's segment ends after "the"
     found = sentences([segment(words[:cut]), segment(words[cut:])])
-    assert [s.text for s in found] == ["She left her umbrella at the station.",
-                                       "Then the train left for Leeds."]
+    assert [s.text for s in found] == [
+        "She left her umbrella at the station.",
+        "Then the train left for Leeds.",
+    ]
     assert (found[0].start_s, found[0].end_s) == (words[0].start_s, words[6].end_s)
     assert (found[1].start_s, found[1].end_s) == (words[7].start_s, words[-1].end_s)
 
@@ -69,13 +72,16 @@ def test_two_sentences_in_one_segment_are_two_passages() -> None:
     assert found[1].start_s == words[7].start_s and found[1].end_s == words[-1].end_s
 
 
-@pytest.mark.parametrize("text", [
-    "Mr. Brown met Dr. Jones on Baker St. before lunch.",
-    "The ferry left at 4.30 and the fare was 3.5 pounds.",
-    "Bring something warm, e.g. a coat, i.e. not a jacket.",
-    "The match, England vs. France, was played at 3 p.m. on Sunday.",
-    'He said "stop." Then he walked away.',  # the only place that splits: after the closing quote
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mr. Brown met Dr. Jones on Baker St. before lunch.",
+        "The ferry left at 4.30 and the fare was 3.5 pounds.",
+        "Bring something warm, e.g. a coat, i.e. not a jacket.",
+        "The match, England vs. France, was played at 3 p.m. on Sunday.",
+        'He said "stop." Then he walked away.',  # the only place that splits: after the closing quote
+    ],
+)
 def test_abbreviations_decimals_and_times_do_not_split(text: str) -> None:
     expected = ['He said "stop."', "Then he walked away."] if text.startswith("He said") else [text]
     assert texts([segment(said(text, 0.0))]) == expected
@@ -94,7 +100,9 @@ def test_a_trailing_one_word_fragment_joins_its_sentence() -> None:
     first = said("She left her umbrella at the", 0.0)
     rest = said("station. Then the train left for Leeds.", first[-1].end_s + 1.4)
     assert texts([segment(first), segment(rest)]) == [
-        "She left her umbrella at the station.", "Then the train left for Leeds."]
+        "She left her umbrella at the station.",
+        "Then the train left for Leeds.",
+    ]
 
 
 def test_a_short_sentence_joins_the_neighbour_nearest_in_time() -> None:
@@ -120,9 +128,13 @@ def test_a_long_unpunctuated_run_is_cut_at_its_longest_pause() -> None:
 
 
 def test_segments_without_words_are_joined_and_split_with_times_by_character_share() -> None:
-    found = sentences([SpeechSegment(10.0, 12.0, "The conference"),
-                       SpeechSegment(12.2, 16.0, "will take place in Sydney. Tickets are free."),
-                       SpeechSegment(20.0, 21.0, "")])
+    found = sentences(
+        [
+            SpeechSegment(10.0, 12.0, "The conference"),
+            SpeechSegment(12.2, 16.0, "will take place in Sydney. Tickets are free."),
+            SpeechSegment(20.0, 21.0, ""),
+        ]
+    )
     assert [s.text for s in found] == ["The conference will take place in Sydney.", "Tickets are free."]
     # "will take place in Sydney." is 26 of the 44 characters of its segment's 3.8 s.
     assert found[0].start_s == 10.0 and found[0].end_s == pytest.approx(12.2 + 3.8 * 26 / 44)
@@ -133,7 +145,8 @@ def test_words_and_word_less_segments_mix() -> None:
     words = said("The red bicycle is leaning against the", 0.0)
     found = sentences([segment(words), SpeechSegment(words[-1].end_s + 0.1, 5.0, "old stone wall.")])
     assert [(s.start_s, s.end_s, s.text) for s in found] == [
-        (0.0, 5.0, "The red bicycle is leaning against the old stone wall.")]
+        (0.0, 5.0, "The red bicycle is leaning against the old stone wall.")
+    ]
 
 
 def test_no_speech_gives_no_speech_passages() -> None:
@@ -144,19 +157,28 @@ def test_no_speech_gives_no_speech_passages() -> None:
 
 
 def test_screen_text_seen_across_a_cut_is_one_passage_over_its_whole_showing() -> None:
-    readings = [ScreenText(0.0, 4.0, "GATE 42", 2.0), ScreenText(4.0, 6.5, "Gate 42.", 5.0),
-                ScreenText(6.5, 8.0, "EXIT", 7.0), ScreenText(12.0, 14.0, "GATE 42", 13.0),
-                ScreenText(14.0, 15.0, "Platform 9\nDepartures", 14.5)]
+    readings = [
+        ScreenText(0.0, 4.0, "GATE 42", 2.0),
+        ScreenText(4.0, 6.5, "Gate 42.", 5.0),
+        ScreenText(6.5, 8.0, "EXIT", 7.0),
+        ScreenText(12.0, 14.0, "GATE 42", 13.0),
+        ScreenText(14.0, 15.0, "Platform 9\nDepartures", 14.5),
+    ]
     assert [(p.start_s, p.end_s, p.text) for p in screen_passages(readings)] == [
-        (0.0, 6.5, "Gate 42."), (6.5, 8.0, "EXIT"), (12.0, 14.0, "GATE 42"),
-        (14.0, 15.0, "Platform 9 / Departures")]
+        (0.0, 6.5, "Gate 42."),
+        (6.5, 8.0, "EXIT"),
+        (12.0, 14.0, "GATE 42"),
+        (14.0, 15.0, "Platform 9 / Departures"),
+    ]
 
 
 def test_passages_are_speech_and_screen_in_time_order() -> None:
     speech = [segment(said("The meeting starts at noon.", 8.5))]
     found = build_passages(speech, [ScreenText(5.0, 7.0, "GATE 42", 6.0), ScreenText(7.0, 8.5, " ", 8.0)])
-    assert [(p.channel, p.text) for p in found] == [("screen", "GATE 42"),
-                                                  ("speech", "The meeting starts at noon.")]
+    assert [(p.channel, p.text) for p in found] == [
+        ("screen", "GATE 42"),
+        ("speech", "The meeting starts at noon."),
+    ]
 
 
 class WordyTranscriber:
@@ -174,8 +196,9 @@ class WordyTranscriber:
 
 
 def speech_only(transcriber: WordyTranscriber) -> Readers:
-    return Readers(transcriber=lambda: transcriber, screen_reader=None,
-                   text_embedder=cast(TextEmbedder, None))  # no passages are embedded here
+    return Readers(
+        transcriber=lambda: transcriber, screen_reader=None, text_embedder=cast(TextEmbedder, None)
+    )  # no passages are embedded here
 
 
 @pytest.fixture(scope="module")
@@ -194,37 +217,49 @@ def test_a_cached_transcript_keeps_its_words(quiet_video: VideoIndex, tmp_path: 
     again = _transcript(quiet_video, content, speech_only(transcriber), cache, None)
     assert transcriber.calls == 1 and again == made
     assert [len(s.words) for s in again.segments] == [6, 5]
-    assert [s.text for s in sentences(again.segments)] == ["She left her umbrella at the station.",
-                                                           "Then the train left."]
+    assert [s.text for s in sentences(again.segments)] == [
+        "She left her umbrella at the station.",
+        "Then the train left.",
+    ]
 
 
 def test_a_cache_entry_without_words_still_loads(quiet_video: VideoIndex, tmp_path: Path) -> None:
     transcriber = WordyTranscriber()
     cache = IndexCache(tmp_path)
     key = entry_key("content", {"channel": "speech", "transcriber": transcriber.id})
-    old = [{"start_s": 1.0, "end_s": 2.0, "text": "The conference"},
-           {"start_s": 2.1, "end_s": 4.0, "text": "is in Sydney. Tickets are free."}]
+    old = [
+        {"start_s": 1.0, "end_s": 2.0, "text": "The conference"},
+        {"start_s": 2.1, "end_s": 4.0, "text": "is in Sydney. Tickets are free."},
+    ]
     cache.save(key, CacheEntry(header={"segments": old, "transcriber": transcriber.id}, arrays={}))
     loaded = _transcript(quiet_video, "content", speech_only(transcriber), cache, None)
     assert transcriber.calls == 0 and all(s.words == () for s in loaded.segments)
-    assert [s.text for s in sentences(loaded.segments)] == ["The conference is in Sydney.",
-                                                            "Tickets are free."]
+    assert [s.text for s in sentences(loaded.segments)] == [
+        "The conference is in Sydney.",
+        "Tickets are free.",
+    ]
 
 
 def test_a_segment_record_round_trips_its_words() -> None:
     original = segment(said("Turn left at the bakery.", 1.0))
     assert SpeechSegment.from_record(original.to_record()) == original
-    as_dicts = {"start_s": 1.0, "end_s": 2.0, "text": "Hi.", "words": [{"start_s": 1.0, "end_s": 2.0,
-                                                                        "text": " Hi."}]}
+    as_dicts = {
+        "start_s": 1.0,
+        "end_s": 2.0,
+        "text": "Hi.",
+        "words": [{"start_s": 1.0, "end_s": 2.0, "text": " Hi."}],
+    }
     assert SpeechSegment.from_record(as_dicts).words == (SpeechWord(1.0, 2.0, " Hi."),)
 
 
 # Sentences spoken one after another with half a second or so between them (espeak-ng takes 2.9-3.3 s
 # for each): too short a pause to end a sentence by itself, so the recogniser's words and marks decide.
-PLANTED = ("The red bicycle is leaning against the old stone wall.",
-           "Please remember to water the tomato plants before you leave.",
-           "Our train to the coast departs from the northern platform.",
-           "A small orange cat is sleeping on the kitchen chair.")
+PLANTED = (
+    "The red bicycle is leaning against the old stone wall.",
+    "Please remember to water the tomato plants before you leave.",
+    "Our train to the coast departs from the northern platform.",
+    "A small orange cat is sleeping on the kitchen chair.",
+)
 PLANTED_EVERY_S = 3.8
 
 
@@ -247,5 +282,7 @@ def test_each_sentence_whisper_hears_is_one_passage(tmp_path: Path) -> None:
         shared = _content_words(spoken.text) & _content_words(heard.text)
         assert len(shared) >= len(_content_words(spoken.text)) // 2, (spoken, heard)
         assert heard.text.endswith((".", "?", "!")), heard
-        assert abs(heard.start_s - spoken.start_s) <= 0.5 and abs(heard.end_s - spoken.end_s) <= 0.5, \
-            (spoken, heard)
+        assert abs(heard.start_s - spoken.start_s) <= 0.5 and abs(heard.end_s - spoken.end_s) <= 0.5, (
+            spoken,
+            heard,
+        )

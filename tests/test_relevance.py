@@ -19,15 +19,24 @@ from videoqa.retrieval.relevance import (
 )
 from videoqa.testmedia.facts import answer_matches, question_set
 
-PASSAGES = ["It was a quiet Monday in Lisbon.", "Maria bought seventeen apples at the market.",
-            "PLATFORM 7 - TRAINS TO OSLO", "Maria looked out of the window for a while.",
-            "The train was late again.", "CITY LIBRARY - EST. 1987"]
+PASSAGES = [
+    "It was a quiet Monday in Lisbon.",
+    "Maria bought seventeen apples at the market.",
+    "PLATFORM 7 - TRAINS TO OSLO",
+    "Maria looked out of the window for a while.",
+    "The train was late again.",
+    "CITY LIBRARY - EST. 1987",
+]
 
 
 def test_frame_words_are_not_content() -> None:
     assert content_words("What is written on the screen at the start?") == ["start"]
-    assert content_words("Which platform do the trains to Oslo leave from?") == ["platform", "trains", "oslo",
-                                                                               "leave"]
+    assert content_words("Which platform do the trains to Oslo leave from?") == [
+        "platform",
+        "trains",
+        "oslo",
+        "leave",
+    ]
 
 
 def test_names_and_numbers_but_not_a_sentence_start() -> None:

@@ -23,8 +23,9 @@ def narrated_index(narrated: SynthVideo, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.mark.parametrize(("time_s", "scene"), [(1.0, 0), (6.5, 1), (10.0, 2)])
-def test_a_frame_finds_its_own_scene(narrated: SynthVideo, narrated_index: VideoIndex, time_s: float,
-                                     scene: int) -> None:
+def test_a_frame_finds_its_own_scene(
+    narrated: SynthVideo, narrated_index: VideoIndex, time_s: float, scene: int
+) -> None:
     query = ThumbnailEmbedder().embed_images(frame_at(narrated.path, time_s, max_side=448).pixels)[0]
     hits = score_scenes(narrated_index, query)
     assert hits[0].scene.index == scene

@@ -28,8 +28,12 @@ from videoqa.visual.scenes import (
 )
 
 
-def shots(lengths: list[int], dim: int = 64, noise: float = 0.02, seed: int = 0,
-          ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def shots(
+    lengths: list[int],
+    dim: int = 64,
+    noise: float = 0.02,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Embeddings for consecutive shots of the given lengths (frames at 1 fps), each its own direction."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -94,8 +98,7 @@ def test_long_scene_is_split_at_its_deepest_gap_or_evenly() -> None:
 def test_top_k_picks_the_deepest_gaps() -> None:
     embeddings, times = shots([10, 10, 10, 10])
     depth = depth_scores(adjacent_similarity(embeddings))
-    assert pick_boundaries(depth, SceneOptions(top_k=2)).tolist() == \
-        sorted(np.argsort(-depth)[:2].tolist())
+    assert pick_boundaries(depth, SceneOptions(top_k=2)).tolist() == sorted(np.argsort(-depth)[:2].tolist())
     assert len(segment(embeddings, times, 40.0, SceneOptions(top_k=1))) == 2
 
 
@@ -124,13 +127,17 @@ def test_empty_and_single_frame_inputs() -> None:
     assert (only.start_s, only.end_s, only.keyframe) == (0.0, 1.0, 0)
 
 
-def stream(embeddings: npt.NDArray[np.float64], times: npt.NDArray[np.float64], duration_s: float,
-           options: SceneOptions | None = None) -> tuple[list[Scene], list[int]]:
+def stream(
+    embeddings: npt.NDArray[np.float64],
+    times: npt.NDArray[np.float64],
+    duration_s: float,
+    options: SceneOptions | None = None,
+) -> tuple[list[Scene], list[int]]:
     """Push one frame at a time; return the scenes and how many frames had arrived when each closed."""
     tiller = StreamingSceneTiller(options)
     scenes, arrived_at = [], []
     for index in range(len(times)):
-        for scene in tiller.push(embeddings[index:index + 1], times[index:index + 1]):
+        for scene in tiller.push(embeddings[index : index + 1], times[index : index + 1]):
             scenes.append(scene)
             arrived_at.append(index + 1)
     scenes += list(tiller.finish(duration_s))
@@ -155,10 +162,18 @@ def test_streaming_respects_scene_length_limits() -> None:
     assert scenes[-1].end_s == 100.0 and [s.index for s in scenes] == list(range(len(scenes)))
 
 
-@pytest.mark.parametrize("bad", [
-    {"alpha": float("nan")}, {"top_k": -1}, {"min_depth": 3.0}, {"min_scene_s": -1.0},
-    {"min_scene_s": 10.0, "max_scene_s": 5.0}, {"lookahead_frames": 0}, {"window_frames": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"alpha": float("nan")},
+        {"top_k": -1},
+        {"min_depth": 3.0},
+        {"min_scene_s": -1.0},
+        {"min_scene_s": 10.0, "max_scene_s": 5.0},
+        {"lookahead_frames": 0},
+        {"window_frames": 1},
+    ],
+)
 def test_scene_options_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SceneOptions(**bad)  # type: ignore[arg-type]
@@ -167,8 +182,11 @@ def test_scene_options_are_validated(bad: dict[str, object]) -> None:
 def thumbnails(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """A crude image embedding for the test: 12x12 colour thumbnails, mean-centred."""
     n, height, width, _ = pixels.shape
-    small = pixels[:, : height // 12 * 12, : width // 12 * 12].reshape(
-        n, 12, height // 12, 12, width // 12, 3).mean(axis=(2, 4))
+    small = (
+        pixels[:, : height // 12 * 12, : width // 12 * 12]
+        .reshape(n, 12, height // 12, 12, width // 12, 3)
+        .mean(axis=(2, 4))
+    )
     flat = small.reshape(n, -1)
     centred: npt.NDArray[np.float64] = flat - flat.mean(axis=1, keepdims=True)
     return centred
@@ -184,12 +202,20 @@ def test_cuts_of_a_rendered_video(narrated: SynthVideo) -> None:
     assert edges == pytest.approx(narrated.spec.cut_times_s, abs=0.5)
 
 
-def test_pixel_embedder_cuts_real_footage_at_the_joins(sample: Callable[[str], Path],
-                                                       media_dir: Path) -> None:
-    spec = SynthSpec(scenes=(SynthScene(8.0, str(sample("vtest.avi"))),
-                             SynthScene(6.0, str(sample("carphone_pristine.mp4"))),
-                             SynthScene(6.0, str(sample("vtest.avi")), offset_s=40.0)),
-                     width=320, height=240, fps=25.0, audio=False)
+def test_pixel_embedder_cuts_real_footage_at_the_joins(
+    sample: Callable[[str], Path], media_dir: Path
+) -> None:
+    spec = SynthSpec(
+        scenes=(
+            SynthScene(8.0, str(sample("vtest.avi"))),
+            SynthScene(6.0, str(sample("carphone_pristine.mp4"))),
+            SynthScene(6.0, str(sample("vtest.avi")), offset_s=40.0),
+        ),
+        width=320,
+        height=240,
+        fps=25.0,
+        audio=False,
+    )
     video = render(spec, media_dir / "joined-footage.mp4")
     index = index_video(video.path, load_embedder("pixel"), cache=IndexCache(media_dir / "scene-cache"))
     assert [scene.start_s for scene in index.scenes[1:]] == pytest.approx([8.0, 14.0], abs=1.0)

@@ -51,16 +51,43 @@ def shifted(narrated: SynthVideo, media_dir: Path) -> dict[str, Path]:
     """The narrated video remuxed with its audio starting 1.5 s after the picture, and the reverse."""
     paths = {"late audio": media_dir / "late_audio.mp4", "late picture": media_dir / "late_picture.mp4"}
     source = str(narrated.path)
-    ffmpeg("-i", source, "-itsoffset", "1.5", "-i", source, "-map", "0:v", "-map", "1:a", "-c", "copy",
-           str(paths["late audio"]))
-    ffmpeg("-itsoffset", "1.5", "-i", source, "-i", source, "-map", "0:v", "-map", "1:a", "-c", "copy",
-           str(paths["late picture"]))
+    ffmpeg(
+        "-i",
+        source,
+        "-itsoffset",
+        "1.5",
+        "-i",
+        source,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        str(paths["late audio"]),
+    )
+    ffmpeg(
+        "-itsoffset",
+        "1.5",
+        "-i",
+        source,
+        "-i",
+        source,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        str(paths["late picture"]),
+    )
     return paths
 
 
 def render_small(spec_speech: tuple[SpokenLine, ...], seconds: float, path: Path, audio: bool = True) -> Path:
-    spec = SynthSpec(scenes=pattern_scenes([seconds]), speech=spec_speech, audio=audio, width=160,
-                     height=90, fps=10.0)
+    spec = SynthSpec(
+        scenes=pattern_scenes([seconds]), speech=spec_speech, audio=audio, width=160, height=90, fps=10.0
+    )
     return render(spec, path).path
 
 
@@ -74,8 +101,11 @@ def videoqa_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_the_sentence_is_transcribed_where_it_is_spoken(narrated: SynthVideo, whisper: Transcriber) -> None:
     progress: list[tuple[float, float]] = []
-    transcript = transcribe_video(probe(narrated.path), transcriber=whisper,
-                                  on_progress=lambda done, total: progress.append((done, total)))
+    transcript = transcribe_video(
+        probe(narrated.path),
+        transcriber=whisper,
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
     assert transcript.skipped_reason is None and transcript.transcriber_id == whisper.id
     assert len(transcript.segments) == 1, transcript
     segment = transcript.segments[0]
@@ -92,8 +122,9 @@ def test_the_id_names_the_model_its_files_and_what_changes_the_text(whisper: Tra
 
 
 @pytest.mark.parametrize(("which", "offset_s"), [("late audio", 1.5), ("late picture", -1.5)])
-def test_audio_is_placed_on_the_video_clock(shifted: dict[str, Path], which: str, offset_s: float,
-                                            whisper: Transcriber) -> None:
+def test_audio_is_placed_on_the_video_clock(
+    shifted: dict[str, Path], which: str, offset_s: float, whisper: Transcriber
+) -> None:
     info = probe(shifted[which])
     samples = decode_audio(info)
     # AAC priming makes a remuxed track start up to a frame (46 ms) early.
@@ -103,18 +134,21 @@ def test_audio_is_placed_on_the_video_clock(shifted: dict[str, Path], which: str
 
 
 def test_a_video_without_audio_gives_an_empty_transcript_and_one_warning(
-        media_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    media_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = render_small((), 2.0, media_dir / "mute.mp4", audio=False)
     # A model that does not exist proves the model is never loaded for a video without audio.
     transcript = transcribe_video(probe(path), SpeechOptions(model=str(media_dir / "no-model")))
     assert transcript.segments == () and transcript.transcriber_id is None
     assert transcript.skipped_reason == "the video has no audio track"
     assert videoqa_warnings(caplog) == [
-        f"{path}: the video has no audio track; its speech is not transcribed"]
+        f"{path}: the video has no audio track; its speech is not transcribed"
+    ]
 
 
 def test_an_undecodable_audio_track_gives_an_empty_transcript_and_one_warning(
-        sample: Callable[[str], Path], whisper: Transcriber, caplog: pytest.LogCaptureFixture) -> None:
+    sample: Callable[[str], Path], whisper: Transcriber, caplog: pytest.LogCaptureFixture
+) -> None:
     path = sample("Megamind.avi")
     transcript = transcribe_video(probe(path), transcriber=whisper)
     assert transcript.segments == () and transcript.skipped_reason is not None
@@ -131,7 +165,8 @@ def test_vad_keeps_silence_from_becoming_text(media_dir: Path, whisper: Transcri
 
 
 def test_long_audio_is_cut_in_silence_and_chunks_keep_their_times(
-        media_dir: Path, whisper: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
+    media_dir: Path, whisper: Transcriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lines = (SpokenLine(26.0, "Turn left at the bakery."), SpokenLine(33.0, "The library opens tomorrow."))
     info = probe(render_small(lines, 40.0, media_dir / "two_chunks.mp4"))
     chunks = list(audio_chunks(info, chunk_s=30.0))
@@ -141,8 +176,10 @@ def test_long_audio_is_cut_in_silence_and_chunks_keep_their_times(
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), decode_audio(info))
     monkeypatch.setattr(speech, "CHUNK_S", 30.0)
     transcript = transcribe_video(info, transcriber=whisper)
-    starts = {word: [s.start_s for s in transcript.segments if word in s.text.lower()]
-              for word in ("bakery", "library")}
+    starts = {
+        word: [s.start_s for s in transcript.segments if word in s.text.lower()]
+        for word in ("bakery", "library")
+    }
     assert len(transcript.segments) == 2 and starts["bakery"] and starts["library"], transcript
     assert abs(starts["bakery"][0] - 26.0) <= TIME_TOLERANCE_S
     assert abs(starts["library"][0] - 33.0) <= TIME_TOLERANCE_S
@@ -153,15 +190,21 @@ def test_gaps_become_silence_and_audio_before_the_first_frame_is_dropped() -> No
     tone = np.ones(1000, dtype=np.float32)
     # Frames at -400 (partly before the first frame), 2000 (after a gap), 2990 (overlapping the one
     # before: appended) and 4100 (a jitter within the tolerance: contiguous).
-    chunks = [*builder.add(-400, tone), *builder.add(2000, tone), *builder.add(2990, tone),
-              *builder.add(4100, tone), *builder.finish()]
+    chunks = [
+        *builder.add(-400, tone),
+        *builder.add(2000, tone),
+        *builder.add(2990, tone),
+        *builder.add(4100, tone),
+        *builder.finish(),
+    ]
     (chunk,) = chunks
     assert chunk.start_s == 0.0 and len(chunk.samples) == 5000
     assert chunk.samples[:600].all() and not chunk.samples[600:2000].any() and chunk.samples[2000:].all()
 
 
 def test_a_stalled_audio_decoder_gives_up_with_what_was_done(
-        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     release = threading.Event()
 
     def stalls_after_a_while(info: VideoInfo) -> Iterator[list[tuple[int, npt.NDArray[np.float32]]]]:
@@ -171,14 +214,16 @@ def test_a_stalled_audio_decoder_gives_up_with_what_was_done(
     monkeypatch.setattr(speech, "_decoded_pieces", stalls_after_a_while)
     monkeypatch.setattr(speech, "CHUNK_S", 3.0)
     try:
-        transcript = transcribe_video(probe(narrated.path), SpeechOptions(stall_timeout_s=0.2),
-                                      transcriber=FakeTranscriber())
+        transcript = transcribe_video(
+            probe(narrated.path), SpeechOptions(stall_timeout_s=0.2), transcriber=FakeTranscriber()
+        )
     finally:
         release.set()
     assert transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)  # from the one full chunk
     assert transcript.skipped_reason == f"{narrated.path}: audio decoding stalled for 0.2 s"
     assert videoqa_warnings(caplog) == [
-        f"{narrated.path}: audio decoding stalled for 0.2 s; its speech after 3 s is not transcribed"]
+        f"{narrated.path}: audio decoding stalled for 0.2 s; its speech after 3 s is not transcribed"
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -192,17 +237,21 @@ def rate_glitch(narrated: SynthVideo, media_dir: Path) -> Path:
     ffmpeg("-i", str(narrated.path), "-c:v", "copy", "-c:a", "libmp3lame", str(clean))
     data = bytearray(clean.read_bytes())
     with av.open(str(clean)) as container:
-        packet = next(p for p in container.demux(container.streams.audio[0])
-                      if p.pts is not None and float(p.pts * p.time_base) >= 4.0)
+        packet = next(
+            p
+            for p in container.demux(container.streams.audio[0])
+            if p.pts is not None and float(p.pts * p.time_base) >= 4.0
+        )
         header = data.find(bytes(packet), packet.pos)  # pos is where the block starts, before the frame
-    assert header >= packet.pos and data[header: header + 2] == b"\xff\xf3"  # MPEG-2 layer III
+    assert header >= packet.pos and data[header : header + 2] == b"\xff\xf3"  # MPEG-2 layer III
     data[header + 2] ^= 0b0000_0100  # sample-rate index 0 (22.05 kHz) -> 1 (24 kHz)
     damaged.write_bytes(bytes(data))
     return damaged
 
 
 def test_audio_that_changes_rate_part_way_is_read_whole_with_one_warning(
-        rate_glitch: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rate_glitch: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     info = probe(rate_glitch)
     transcript = transcribe_video(info, transcriber=FakeTranscriber())
     assert transcript.skipped_reason is None and transcript.segments == (SpeechSegment(1.0, 2.0, "fake"),)
@@ -215,7 +264,8 @@ def test_audio_that_changes_rate_part_way_is_read_whole_with_one_warning(
 
 
 def test_ask_answers_about_a_video_with_damaged_audio_with_one_warning(
-        rate_glitch: Path, installed_models: None, tmp_path: Path) -> None:
+    rate_glitch: Path, installed_models: None, tmp_path: Path
+) -> None:
     env = {**os.environ, "VIDEOQA_CACHE": str(tmp_path / "cache")}
     result = run_cli("ask", str(rate_glitch), "which gate is shown on the card?", env=env)
     assert result.code == 0, result.stderr
@@ -236,12 +286,13 @@ def _ffmpeg_einval() -> Exception:
 
 @pytest.mark.parametrize("error", ["mismatch", "einval"])
 def test_frames_the_resampler_refuses_are_skipped_with_one_warning(
-        narrated: SynthVideo, error: str, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    narrated: SynthVideo, error: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     import av
 
-    failure = ValueError("Frame does not match AudioResampler setup.") if error == "mismatch" \
-        else _ffmpeg_einval()
+    failure = (
+        ValueError("Frame does not match AudioResampler setup.") if error == "mismatch" else _ffmpeg_einval()
+    )
     real_resampler = av.AudioResampler
 
     class RefusesFramesFrom3To4S:
@@ -257,13 +308,14 @@ def test_frames_the_resampler_refuses_are_skipped_with_one_warning(
     samples = decode_audio(probe(narrated.path))
     # The refused second is silence; the audio after it is in its place.
     assert len(samples) == pytest.approx(12.0 * SAMPLE_RATE_HZ, abs=0.05 * SAMPLE_RATE_HZ)
-    assert not np.any(samples[round(3.1 * SAMPLE_RATE_HZ): round(3.9 * SAMPLE_RATE_HZ)])
-    assert abs(first_loud_s(samples[round(4 * SAMPLE_RATE_HZ):]) + 4.0 - SPOKEN_AT_S) < 0.06
+    assert not np.any(samples[round(3.1 * SAMPLE_RATE_HZ) : round(3.9 * SAMPLE_RATE_HZ)])
+    assert abs(first_loud_s(samples[round(4 * SAMPLE_RATE_HZ) :]) + 4.0 - SPOKEN_AT_S) < 0.06
     assert videoqa_warnings(caplog) == [f"{narrated.path}: skipped damaged audio data near 0:03.0"]
 
 
 def test_audio_that_breaks_part_way_keeps_what_came_before(
-        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def breaks_after_4_s(info: VideoInfo) -> Iterator[list[tuple[int, npt.NDArray[np.float32]]]]:
         yield [(0, np.zeros(SAMPLE_RATE_HZ * 4, dtype=np.float32))]
         raise _ffmpeg_einval()
@@ -279,21 +331,25 @@ def test_audio_that_breaks_part_way_keeps_what_came_before(
 class FakeTranscriber:
     id = "fake-1"
 
-    def transcribe(self, audio: npt.NDArray[np.float32],
-                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
+    ) -> list[SpeechSegment]:
         return [SpeechSegment(1.0, 2.0, "fake")]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"model": " "}, "model must name"),
-    ({"backend": "whisper.cpp"}, "backend must be one of faster-whisper"),
-    ({"device": "mps"}, "device must be one of auto, cpu, cuda"),
-    ({"compute_type": "fp16"}, "compute_type must be one of"),
-    ({"language": "English"}, "language must be a lower-case ISO 639-1 code"),
-    ({"beam_size": 0}, "beam_size must be"),
-    ({"cpu_threads": 0}, "cpu_threads must be"),
-    ({"stall_timeout_s": 0.0}, "stall_timeout_s must be positive"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model": " "}, "model must name"),
+        ({"backend": "whisper.cpp"}, "backend must be one of faster-whisper"),
+        ({"device": "mps"}, "device must be one of auto, cpu, cuda"),
+        ({"compute_type": "fp16"}, "compute_type must be one of"),
+        ({"language": "English"}, "language must be a lower-case ISO 639-1 code"),
+        ({"beam_size": 0}, "beam_size must be"),
+        ({"cpu_threads": 0}, "cpu_threads must be"),
+        ({"stall_timeout_s": 0.0}, "stall_timeout_s must be positive"),
+    ],
+)
 def test_options_are_checked_when_made(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SpeechOptions(**options)  # type: ignore[arg-type]
@@ -317,14 +373,16 @@ def no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_missing_model_folder_is_a_one_line_error(tmp_path: Path, no_hub: None) -> None:
-    with pytest.raises(SpeechError, match=r"'.*no-such-model' does not exist; give a model-store name"
-                       ) as err:
+    with pytest.raises(
+        SpeechError, match=r"'.*no-such-model' does not exist; give a model-store name"
+    ) as err:
         load_transcriber(SpeechOptions(model=str(tmp_path / "no-such-model")))
     assert "\n" not in str(err.value)
 
 
-def test_a_folder_without_a_tokenizer_is_refused_before_the_hub_is_asked(tmp_path: Path,
-                                                                          no_hub: None) -> None:
+def test_a_folder_without_a_tokenizer_is_refused_before_the_hub_is_asked(
+    tmp_path: Path, no_hub: None
+) -> None:
     (tmp_path / "model.bin").write_bytes(b"x")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(SpeechError, match=r"not a faster-whisper model folder \(no tokenizer.json\)"):
@@ -340,8 +398,11 @@ def test_a_model_folder_loads_offline(whisper: Transcriber, tmp_path: Path, no_h
 
 
 def test_a_size_name_needs_the_hub_and_says_so_in_one_line(no_hub: None) -> None:
-    with pytest.raises(SpeechError, match=r"cannot download faster-whisper model small.en .*hub is not "
-                                          rf"reachable\); offline, use {models.DEFAULT_SPEECH_MODEL}") as err:
+    with pytest.raises(
+        SpeechError,
+        match=r"cannot download faster-whisper model small.en .*hub is not "
+        rf"reachable\); offline, use {models.DEFAULT_SPEECH_MODEL}",
+    ) as err:
         load_transcriber(SpeechOptions(model="small.en"))
     assert "\n" not in str(err.value)
 
@@ -357,33 +418,49 @@ def test_a_language_the_model_does_not_know_is_refused(whisper: Transcriber) -> 
 
 
 def test_words_are_grouped_into_segments_at_pauses_and_kept() -> None:
-    words = [SimpleNamespace(start=s, end=e, word=w) for s, e, w in [
-        (1.0, 1.3, " Turn"), (1.3, 1.6, " left."), (1.7, 2.0, " Now"), (31.0, 31.4, " Stop"),
-        (31.4, 31.5, " ."), (33.0, 33.0, " ")]]
+    words = [
+        SimpleNamespace(start=s, end=e, word=w)
+        for s, e, w in [
+            (1.0, 1.3, " Turn"),
+            (1.3, 1.6, " left."),
+            (1.7, 2.0, " Now"),
+            (31.0, 31.4, " Stop"),
+            (31.4, 31.5, " ."),
+            (33.0, 33.0, " "),
+        ]
+    ]
     turn, left, now, stop, mark = (SpeechWord(w.start, w.end, w.word) for w in words[:5])
-    assert speech.split_at_pauses(words) == [SpeechSegment(1.0, 2.0, "Turn left. Now", (turn, left, now)),
-                                             SpeechSegment(31.0, 31.5, "Stop .", (stop, mark))]
+    assert speech.split_at_pauses(words) == [
+        SpeechSegment(1.0, 2.0, "Turn left. Now", (turn, left, now)),
+        SpeechSegment(31.0, 31.5, "Stop .", (stop, mark)),
+    ]
 
 
 class WordyFakeTranscriber:
     id = "fake-wordy-1"
 
-    def transcribe(self, audio: npt.NDArray[np.float32],
-                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
-        return [SpeechSegment(1.0, 2.0, "Hello there.", (SpeechWord(1.0, 1.5, " Hello"),
-                                                         SpeechWord(1.6, 2.0, " there.")))]
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
+    ) -> list[SpeechSegment]:
+        return [
+            SpeechSegment(
+                1.0, 2.0, "Hello there.", (SpeechWord(1.0, 1.5, " Hello"), SpeechWord(1.6, 2.0, " there."))
+            )
+        ]
 
 
 def test_words_move_onto_the_video_clock_with_their_segment(
-        narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch) -> None:
+    narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(speech, "CHUNK_S", 5.0)
     transcript = transcribe_video(probe(narrated.path), transcriber=WordyFakeTranscriber())
     assert len(transcript.segments) >= 2
     for segment in transcript.segments:
         chunk_start_s = segment.start_s - 1.0
         assert [w.text for w in segment.words] == [" Hello", " there."]
-        assert [t - chunk_start_s for w in segment.words for t in (w.start_s, w.end_s)] == \
-            pytest.approx([1.0, 1.5, 1.6, 2.0])
+        assert [t - chunk_start_s for w in segment.words for t in (w.start_s, w.end_s)] == pytest.approx(
+            [1.0, 1.5, 1.6, 2.0]
+        )
     assert transcript.segments[1].words[0].start_s > transcript.segments[0].words[-1].end_s
 
 

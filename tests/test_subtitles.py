@@ -11,8 +11,11 @@ import webvtt
 
 from videoqa.respond.subtitles import Cue, SubtitleFile, render_srt, render_vtt, subtitle_time
 
-CUES = [Cue(0.0, 4.02, "A man opens the door."), Cue(4.02, 9.5, "Line one\n\nline two"),
-        Cue(3725.5, 3730.0, "Arrows --> stay text")]
+CUES = [
+    Cue(0.0, 4.02, "A man opens the door."),
+    Cue(4.02, 9.5, "Line one\n\nline two"),
+    Cue(3725.5, 3730.0, "Arrows --> stay text"),
+]
 
 
 def test_times_are_written_in_each_format() -> None:
@@ -22,8 +25,9 @@ def test_times_are_written_in_each_format() -> None:
 
 def test_srt_parses_back_to_the_cues() -> None:
     parsed = list(srt.parse(render_srt(CUES)))
-    assert [(p.start.total_seconds(), p.end.total_seconds()) for p in parsed] == \
-        [(c.start_s, c.end_s) for c in CUES]
+    assert [(p.start.total_seconds(), p.end.total_seconds()) for p in parsed] == [
+        (c.start_s, c.end_s) for c in CUES
+    ]
     assert parsed[1].content == "Line one\nline two"  # a blank line inside a cue would end it early
     assert [p.index for p in parsed] == [1, 2, 3]
 
@@ -50,8 +54,9 @@ def test_the_file_is_valid_after_every_cue(tmp_path: Path, fmt: str) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"live.{fmt}"]  # no temporary files left
 
 
-def test_an_interrupted_write_keeps_the_last_complete_file(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_write_keeps_the_last_complete_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "live.srt"
     file = SubtitleFile(path, "srt")
     file.add(CUES[0])

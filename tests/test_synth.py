@@ -77,23 +77,29 @@ def test_speech_sounds_exactly_when_stated(narrated: SynthVideo) -> None:
 
 
 def test_real_footage_scene_and_loop(sample: Callable[[str], Path], media_dir: Path) -> None:
-    spec = SynthSpec(scenes=(SynthScene(2.0, str(sample("bikes.mp4")), offset_s=1.0),
-                             SynthScene(2.0, "lavfi:smptebars")),
-                     cards=(TextCard(0.5, 1.0, "héllo: 100% \"quoted\""),),
-                     speech=(SpokenLine(2.5, "Hello."),), width=160, height=90, fps=25.0)
+    spec = SynthSpec(
+        scenes=(SynthScene(2.0, str(sample("bikes.mp4")), offset_s=1.0), SynthScene(2.0, "lavfi:smptebars")),
+        cards=(TextCard(0.5, 1.0, 'héllo: 100% "quoted"'),),
+        speech=(SpokenLine(2.5, "Hello."),),
+        width=160,
+        height=90,
+        fps=25.0,
+    )
     made = render(spec, media_dir / "footage.mp4")
     assert probe(made.path).duration_s == pytest.approx(4.0, abs=0.05)
     looped = loop_video(made.path, 3, media_dir / "looped.mp4")
     assert probe(looped).duration_s == pytest.approx(12.0, abs=0.2)
 
 
-@pytest.mark.parametrize("bad", [
-    {"scenes": ()},
-    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "width": 641},
-    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "cards": (TextCard(2.0, 1.0, "late"),)},
-    {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "speech": (SpokenLine(0.1, "hi"),),
-     "audio": False},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"scenes": ()},
+        {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "width": 641},
+        {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "cards": (TextCard(2.0, 1.0, "late"),)},
+        {"scenes": (SynthScene(1.0, "lavfi:testsrc2"),), "speech": (SpokenLine(0.1, "hi"),), "audio": False},
+    ],
+)
 def test_spec_is_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SynthSpec(**bad)  # type: ignore[arg-type]
@@ -105,32 +111,51 @@ def test_scene_duration_is_validated() -> None:
 
 
 def test_fades_shorten_the_video_and_cut_in_their_middle() -> None:
-    spec = SynthSpec(scenes=(SynthScene(4.0, "lavfi:testsrc2", fade_s=1.0),
-                             SynthScene(4.0, "lavfi:smptebars", fade_s=2.0),
-                             SynthScene(5.0, "lavfi:rgbtestsrc"), SynthScene(1.0, "lavfi:color")))
+    spec = SynthSpec(
+        scenes=(
+            SynthScene(4.0, "lavfi:testsrc2", fade_s=1.0),
+            SynthScene(4.0, "lavfi:smptebars", fade_s=2.0),
+            SynthScene(5.0, "lavfi:rgbtestsrc"),
+            SynthScene(1.0, "lavfi:color"),
+        )
+    )
     assert spec.duration_s == 11.0
     assert spec.start_times_s == [0.0, 3.0, 5.0, 10.0]
     assert spec.cut_times_s == [3.5, 6.0, 10.0]
 
 
-@pytest.mark.parametrize("scenes", [
-    [(2.0, -0.5), (2.0, 0.0)],
-    [(2.0, 2.0), (3.0, 0.0)],  # as long as its own scene
-    [(3.0, 2.0), (2.0, 0.0)],  # as long as the next scene
-    [(2.0, 0.0), (2.0, 1.0)],  # the last scene has nothing to fade into
-    [(3.0, 1.5), (3.0, 1.5), (3.0, 0.0)],  # the middle scene's fade in and fade out would overlap
-])
+@pytest.mark.parametrize(
+    "scenes",
+    [
+        [(2.0, -0.5), (2.0, 0.0)],
+        [(2.0, 2.0), (3.0, 0.0)],  # as long as its own scene
+        [(3.0, 2.0), (2.0, 0.0)],  # as long as the next scene
+        [(2.0, 0.0), (2.0, 1.0)],  # the last scene has nothing to fade into
+        [(3.0, 1.5), (3.0, 1.5), (3.0, 0.0)],  # the middle scene's fade in and fade out would overlap
+    ],
+)
 def test_fades_are_validated(scenes: list[tuple[float, float]]) -> None:
     with pytest.raises(ValueError):
-        SynthSpec(scenes=tuple(SynthScene(duration_s, "lavfi:testsrc2", fade_s=fade_s)
-                               for duration_s, fade_s in scenes))
+        SynthSpec(
+            scenes=tuple(
+                SynthScene(duration_s, "lavfi:testsrc2", fade_s=fade_s) for duration_s, fade_s in scenes
+            )
+        )
 
 
 def test_cross_fade_blends_the_scenes_around_its_middle(media_dir: Path) -> None:
     # red fades into blue over 1-2 s (cut at 1.5 s); blue cuts to green at 3 s
-    spec = SynthSpec(scenes=(SynthScene(2.0, "lavfi:color=c=red", fade_s=1.0),
-                             SynthScene(2.0, "lavfi:color=c=blue"), SynthScene(2.0, "lavfi:color=c=lime")),
-                     width=64, height=36, fps=25.0, audio=False)
+    spec = SynthSpec(
+        scenes=(
+            SynthScene(2.0, "lavfi:color=c=red", fade_s=1.0),
+            SynthScene(2.0, "lavfi:color=c=blue"),
+            SynthScene(2.0, "lavfi:color=c=lime"),
+        ),
+        width=64,
+        height=36,
+        fps=25.0,
+        audio=False,
+    )
     made = render(spec, media_dir / "faded.mp4")
     assert spec.cut_times_s == [1.5, 3.0]
     assert probe(made.path).duration_s == pytest.approx(5.0, abs=0.05)
@@ -147,12 +172,16 @@ def test_cross_fade_blends_the_scenes_around_its_middle(media_dir: Path) -> None
 
 # --- the neural voice -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [
-    {"voice": "festival"},
-    {"voice": "Piper"},
-    {"voice": "piper", "piper_voice": "en_GB-nobody-medium"},
-    {"noise": True, "audio": False},
-])
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"voice": "festival"},
+        {"voice": "Piper"},
+        {"voice": "piper", "piper_voice": "en_GB-nobody-medium"},
+        {"noise": True, "audio": False},
+    ],
+)
 def test_voice_settings_are_checked_up_front(bad: dict[str, object]) -> None:
     with pytest.raises(OptionsError):
         SynthSpec(scenes=pattern_scenes([1.0]), **bad)  # type: ignore[arg-type]
@@ -169,8 +198,15 @@ def test_story_and_needle_voices_are_checked_up_front() -> None:
 def test_piper_lines_sound_when_stated_with_noise_under_them_unless_turned_off(media_dir: Path) -> None:
     def spec(noise: bool | None) -> SynthSpec:
         line = SpokenLine(2.0, "The meeting starts at noon.")
-        return SynthSpec(scenes=pattern_scenes([6.0]), speech=(line,), width=160, height=90, fps=10.0,
-                         voice="piper", noise=noise)
+        return SynthSpec(
+            scenes=pattern_scenes([6.0]),
+            speech=(line,),
+            width=160,
+            height=90,
+            fps=10.0,
+            voice="piper",
+            noise=noise,
+        )
 
     clean = render(spec(False), media_dir / "piper-clean.mp4")
     noisy = render(spec(None), media_dir / "piper-noisy.mp4")  # the neural voice's default: noise on
@@ -185,26 +221,31 @@ def test_piper_lines_sound_when_stated_with_noise_under_them_unless_turned_off(m
     noise_floor, _ = audio_envelope(noisy.path)
     before = noise_floor[: int(span.start_s / window_s)]
     assert before.min() > 1e-3 and before.max() < 0.02  # on: quiet pink noise from the first second
-    speaking = noise_floor[int(span.start_s / window_s) + 5:int(span.end_s / window_s) - 5]
+    speaking = noise_floor[int(span.start_s / window_s) + 5 : int(span.end_s / window_s) - 5]
     assert speaking.mean() > 5 * before.mean()
     manifest = json.loads(noisy.path.with_suffix(".json").read_text())
     assert manifest["spec"]["voice"] == "piper" and manifest["spoken"][0]["end_s"] == span.end_s
 
 
 @pytest.mark.slow  # renders 30 s with Piper and transcribes it (about 15 s on two cores)
-def test_piper_narration_is_understood_by_the_default_speech_model(media_dir: Path,
-                                                                   installed_models: None) -> None:
+def test_piper_narration_is_understood_by_the_default_speech_model(
+    media_dir: Path, installed_models: None
+) -> None:
     from videoqa.channels.speech import SpeechOptions, load_transcriber, transcribe_video
 
     rng = random.Random(7)
     said = [facts.spoken_fact(rng) for _ in range(5)]  # names, numbers, places and jobs
     lines = tuple(SpokenLine(1.0 + 5.5 * index, fact.text) for index, fact in enumerate(said))
-    spec = SynthSpec(scenes=pattern_scenes([15.0, 15.0]), speech=lines, width=160, height=90, fps=10.0,
-                     voice="piper")
+    spec = SynthSpec(
+        scenes=pattern_scenes([15.0, 15.0]), speech=lines, width=160, height=90, fps=10.0, voice="piper"
+    )
     video = render(spec, media_dir / "piper-facts.mp4")
     transcriber = load_transcriber(SpeechOptions(cpu_threads=2))  # whisper-tiny.en from the store
     transcript = transcribe_video(probe(video.path), transcriber=transcriber)
     for fact, span in zip(said, video.spoken, strict=True):
-        heard = " ".join(s.text for s in transcript.segments
-                         if s.start_s < span.end_s + 0.5 and s.end_s > span.start_s - 0.5)
+        heard = " ".join(
+            s.text
+            for s in transcript.segments
+            if s.start_s < span.end_s + 0.5 and s.end_s > span.start_s - 0.5
+        )
         assert facts.answer_matches(heard, fact.answers), (fact.text, heard, transcript.segments)

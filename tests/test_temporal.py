@@ -19,16 +19,24 @@ from videoqa.retrieval.temporal import (
 
 PHRASINGS = [
     ("What happens after the swim?", "after", "the swim", "What happens"),
-    ("what happens right after the dog jumps into the lake", "after", "the dog jumps into the lake",
-     "what happens"),
+    (
+        "what happens right after the dog jumps into the lake",
+        "after",
+        "the dog jumps into the lake",
+        "what happens",
+    ),
     ("After the speech, what does the crowd do?", "after", "the speech", "what does the crowd do"),
     ("What did she do once the train left?", "after", "the train left", "What did she do"),
     ("What follows the cooking scene?", "after", "the cooking scene", ""),
     ("what comes after the title card", "after", "the title card", ""),
     ("Following the interview, where do they go?", "after", "the interview", "where do they go"),
     ("What happened before the car crash?", "before", "the car crash", "What happened"),
-    ("what was on the table just before she left the room", "before", "she left the room",
-     "what was on the table"),
+    (
+        "what was on the table just before she left the room",
+        "before",
+        "she left the room",
+        "what was on the table",
+    ),
     ("What led up to the argument?", "before", "the argument", "What"),
     ("Prior to the goal, who had the ball?", "before", "the goal", "who had the ball"),
     ("What precedes the ending credits?", "before", "the ending credits", ""),
@@ -54,28 +62,38 @@ def test_phrasings(question: str, relation: str, anchor: str | None, rest: str) 
     assert (parsed.relation, parsed.anchor, parsed.rest) == (relation, anchor, rest)
 
 
-@pytest.mark.parametrize(("question", "relation", "anchor"), [
-    ("What did Emma do when the yoga class ended?", "after", "the yoga class"),
-    ("What did he do as soon as the meeting was over?", "after", "the meeting"),
-    ("What word is written after LOCKER on the sign?", "none", None),
-    ("Which name is listed after the teacher?", "none", None),
-])
+@pytest.mark.parametrize(
+    ("question", "relation", "anchor"),
+    [
+        ("What did Emma do when the yoga class ended?", "after", "the yoga class"),
+        ("What did he do as soon as the meeting was over?", "after", "the meeting"),
+        ("What word is written after LOCKER on the sign?", "none", None),
+        ("Which name is listed after the teacher?", "none", None),
+    ],
+)
 def test_the_end_of_an_event_and_position_words(question: str, relation: str, anchor: str | None) -> None:
     parsed = parse_question(question)
     assert (parsed.relation, parsed.anchor if relation != "none" else None) == (relation, anchor)
 
 
-@pytest.mark.parametrize(("sentence", "order"), [
-    ("After the swim, Henry rode a bicycle to the market.",
-     ("the swim", "Henry rode a bicycle to the market")),
-    ("Henry rode home after the piano lesson.", ("the piano lesson", "Henry rode home")),
-    ("Before the exam, Lucy drank a coffee.", ("Lucy drank a coffee", "the exam")),
-    ("Lucy finished the exam and then cooked a big pot of soup.",
-     ("Lucy finished the exam", "cooked a big pot of soup")),
-    ("Lucy finished the exam, then she slept.", ("Lucy finished the exam", "she slept")),
-    ("The train was late again.", None),
-    ("After that, Maria baked a cake.", ("that", "Maria baked a cake")),  # "that": the sentence before
-])
+@pytest.mark.parametrize(
+    ("sentence", "order"),
+    [
+        (
+            "After the swim, Henry rode a bicycle to the market.",
+            ("the swim", "Henry rode a bicycle to the market"),
+        ),
+        ("Henry rode home after the piano lesson.", ("the piano lesson", "Henry rode home")),
+        ("Before the exam, Lucy drank a coffee.", ("Lucy drank a coffee", "the exam")),
+        (
+            "Lucy finished the exam and then cooked a big pot of soup.",
+            ("Lucy finished the exam", "cooked a big pot of soup"),
+        ),
+        ("Lucy finished the exam, then she slept.", ("Lucy finished the exam", "she slept")),
+        ("The train was late again.", None),
+        ("After that, Maria baked a cake.", ("that", "Maria baked a cake")),  # "that": the sentence before
+    ],
+)
 def test_a_sentence_that_orders_two_events(sentence: str, order: tuple[str, str] | None) -> None:
     assert order_in_sentence(sentence) == order
 
@@ -131,8 +149,11 @@ def test_a_question_of_the_longest_length_is_read_well_under_a_second(shape: str
 
 def test_a_question_too_long_or_empty_is_refused_in_one_line() -> None:
     started = time.perf_counter()
-    with pytest.raises(QuestionError, match=r"^the question is 100,000 characters long; ask in at most "
-                                            r"2,000$"):
+    with pytest.raises(
+        QuestionError,
+        match=r"^the question is 100,000 characters long; ask in at most "
+        r"2,000$",
+    ):
         check_question(("what happens after the swim? " * 3449)[:100_000])
     assert time.perf_counter() - started < 1.0
     with pytest.raises(QuestionError, match="the question is empty"):
@@ -143,9 +164,17 @@ def test_a_question_too_long_or_empty_is_refused_in_one_line() -> None:
 SCORES = np.array([0.10, 0.31, 0.20, 0.30, 0.05, 0.12])
 
 
-@pytest.mark.parametrize(("relation", "expected"), [
-    ("after", [2, 3]), ("before", [0]), ("first", [1]), ("last", [3]), ("when", [1]), ("none", [1]),
-])
+@pytest.mark.parametrize(
+    ("relation", "expected"),
+    [
+        ("after", [2, 3]),
+        ("before", [0]),
+        ("first", [1]),
+        ("last", [3]),
+        ("when", [1]),
+        ("none", [1]),
+    ],
+)
 def test_select_scenes(relation: str, expected: list[int]) -> None:
     assert select_scenes(relation, SCORES, window=2, tolerance=0.02) == expected
 

@@ -38,20 +38,37 @@ from helpers import ThumbnailEmbedder, assert_one_line_error, ffmpeg, run_cli
 def collect(batches: Iterator[FrameBatch]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
     items = list(batches)
     assert items, "no frames"
-    return (np.concatenate([b.timestamps_s for b in items]),
-            np.concatenate([b.pixels for b in items]))
+    return (np.concatenate([b.timestamps_s for b in items]), np.concatenate([b.pixels for b in items]))
 
 
 def ffmpeg_frame(path: Path, index: int) -> npt.NDArray[np.uint8]:
     """Frame ``index`` as the ffmpeg program decodes it (auto-rotated), as the reference."""
     info = probe(path)
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{index})",
-                          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"select=eq(n\\,{index})",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(info.height, info.width, 3)
 
 
 # -- planning ---------------------------------------------------------------------------------------
+
 
 def test_plan_times_are_interval_middles(narrated: SynthVideo) -> None:
     info = probe(narrated.path)
@@ -63,17 +80,27 @@ def test_plan_times_are_interval_middles(narrated: SynthVideo) -> None:
     assert window.tolist() == [3.25, 3.75, 4.25, 4.75]
 
 
-@pytest.mark.parametrize("bad", [
-    {"fps": 0}, {"fps": float("nan")}, {"max_frames": 0}, {"start_s": -1},
-    {"start_s": 5, "end_s": 2}, {"max_side": 4}, {"batch_size": 0}, {"backend": "opencv"},
-    {"stall_timeout_s": 0},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fps": 0},
+        {"fps": float("nan")},
+        {"max_frames": 0},
+        {"start_s": -1},
+        {"start_s": 5, "end_s": 2},
+        {"max_side": 4},
+        {"batch_size": 0},
+        {"backend": "opencv"},
+        {"stall_timeout_s": 0},
+    ],
+)
 def test_sampling_options_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SamplingOptions(**bad)  # type: ignore[arg-type]
 
 
 # -- timestamps and decoders ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
 @pytest.mark.parametrize("fps", [1.0, 4.0])
@@ -102,8 +129,9 @@ def test_big_frames_make_smaller_batches(sample: Callable[[str], Path], backend:
     assert all(b.pixels.nbytes <= MAX_BATCH_BYTES for b in batches)
 
 
-@pytest.mark.parametrize("name", ["vtest.avi", "tree.avi", "bikes.mp4", "bigbuckbunny.mp4",
-                                  "carphone_pristine.mp4"])
+@pytest.mark.parametrize(
+    "name", ["vtest.avi", "tree.avi", "bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"]
+)
 def test_decoders_agree_on_real_clips(name: str, sample: Callable[[str], Path]) -> None:
     path = sample(name)
     pyav_times, pyav_pixels = collect(sample_frames(path, SamplingOptions(backend="pyav")))
@@ -112,8 +140,9 @@ def test_decoders_agree_on_real_clips(name: str, sample: Callable[[str], Path]) 
     assert np.abs(pyav_pixels.astype(int) - decord_pixels).mean() < 1.0
 
 
-def test_decord_refuses_avi_timestamps_and_auto_still_reads(sample: Callable[[str], Path],
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_decord_refuses_avi_timestamps_and_auto_still_reads(
+    sample: Callable[[str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
     path = sample("Megamind.avi")
     with pytest.raises(VideoError, match="implausible frame times"):
         list(sample_frames(path, SamplingOptions(backend="decord")))
@@ -128,8 +157,9 @@ def test_damaged_clip_is_read(sample: Callable[[str], Path]) -> None:
 
 
 def _av1_encoder() -> str | None:
-    listed = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True,
-                            check=True).stdout
+    listed = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True
+    ).stdout
     return next((name for name in ("libaom-av1", "libsvtav1") if f" {name} " in listed), None)
 
 
@@ -141,8 +171,22 @@ def av1_clip(media_dir: Path) -> Path:
         pytest.skip("this ffmpeg has no AV1 encoder (libaom-av1 or libsvtav1)")
     path = media_dir / "av1.mp4"
     speed = ["-cpu-used", "8"] if encoder == "libaom-av1" else ["-preset", "12"]
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=128x72:rate=10", "-t", "2", "-c:v", encoder, *speed,
-           "-crf", "40", "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=128x72:rate=10",
+        "-t",
+        "2",
+        "-c:v",
+        encoder,
+        *speed,
+        "-crf",
+        "40",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
@@ -159,17 +203,18 @@ def test_av1_is_named_by_its_codec_not_its_decoder(av1_clip: Path) -> None:
 
 def test_max_side_resizes_keeping_the_aspect_ratio(sample: Callable[[str], Path]) -> None:
     for backend in ("pyav", "decord"):
-        _, pixels = collect(sample_frames(sample("bigbuckbunny.mp4"),
-                                          SamplingOptions(max_side=320, backend=backend)))
+        _, pixels = collect(
+            sample_frames(sample("bigbuckbunny.mp4"), SamplingOptions(max_side=320, backend=backend))
+        )
         assert pixels.shape[1:] == (180, 320, 3)
 
 
 # -- rotation and variable frame rate ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("degrees", [90, 180, 270])
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
-def test_rotated_video_comes_out_upright(rotated: dict[int, Path], degrees: int,
-                                         backend: str) -> None:
+def test_rotated_video_comes_out_upright(rotated: dict[int, Path], degrees: int, backend: str) -> None:
     path = rotated[degrees]
     assert probe(path).rotation_deg == degrees
     times, pixels = collect(sample_frames(path, SamplingOptions(fps=1, backend=backend)))
@@ -182,10 +227,25 @@ def test_rotated_video_comes_out_upright(rotated: dict[int, Path], degrees: int,
 
 def _red_then_blue(path: Path, blue_s: int) -> Path:
     """2 s of red at 10 fps, then ``blue_s`` of blue at 30 fps, kept variable in one file."""
-    ffmpeg("-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=2",
-           "-f", "lavfi", "-i", f"color=blue:size=64x64:rate=30:duration={blue_s}",
-           "-filter_complex", "[0][1]concat=n=2:v=1", "-fps_mode", "vfr",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=red:size=64x64:rate=10:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=blue:size=64x64:rate=30:duration={blue_s}",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     return path
 
 
@@ -206,6 +266,7 @@ def test_variable_frame_rate_timestamps(media_dir: Path) -> None:
 
 # -- single frames, truncation ----------------------------------------------------------------------
 
+
 def test_frame_at_returns_the_frame_shown_then(narrated: SynthVideo) -> None:
     batch = frame_at(narrated.path, 6.01)
     assert batch.timestamps_s.tolist() == pytest.approx([6.0])
@@ -217,8 +278,9 @@ def test_frame_at_returns_the_frame_shown_then(narrated: SynthVideo) -> None:
         frame_at(narrated.path, 13.0)
 
 
-def test_truncated_file_yields_the_readable_part(narrated: SynthVideo, tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_truncated_file_yields_the_readable_part(
+    narrated: SynthVideo, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(narrated.path.read_bytes()[: narrated.path.stat().st_size // 2])
     info = probe(truncated)
@@ -230,6 +292,7 @@ def test_truncated_file_yields_the_readable_part(narrated: SynthVideo, tmp_path:
 
 
 # -- watchdog and fallback --------------------------------------------------------------------------
+
 
 class HangingDecoder:
     """Never yields: stands in for a decoder stuck inside native code."""
@@ -262,13 +325,17 @@ def release_hanging() -> Iterator[None]:
     HangingDecoder.release.set()  # lets the abandoned worker thread finish
 
 
-def test_stalled_decoder_hands_over(narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch,
-                                    caplog: pytest.LogCaptureFixture,
-                                    release_hanging: None) -> None:
+def test_stalled_decoder_hands_over(
+    narrated: SynthVideo,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    release_hanging: None,
+) -> None:
     # Only the hanging decoder gets the short limit: the one the product applies to every decoder would
     # also hold decord to 0.5 s for opening and indexing the file, which a loaded machine can exceed.
-    def short_limit_for_pyav(produce: Callable[[], Iterator[FrameBatch]], stall_timeout_s: float,
-                             what: str) -> Iterator[FrameBatch]:
+    def short_limit_for_pyav(
+        produce: Callable[[], Iterator[FrameBatch]], stall_timeout_s: float, what: str
+    ) -> Iterator[FrameBatch]:
         return run_with_watchdog(produce, 0.5 if what == "pyav decoder" else stall_timeout_s, what)
 
     monkeypatch.setitem(decoders.DECODERS, "pyav", HangingDecoder)
@@ -279,16 +346,17 @@ def test_stalled_decoder_hands_over(narrated: SynthVideo, monkeypatch: pytest.Mo
     assert "pyav decoder produced nothing for 0.5 s; switching to the decord decoder" in caplog.text
 
 
-def test_stalled_last_decoder_is_a_video_error(narrated: SynthVideo,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               release_hanging: None) -> None:
+def test_stalled_last_decoder_is_a_video_error(
+    narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch, release_hanging: None
+) -> None:
     monkeypatch.setitem(decoders.DECODERS, "pyav", HangingDecoder)
     with pytest.raises(VideoError, match="produced nothing"):
         list(sample_frames(narrated.path, SamplingOptions(backend="pyav", stall_timeout_s=0.5)))
 
 
-def test_failing_decoder_resumes_without_repeats(narrated: SynthVideo,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failing_decoder_resumes_without_repeats(
+    narrated: SynthVideo, monkeypatch: pytest.MonkeyPatch
+) -> None:
     expected, _ = collect(sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=4)))
     monkeypatch.setitem(decoders.DECODERS, "pyav", FailsAfterOneBatch)
     times, _ = collect(sample_frames(narrated.path, SamplingOptions(fps=2, batch_size=4)))
@@ -313,8 +381,9 @@ def test_sparse_sampling_seeks_and_matches_sequential(narrated: SynthVideo) -> N
     targets = np.asarray([0.5, 5.5, 10.5])
     request = DecodeRequest(str(narrated.path), info, None, 8)
     sparse = collect(PyAVDecoder(request).read(targets))
-    dense_times, dense_pixels = collect(read_frames(info, np.arange(0.5, 12, 0.5),
-                                                    SamplingOptions(backend="pyav")))
+    dense_times, dense_pixels = collect(
+        read_frames(info, np.arange(0.5, 12, 0.5), SamplingOptions(backend="pyav"))
+    )
     picked = np.isin(np.round(dense_times, 4), np.round(sparse[0], 4))
     np.testing.assert_allclose(sparse[0], dense_times[picked])
     assert np.array_equal(sparse[1], dense_pixels[picked])
@@ -322,11 +391,22 @@ def test_sparse_sampling_seeks_and_matches_sequential(narrated: SynthVideo) -> N
 
 # -- short, damaged and odd files -------------------------------------------------------------------
 
-def test_video_shorter_than_a_sampling_interval_gives_one_frame(media_dir: Path,
-                                                                tmp_path: Path) -> None:
+
+def test_video_shorter_than_a_sampling_interval_gives_one_frame(media_dir: Path, tmp_path: Path) -> None:
     path = media_dir / "blink.mp4"  # 0.2 s: five frames at 25 fps
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-t", "0.2", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(path))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=25",
+        "-t",
+        "0.2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    )
     info = probe(path)
     assert plan_times(info, SamplingOptions(fps=1)).tolist() == pytest.approx([0.1])
     window = plan_times(probe(path), SamplingOptions(fps=1, start_s=0.05, end_s=0.15))
@@ -338,8 +418,9 @@ def test_video_shorter_than_a_sampling_interval_gives_one_frame(media_dir: Path,
 
 
 @pytest.mark.parametrize("boxes", [(b"mdhd",), (b"mdhd", b"mvhd")], ids=["track", "track+movie"])
-def test_zero_timescale_gives_a_real_frame_rate(rotated: dict[int, Path], tmp_path: Path,
-                                                boxes: tuple[bytes, ...]) -> None:
+def test_zero_timescale_gives_a_real_frame_rate(
+    rotated: dict[int, Path], tmp_path: Path, boxes: tuple[bytes, ...]
+) -> None:
     # FFmpeg reads a zero timescale as 1: each frame then lasts 1024 s (1/1024 fps). The frame count over
     # the duration, or else the codec's own timing, gives the real 10 fps.
     plain = rotated[90].parent / "plain.mp4"  # 3 s at 10 fps
@@ -356,8 +437,15 @@ def test_untrusted_frame_rate_and_count_are_shown_as_unknown(rotated: dict[int, 
 
 def test_truncation_is_only_reported_within_the_video(rotated: dict[int, Path], tmp_path: Path) -> None:
     indexed_first = tmp_path / "faststart.mp4"  # the index up front: a cut-off file still opens
-    ffmpeg("-i", str(rotated[90].parent / "plain.mp4"), "-c", "copy", "-movflags", "+faststart",
-           str(indexed_first))
+    ffmpeg(
+        "-i",
+        str(rotated[90].parent / "plain.mp4"),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        str(indexed_first),
+    )
     data = bytearray(indexed_first.read_bytes())
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 3 // 4])
@@ -366,8 +454,8 @@ def test_truncation_is_only_reported_within_the_video(rotated: dict[int, Path], 
     # The same cut with the track's duration damaged to 0.3 s: the index's frames past the cut lie beyond
     # that duration, and "readable up to 2 s of 0.3 s" is no truncation to report.
     at = data.find(b"mdhd")
-    timescale, _ = struct.unpack(">II", data[at + 16:at + 24])
-    data[at + 20:at + 24] = struct.pack(">I", round(0.3 * timescale))
+    timescale, _ = struct.unpack(">II", data[at + 16 : at + 24])
+    data[at + 20 : at + 24] = struct.pack(">I", round(0.3 * timescale))
     damaged = tmp_path / "damaged_duration.mp4"
     damaged.write_bytes(data[: len(data) * 3 // 4])
     info = probe(damaged)
@@ -385,8 +473,19 @@ def test_variable_frame_rate_mkv_frames_are_counted(media_dir: Path) -> None:
 @pytest.mark.parametrize(("codec", "kind"), [("png", "PNG"), ("mjpeg", "JPEG")])
 def test_still_image_named_mp4_is_not_a_video(tmp_path: Path, codec: str, kind: str) -> None:
     picture = tmp_path / "holiday.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1", "-frames:v", "1", "-f", "image2",
-           "-c:v", codec, str(picture))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x64:rate=1",
+        "-frames:v",
+        "1",
+        "-f",
+        "image2",
+        "-c:v",
+        codec,
+        str(picture),
+    )
     with pytest.raises(VideoError, match=f"holiday.mp4 is a {kind} image, not a video"):
         probe(picture)
     assert_one_line_error(run_cli("info", str(picture)), f"is a {kind} image, not a video")
@@ -399,18 +498,35 @@ def _damage_packets(source: Path, target: Path, times_s: tuple[float, ...]) -> P
     data = bytearray(source.read_bytes())
     with av.open(str(source)) as container:
         for packet in container.demux(container.streams.video[0]):
-            if packet.size and packet.pts is not None and \
-                    any(abs(float(packet.pts * packet.time_base) - t) < 1e-3 for t in times_s):
-                data[packet.pos:packet.pos + packet.size] = b"\xff" * packet.size
+            if (
+                packet.size
+                and packet.pts is not None
+                and any(abs(float(packet.pts * packet.time_base) - t) < 1e-3 for t in times_s)
+            ):
+                data[packet.pos : packet.pos + packet.size] = b"\xff" * packet.size
     target.write_bytes(data)
     return target
 
 
-def test_damaged_stretches_are_one_warning_per_read(media_dir: Path, tmp_path: Path,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_damaged_stretches_are_one_warning_per_read(
+    media_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clip = media_dir / "twelve.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10", "-t", "12", "-c:v", "libx264", "-g", "20",
-           "-pix_fmt", "yuv420p", str(clip))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=10",
+        "-t",
+        "12",
+        "-c:v",
+        "libx264",
+        "-g",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        str(clip),
+    )
     # Three stretches, 5 s apart (each used to get its own warning); 1.0 and 1.1 s are one stretch.
     damaged = _damage_packets(clip, tmp_path / "damaged.mp4", (1.0, 1.1, 6.0, 11.0))
     given = os.path.relpath(damaged)

@@ -63,15 +63,18 @@ class _InputSpy:
         return self._generate(*args, **kwargs)
 
 
-def _video_memory(model: TransformersVlm, frames: list[npt.NDArray[np.uint8]],
-                  options: VisualOptions) -> VideoMemory:
+def _video_memory(
+    model: TransformersVlm, frames: list[npt.NDArray[np.uint8]], options: VisualOptions
+) -> VideoMemory:
     tokens = scene_tokens(model, frames, options.scene_tokens)
-    return VideoMemory(tuple(tokens), remember(TrainingFreeBridge(MemoryOptions(tokens=16)), tokens,
-                                              model.hidden_size))
+    return VideoMemory(
+        tuple(tokens), remember(TrainingFreeBridge(MemoryOptions(tokens=16)), tokens, model.hidden_size)
+    )
 
 
-def test_the_llm_input_is_as_long_for_500_scenes_as_for_10(llava: TransformersVlm,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_llm_input_is_as_long_for_500_scenes_as_for_10(
+    llava: TransformersVlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spy = _InputSpy(llava._model)
     monkeypatch.setattr(llava._model, "generate", spy)
     options = VisualOptions(scene_tokens=8, scenes=4)
@@ -93,8 +96,9 @@ def test_memory_off_without_pooling_is_the_plain_model(llava: TransformersVlm) -
     context = visual_context(video, [1], options)
     own = llava.image_tokens(frame)[0]
     np.testing.assert_array_equal(context, own)  # exactly the model's own tokens for that keyframe
-    injected = "".join(llava.generate([Message("user", f"{VISUAL_SLOT}\n{QUESTION}")], GREEDY,
-                                      visual_tokens=context))
+    injected = "".join(
+        llava.generate([Message("user", f"{VISUAL_SLOT}\n{QUESTION}")], GREEDY, visual_tokens=context)
+    )
     plain = "".join(llava.generate([Message("user", QUESTION)], GREEDY, images=frame))
     assert injected == plain
     # ... and with memory on, the model reads something else
@@ -109,8 +113,10 @@ def test_the_same_video_gives_the_same_answer_twice(llava: TransformersVlm) -> N
     np.testing.assert_array_equal(first.state.memory, second.state.memory)
     messages = [Message("user", f"{VISUAL_SLOT}\n{QUESTION}")]
     sampled = GenerationOptions(max_tokens=8, temperature=0.8, seed=7)
-    replies = {"".join(llava.generate(messages, sampled, visual_tokens=visual_context(v, [2, 9], options)))
-               for v in (first, second)}
+    replies = {
+        "".join(llava.generate(messages, sampled, visual_tokens=visual_context(v, [2, 9], options)))
+        for v in (first, second)
+    }
     assert len(replies) == 1
 
 
@@ -125,8 +131,9 @@ def test_chosen_scenes_follow_the_evidence_or_spread_over_the_video() -> None:
     assert chosen_scenes(EvidenceSet((), "none", None, 0.1), 2, 4) == [0, 1]
 
 
-def test_ask_with_a_seeing_model_end_to_end(llava_dir: Path, narrated: SynthVideo, installed_models: None,
-                                            tmp_path: Path) -> None:
+def test_ask_with_a_seeing_model_end_to_end(
+    llava_dir: Path, narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
     cache = IndexCache(tmp_path / "cache")
     options = AssistantOptions(llm=str(llava_dir), device="cpu", ocr=None)
     assistant = Assistant(options, cache=cache)
@@ -160,30 +167,45 @@ def test_models_list_names_the_vision_language_models() -> None:
 
 
 def test_quantize_is_refused_for_a_gguf_model(narrated: SynthVideo, installed_models: None) -> None:
-    assert_one_line_error(run_cli("ask", str(narrated.path), "what?", "--quantize", "4bit"),
-                          "--quantize applies to transformers models")
+    assert_one_line_error(
+        run_cli("ask", str(narrated.path), "what?", "--quantize", "4bit"),
+        "--quantize applies to transformers models",
+    )
 
 
-def test_a_bridge_of_the_wrong_width_is_one_line_before_indexing(llava_dir: Path, narrated: SynthVideo,
-                                                                 tmp_path: Path) -> None:
+def test_a_bridge_of_the_wrong_width_is_one_line_before_indexing(
+    llava_dir: Path, narrated: SynthVideo, tmp_path: Path
+) -> None:
     from videoqa.memory.recurrent import LearnedBridge
 
     weights = tmp_path / "bridge.safetensors"
     LearnedBridge(dim=32, heads=4).save(weights)  # the tiny LLaVA's language model is 64 wide
-    result = run_cli("ask", str(narrated.path), "what?", "--model", str(llava_dir), "--bridge", str(weights),
-                     "--device", "cpu", env={**os.environ, "VIDEOQA_CACHE": str(tmp_path / "cache")})
+    result = run_cli(
+        "ask",
+        str(narrated.path),
+        "what?",
+        "--model",
+        str(llava_dir),
+        "--bridge",
+        str(weights),
+        "--device",
+        "cpu",
+        env={**os.environ, "VIDEOQA_CACHE": str(tmp_path / "cache")},
+    )
     assert_one_line_error(result, "width 32", "width 64")
     assert not (tmp_path / "cache").exists()  # refused before any indexing
 
 
-def test_a_learned_bridge_feeds_the_seeing_model(llava_dir: Path, narrated: SynthVideo,
-                                                installed_models: None, tmp_path: Path) -> None:
+def test_a_learned_bridge_feeds_the_seeing_model(
+    llava_dir: Path, narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
     from videoqa.memory.recurrent import LearnedBridge
 
     weights = tmp_path / "bridge.safetensors"
     LearnedBridge(dim=64, heads=4, options=MemoryOptions(tokens=8)).save(weights)
-    options = AssistantOptions(llm=str(llava_dir), device="cpu", ocr=None, bridge=str(weights),
-                               memory=MemoryOptions(tokens=8))
+    options = AssistantOptions(
+        llm=str(llava_dir), device="cpu", ocr=None, bridge=str(weights), memory=MemoryOptions(tokens=8)
+    )
     assistant = Assistant(options, cache=IndexCache(tmp_path / "cache"))
     assistant.load_models()
     assert isinstance(assistant.bridge, LearnedBridge)

@@ -50,8 +50,9 @@ def vlms(vlm_dirs: dict[str, Path]) -> dict[str, TransformersVlm]:
     return {family: load_transformers_vlm(str(folder), LlmOptions()) for family, folder in vlm_dirs.items()}
 
 
-def _reply(vlm: TransformersVlm, messages: list[Message], options: GenerationOptions = GREEDY,
-           **visual: Any) -> str:
+def _reply(
+    vlm: TransformersVlm, messages: list[Message], options: GenerationOptions = GREEDY, **visual: Any
+) -> str:
     pieces = list(vlm.generate(messages, options, **visual))
     assert pieces and all(isinstance(piece, str) and piece for piece in pieces)
     return "".join(pieces)
@@ -76,7 +77,9 @@ def _native_reply(folder: Path, frame: npt.NDArray[np.uint8], max_tokens: int) -
     inputs = processor(text=prompt, images=Image.fromarray(frame), return_tensors="pt")
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False)
-    return str(processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+    return str(
+        processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -105,7 +108,8 @@ def test_id_changes_when_the_weights_do(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_image_tokens_one_array_a_frame_as_many_rows_as_placeholders(
-        family: str, vlms: dict[str, TransformersVlm], vlm_dirs: dict[str, Path]) -> None:
+    family: str, vlms: dict[str, TransformersVlm], vlm_dirs: dict[str, Path]
+) -> None:
     from PIL import Image
     from transformers import AutoProcessor
 
@@ -122,13 +126,17 @@ def test_image_tokens_one_array_a_frame_as_many_rows_as_placeholders(
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_generate_streams_with_images_and_with_visual_tokens(
-        family: str, vlms: dict[str, TransformersVlm]) -> None:
+    family: str, vlms: dict[str, TransformersVlm]
+) -> None:
     vlm = vlms[family]
     tokens = vlm.image_tokens([FRAME])[0]
     _reply(vlm, [Message("user", QUESTION)], images=[FRAME])
     _reply(vlm, [Message("user", QUESTION)], images=[FRAME, OTHER_FRAME])
-    _reply(vlm, [Message("system", "Answer briefly."), Message("user", f"{VISUAL_SLOT}\n{QUESTION}")],
-           visual_tokens=tokens)
+    _reply(
+        vlm,
+        [Message("system", "Answer briefly."), Message("user", f"{VISUAL_SLOT}\n{QUESTION}")],
+        visual_tokens=tokens,
+    )
     _reply(vlm, [Message("user", QUESTION)], visual_tokens=tokens[:3])
     _reply(vlm, [Message("user", QUESTION)])
 
@@ -150,7 +158,8 @@ def test_same_seed_same_reply(family: str, vlms: dict[str, TransformersVlm]) -> 
 @pytest.mark.parametrize("family", ["llava", "llava_next"])
 @pytest.mark.parametrize("question", [f"{VISUAL_SLOT}\n{QUESTION}", QUESTION], ids=["slot", "no-slot"])
 def test_injected_image_tokens_answer_as_the_plain_model_does(
-        family: str, question: str, vlms: dict[str, TransformersVlm], vlm_dirs: dict[str, Path]) -> None:
+    family: str, question: str, vlms: dict[str, TransformersVlm], vlm_dirs: dict[str, Path]
+) -> None:
     """A frame's own image tokens, injected as embeddings, give the very reply the unmodified model gives to
     that frame: the injection path adds nothing (memory off == plain model)."""
     vlm = vlms[family]
@@ -164,8 +173,9 @@ def test_injected_image_tokens_answer_as_the_plain_model_does(
 
 
 @pytest.mark.parametrize("quantize", ["4bit", "8bit"])
-def test_quantized_load_generates_on_cpu(quantize: str, vlm_dirs: dict[str, Path],
-                                         vlms: dict[str, TransformersVlm]) -> None:
+def test_quantized_load_generates_on_cpu(
+    quantize: str, vlm_dirs: dict[str, Path], vlms: dict[str, TransformersVlm]
+) -> None:
     vlm = load_transformers_vlm(str(vlm_dirs["llava"]), LlmOptions(device="cpu", quantize=quantize))
     assert f":{quantize}:" in vlm.id
     tokens = vlm.image_tokens([FRAME])[0]
@@ -194,8 +204,9 @@ def test_bad_visual_inputs_are_refused_before_generating(vlms: dict[str, Transfo
         vlm.generate([Message("user", f"<image> {QUESTION}")], GREEDY, visual_tokens=tokens)
 
 
-def test_a_failure_inside_generation_reaches_the_reader(vlms: dict[str, TransformersVlm],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_inside_generation_reaches_the_reader(
+    vlms: dict[str, TransformersVlm], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from transformers import LlavaForConditionalGeneration
 
     def broken_generate(*args: Any, **kwargs: Any) -> None:
@@ -232,8 +243,9 @@ def test_folder_with_pickled_weights_only(tmp_path: Path, vlm_dirs: dict[str, Pa
 def test_folder_of_a_text_only_model(tmp_path: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2)
+    config = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (tmp_path / name).write_bytes(b"{}")
@@ -249,8 +261,9 @@ def test_unknown_hub_id_offline_names_the_folder_to_fill(monkeypatch: pytest.Mon
     assert "checkpoints/no-such-vlm/" in _one_line(error)
 
 
-def test_registered_name_offline_names_its_checkpoints_folder(monkeypatch: pytest.MonkeyPatch,
-                                                              tmp_path: Path) -> None:
+def test_registered_name_offline_names_its_checkpoints_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from huggingface_hub import constants
 
@@ -264,8 +277,9 @@ def test_registered_name_offline_names_its_checkpoints_folder(monkeypatch: pytes
     assert "checkpoints/smolvlm-256m-instruct/" in _one_line(error)
 
 
-def test_resolve_vlm_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                            vlm_dirs: dict[str, Path]) -> None:
+def test_resolve_vlm_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, vlm_dirs: dict[str, Path]
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert resolve_vlm_source("llava-1.5-7b") == "llava-hf/llava-1.5-7b-hf"
     assert resolve_vlm_source("llava-hf/llava-1.5-7b-hf") == "llava-hf/llava-1.5-7b-hf"
@@ -276,8 +290,12 @@ def test_resolve_vlm_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert resolve_vlm_source("smollm2-135m-instruct") is None
     assert resolve_vlm_source(str(tmp_path)) is None  # a folder, but no config.json
     hub_ids = {spec.hub_id for spec in VLM_REGISTRY.values()}
-    assert {"Qwen/Qwen2.5-VL-3B-Instruct", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
-            "HuggingFaceTB/SmolVLM-Instruct", "llava-hf/llava-v1.6-mistral-7b-hf"} <= hub_ids
+    assert {
+        "Qwen/Qwen2.5-VL-3B-Instruct",
+        "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+        "HuggingFaceTB/SmolVLM-Instruct",
+        "llava-hf/llava-v1.6-mistral-7b-hf",
+    } <= hub_ids
 
 
 def test_quantize_without_bitsandbytes(monkeypatch: pytest.MonkeyPatch, vlm_dirs: dict[str, Path]) -> None:
@@ -287,8 +305,9 @@ def test_quantize_without_bitsandbytes(monkeypatch: pytest.MonkeyPatch, vlm_dirs
     assert "bitsandbytes" in _one_line(error)
 
 
-def test_quantize_with_a_bitsandbytes_that_has_no_cpu_backend(monkeypatch: pytest.MonkeyPatch,
-                                                              vlm_dirs: dict[str, Path]) -> None:
+def test_quantize_with_a_bitsandbytes_that_has_no_cpu_backend(
+    monkeypatch: pytest.MonkeyPatch, vlm_dirs: dict[str, Path]
+) -> None:
     import bitsandbytes
 
     monkeypatch.setattr(bitsandbytes, "supported_torch_devices", {"cuda"}, raising=False)
@@ -306,8 +325,10 @@ def test_cuda_asked_for_without_a_gpu(monkeypatch: pytest.MonkeyPatch, vlm_dirs:
     assert "no CUDA" in _one_line(error)
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("torchvision") is not None,
-                    reason="torchvision is installed, so the processor builds")
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torchvision") is not None,
+    reason="torchvision is installed, so the processor builds",
+)
 def test_processor_that_needs_torchvision(tmp_path: Path, vlm_dirs: dict[str, Path]) -> None:
     """A Qwen2.5-VL folder: its processor cannot be built without torchvision, which this machine lacks."""
     from safetensors.torch import save_file
@@ -315,9 +336,17 @@ def test_processor_that_needs_torchvision(tmp_path: Path, vlm_dirs: dict[str, Pa
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (tmp_path / name).write_bytes((vlm_dirs["llava"] / name).read_bytes())
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl"}))
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor",
-        "patch_size": 14, "merge_size": 2, "temporal_patch_size": 2}))
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "image_processor_type": "Qwen2VLImageProcessor",
+                "processor_class": "Qwen2_5_VLProcessor",
+                "patch_size": 14,
+                "merge_size": 2,
+                "temporal_patch_size": 2,
+            }
+        )
+    )
     save_file({}, tmp_path / "model.safetensors")
     with pytest.raises(LlmError) as error:
         load_transformers_vlm(str(tmp_path), LlmOptions())

@@ -38,14 +38,17 @@ class WheelShop:
         return wheel
 
 
-def _pinned_to(model: bytes, config: bytes, publisher_md5: str | None = JOE.model.upstream_md5
-               ) -> PiperVoiceSpec:
+def _pinned_to(
+    model: bytes, config: bytes, publisher_md5: str | None = JOE.model.upstream_md5
+) -> PiperVoiceSpec:
     """JOE with its size and sha256 pins changed to the given contents, and the publisher's md5 given."""
+
     def pin(file: voices.VoiceFile, content: bytes) -> voices.VoiceFile:
         return replace(file, size_bytes=len(content), sha256=hashlib.sha256(content).hexdigest())
 
-    return replace(JOE, model=replace(pin(JOE.model, model), upstream_md5=publisher_md5),
-                   config=pin(JOE.config, config))
+    return replace(
+        JOE, model=replace(pin(JOE.model, model), upstream_md5=publisher_md5), config=pin(JOE.config, config)
+    )
 
 
 def _left_behind(root: Path) -> list[str]:
@@ -107,8 +110,9 @@ def test_unknown_voices_are_options_errors() -> None:
         voices.resolve_voices("festival")
 
 
-def test_which_voices_a_benchmark_runs(monkeypatch: pytest.MonkeyPatch,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_which_voices_a_benchmark_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     assert voices.resolve_voices(None) == ("espeak", "piper")  # piper-tts is in the dev extra
     assert voices.resolve_voices("both") == ("espeak", "piper")
     assert voices.resolve_voices("piper") == ("piper",)
@@ -121,7 +125,8 @@ def test_which_voices_a_benchmark_runs(monkeypatch: pytest.MonkeyPatch,
     emitted = list({id(record): record for record in caplog.records}.values())
     assert [r.getMessage() for r in emitted] == [
         "piper-tts is not installed, so only espeak-ng speaks; pip install piper-tts==1.8.0 to compare "
-        "with a neural voice"]
+        "with a neural voice"
+    ]
     assert voices.resolve_voices("espeak") == ("espeak",)
     for choice in ("piper", "both"):
         with pytest.raises(VoiceError, match=r"pip install piper-tts==1\.8\.0"):

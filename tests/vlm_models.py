@@ -35,8 +35,15 @@ CHAT_TEMPLATE = (
 )
 IMAGE_PX = 32
 PATCH_PX = 8
-TOWER = {"model_type": "clip_vision_model", "hidden_size": 64, "intermediate_size": 128,
-         "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": IMAGE_PX, "patch_size": PATCH_PX}
+TOWER = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": IMAGE_PX,
+    "patch_size": PATCH_PX,
+}
 TEXT_HIDDEN = 64
 TEXT_POSITIONS = 1024  # the language model's max_position_embeddings
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -54,36 +61,62 @@ def tiny_vlm_tokenizer() -> Any:
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     backend.train_from_iterator(CORPUS, trainer)
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        extra_special_tokens={"image_token": IMAGE_TOKEN})
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        extra_special_tokens={"image_token": IMAGE_TOKEN},
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
 def _text_config(tokenizer: Any) -> dict[str, Any]:
-    return {"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": TEXT_HIDDEN,
-            "intermediate_size": 2 * TEXT_HIDDEN, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "num_key_value_heads": 2, "max_position_embeddings": TEXT_POSITIONS,
-            "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id}
+    return {
+        "model_type": "llama",
+        "vocab_size": len(tokenizer),
+        "hidden_size": TEXT_HIDDEN,
+        "intermediate_size": 2 * TEXT_HIDDEN,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": TEXT_POSITIONS,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
 
 
 def _llava(tokenizer: Any) -> tuple[Any, Any]:
     from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-    config = LlavaConfig(vision_config=TOWER, text_config=_text_config(tokenizer),
-                         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         vision_feature_layer=-2, vision_feature_select_strategy="default")
-    images = CLIPImageProcessor(size={"shortest_edge": IMAGE_PX}, crop_size=IMAGE_PX, image_mean=CLIP_MEAN,
-                                image_std=CLIP_STD)
+    config = LlavaConfig(
+        vision_config=TOWER,
+        text_config=_text_config(tokenizer),
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+    images = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_PX}, crop_size=IMAGE_PX, image_mean=CLIP_MEAN, image_std=CLIP_STD
+    )
     # One token a 8 px patch; the tower's class token is dropped ("default"), as in LLaVA-1.5.
     processor = LlavaProcessor(  # type: ignore[no-untyped-call]
-        images, tokenizer, patch_size=PATCH_PX, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+        images,
+        tokenizer,
+        patch_size=PATCH_PX,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE,
+    )
     return LlavaForConditionalGeneration(config), processor
 
 
@@ -95,16 +128,29 @@ def _llava_next(tokenizer: Any) -> tuple[Any, Any]:
         LlavaNextProcessor,
     )
 
-    config = LlavaNextConfig(vision_config=TOWER, text_config=_text_config(tokenizer),
-                             image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                             image_grid_pinpoints=GRID_PINPOINTS, vision_feature_layer=-2,
-                             vision_feature_select_strategy="default")
-    images = LlavaNextImageProcessor(size={"shortest_edge": IMAGE_PX}, crop_size=IMAGE_PX,
-                                     image_grid_pinpoints=GRID_PINPOINTS, image_mean=CLIP_MEAN,
-                                     image_std=CLIP_STD)
+    config = LlavaNextConfig(
+        vision_config=TOWER,
+        text_config=_text_config(tokenizer),
+        image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_grid_pinpoints=GRID_PINPOINTS,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+    images = LlavaNextImageProcessor(
+        size={"shortest_edge": IMAGE_PX},
+        crop_size=IMAGE_PX,
+        image_grid_pinpoints=GRID_PINPOINTS,
+        image_mean=CLIP_MEAN,
+        image_std=CLIP_STD,
+    )
     processor = LlavaNextProcessor(  # type: ignore[no-untyped-call]
-        images, tokenizer, patch_size=PATCH_PX, vision_feature_select_strategy="default",
-        num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+        images,
+        tokenizer,
+        patch_size=PATCH_PX,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=CHAT_TEMPLATE,
+    )
     return LlavaNextForConditionalGeneration(config), processor
 
 
@@ -117,16 +163,23 @@ def _idefics3(tokenizer: Any) -> tuple[Any, Any]:
     )
 
     tower = {**TOWER, "model_type": "idefics3_vision"}
-    config = Idefics3Config(vision_config=tower, text_config=_text_config(tokenizer),
-                            image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                            scale_factor=IDEFICS3_SCALE)
+    config = Idefics3Config(
+        vision_config=tower,
+        text_config=_text_config(tokenizer),
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        scale_factor=IDEFICS3_SCALE,
+    )
     # Pictures larger than 32 px are split into 32 px tiles plus a 32 px global view, as SmolVLM does.
-    images = Idefics3ImageProcessor(size={"longest_edge": 2 * IMAGE_PX},
-                                    max_image_size={"longest_edge": IMAGE_PX},
-                                    image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    images = Idefics3ImageProcessor(
+        size={"longest_edge": 2 * IMAGE_PX},
+        max_image_size={"longest_edge": IMAGE_PX},
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+    )
     tokens_per_tile = (IMAGE_PX // PATCH_PX) ** 2 // IDEFICS3_SCALE**2
-    processor = Idefics3Processor(images, tokenizer, image_seq_len=tokens_per_tile,
-                                  chat_template=CHAT_TEMPLATE)
+    processor = Idefics3Processor(
+        images, tokenizer, image_seq_len=tokens_per_tile, chat_template=CHAT_TEMPLATE
+    )
     return Idefics3ForConditionalGeneration(config), processor
 
 

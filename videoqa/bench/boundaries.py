@@ -23,12 +23,15 @@ class BoundaryScore:
 
     def __post_init__(self) -> None:
         if not 0 <= self.matched <= min(self.predicted, self.true):
-            raise ValueError(f"matched cuts ({self.matched}) must lie within 0 and both the predicted "
-                             f"({self.predicted}) and true ({self.true}) counts")
+            raise ValueError(
+                f"matched cuts ({self.matched}) must lie within 0 and both the predicted "
+                f"({self.predicted}) and true ({self.true}) counts"
+            )
 
     def __add__(self, other: BoundaryScore) -> BoundaryScore:
-        return BoundaryScore(self.matched + other.matched, self.predicted + other.predicted,
-                             self.true + other.true)
+        return BoundaryScore(
+            self.matched + other.matched, self.predicted + other.predicted, self.true + other.true
+        )
 
     @property
     def precision(self) -> float:
@@ -44,8 +47,9 @@ class BoundaryScore:
         return 2 * self.precision * self.recall / total if total else 0.0
 
 
-def score_boundaries(predicted_s: Sequence[float], true_s: Sequence[float],
-                     tolerance_s: float = 1.0) -> BoundaryScore:
+def score_boundaries(
+    predicted_s: Sequence[float], true_s: Sequence[float], tolerance_s: float = 1.0
+) -> BoundaryScore:
     """Match predicted to true cut times (seconds) one-to-one within ``tolerance_s``; count the pairs.
 
     Both lists are sorted, then each true cut takes the earliest unclaimed prediction within reach.

@@ -76,8 +76,15 @@ MCQ_MAX_TOKENS = 8
 # NExT-QA's question types (CW, CH, TN, TC, DC, DL, DO) by their first letter.
 NEXTQA_FAMILIES = {"C": "causal", "T": "temporal", "D": "descriptive"}
 # The column names eval_mc.py prints for each type.
-NEXTQA_TYPE_NAMES = {"CW": "Why", "CH": "How", "TN": "Bef&Aft", "TC": "When", "DC": "Cnt", "DL": "Loc",
-                     "DO": "Other"}
+NEXTQA_TYPE_NAMES = {
+    "CW": "Why",
+    "CH": "How",
+    "TN": "Bef&Aft",
+    "TC": "When",
+    "DC": "Cnt",
+    "DL": "Loc",
+    "DO": "Other",
+}
 # eval_mc.py groups "temporal previous" with "temporal next": TP questions are scored as TN.
 NEXTQA_MERGED_TYPES = {"TP": "TN"}
 _NEXTQA_TYPE = re.compile(r"[CTD][A-Z]")
@@ -99,6 +106,7 @@ class _BadRecord(ValueError):
 
 
 # --- questions ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class McqQuestion:
@@ -123,11 +131,16 @@ def _problem(qid: str, question: str, options: Sequence[str], answer: int | None
     if not question.strip():
         return _BadRecord("empty question", f"question {qid} is empty")
     if not 2 <= len(options) <= len(LETTERS):
-        return _BadRecord(f"not 2 to {len(LETTERS)} options",
-                          f"question {qid} has {len(options)} options; 2 to {len(LETTERS)} can be asked")
+        return _BadRecord(
+            f"not 2 to {len(LETTERS)} options",
+            f"question {qid} has {len(options)} options; 2 to {len(LETTERS)} can be asked",
+        )
     if answer is not None and not 0 <= answer < len(options):
-        return _BadRecord("answer out of range", f"question {qid}: answer {answer} is out of range "
-                                                 f"for {len(options)} options (0 to {len(options) - 1})")
+        return _BadRecord(
+            "answer out of range",
+            f"question {qid}: answer {answer} is out of range "
+            f"for {len(options)} options (0 to {len(options) - 1})",
+        )
     return None
 
 
@@ -184,10 +197,18 @@ def _usable(path: Path, parsed: _Parsed) -> list[McqQuestion]:
         total = sum(parsed.skipped.values())
         counts = ", ".join(f"{reason}: {n}" for reason, n in parsed.skipped.most_common())
         if not parsed.questions:
-            raise InputError(f"{path}: no usable question: all {total} records skipped ({counts}); "
-                             f"the first: {parsed.example}")
-        log.warning("%s: %d of %d records skipped (%s); the first: %s", path, total, parsed.records,
-                    counts, parsed.example)
+            raise InputError(
+                f"{path}: no usable question: all {total} records skipped ({counts}); "
+                f"the first: {parsed.example}"
+            )
+        log.warning(
+            "%s: %d of %d records skipped (%s); the first: %s",
+            path,
+            total,
+            parsed.records,
+            counts,
+            parsed.example,
+        )
     return parsed.questions
 
 
@@ -216,8 +237,10 @@ def _detect(records: list[Any]) -> str:
     if any("candidates" in record for record in objects):
         return "mlvu"
     _refuse_open_ended(records)
-    raise _Malformed("cannot tell the format (no q_uid for EgoSchema, no candidates for MLVU); "
-                     f"name it: {', '.join(FORMATS)}")
+    raise _Malformed(
+        "cannot tell the format (no q_uid for EgoSchema, no candidates for MLVU); "
+        f"name it: {', '.join(FORMATS)}"
+    )
 
 
 def _refuse_open_ended(records: list[Any]) -> None:
@@ -228,10 +251,12 @@ def _refuse_open_ended(records: list[Any]) -> None:
         return
     if all({"video", "question", "answer"} <= record.keys() for record in objects):
         tasks = sorted({str(record.get("question_type") or "unnamed") for record in objects})
-        raise _Malformed(f"MLVU's open-ended task ({', '.join(tasks)}) has free-text answers and no "
-                         "candidates; its official score is GPT-4 rating the text (MLVU's evaluate_ssc.py, "
-                         "evaluate_summary.py), which bench mcq does not compute: give a multiple-choice "
-                         "task's file (1_plotQA.json to 7_topic_reasoning.json)")
+        raise _Malformed(
+            f"MLVU's open-ended task ({', '.join(tasks)}) has free-text answers and no "
+            "candidates; its official score is GPT-4 rating the text (MLVU's evaluate_ssc.py, "
+            "evaluate_summary.py), which bench mcq does not compute: give a multiple-choice "
+            "task's file (1_plotQA.json to 7_topic_reasoning.json)"
+        )
 
 
 def _read_json(path: Path) -> Any:
@@ -317,8 +342,14 @@ def _egoschema(number: int, record: Any, key: dict[str, int]) -> McqQuestion:
     options = tuple(str(_field(record, f"option {i}", where)) for i in range(max(count, 2)))
     inline = record.get("answer")
     answer = key.get(uid, _as_index(inline, where) if inline is not None else None)
-    return _question(qid=uid, video=_video_name(uid), question=str(_field(record, "question", where)),
-                     options=options, answer=answer, qtype="all")
+    return _question(
+        qid=uid,
+        video=_video_name(uid),
+        question=str(_field(record, "question", where)),
+        options=options,
+        answer=answer,
+        qtype="all",
+    )
 
 
 def _nextqa(columns: list[str], rows: list[dict[str, str]]) -> _Parsed:
@@ -336,10 +367,13 @@ def _nextqa_row(line: int, row: dict[str, str]) -> McqQuestion:
         raise _BadRecord("no video", f"{where} has no video")
     qtype = cell.get("type") or "all"
     return _question(
-        qid=f"{cell['video']}_{cell['qid']}", video=_video_name(cell["video"]), question=cell["question"],
+        qid=f"{cell['video']}_{cell['qid']}",
+        video=_video_name(cell["video"]),
+        question=cell["question"],
         options=tuple(cell[f"a{i}"] for i in range(5)),
         answer=_as_index(cell["answer"], where) if cell["answer"] else None,
-        qtype=NEXTQA_MERGED_TYPES.get(qtype, qtype))
+        qtype=NEXTQA_MERGED_TYPES.get(qtype, qtype),
+    )
 
 
 def _mlvu(number: int, record: Any, stem: str) -> McqQuestion:
@@ -353,11 +387,14 @@ def _mlvu(number: int, record: Any, stem: str) -> McqQuestion:
     qid = str(record.get("question_id") or record.get("qid") or f"{stem}-{number}")
     qtype = str(record.get("question_type") or "all")
     return _question(
-        qid=qid, video=_video_name(_field(record, "video", where)),
+        qid=qid,
+        video=_video_name(_field(record, "video", where)),
         question=strip_listed_options(str(_field(record, "question", where))),
         options=tuple(str(option).strip() for option in candidates),
-        answer=_mlvu_answer(record.get("answer"), candidates, where), qtype=qtype,
-        folders=_mlvu_folders(stem, qtype))
+        answer=_mlvu_answer(record.get("answer"), candidates, where),
+        qtype=qtype,
+        folders=_mlvu_folders(stem, qtype),
+    )
 
 
 def _mlvu_answer(answer: object, candidates: Sequence[object], where: str) -> int | None:
@@ -377,10 +414,11 @@ def _mlvu_answer(answer: object, candidates: Sequence[object], where: str) -> in
     if equal:
         return equal[-1]
     letter = text.strip().strip("()").upper()
-    if len(letter) == 1 and letter in LETTERS[:len(candidates)]:
+    if len(letter) == 1 and letter in LETTERS[: len(candidates)]:
         return LETTERS.index(letter)
-    raise _BadRecord("answer not among candidates", f"{where}: the answer {text!r} is not one of its "
-                                                    "candidates")
+    raise _BadRecord(
+        "answer not among candidates", f"{where}: the answer {text!r} is not one of its candidates"
+    )
 
 
 def _mlvu_folders(stem: str, qtype: str) -> tuple[str, ...]:
@@ -393,14 +431,17 @@ def _mlvu_folders(stem: str, qtype: str) -> tuple[str, ...]:
 
 # Options listed inside the question ("... ?\nOptions:\n(A) ...\n(B) ..."), as some MLVU copies have them:
 # they are shown again, lettered, by the prompt.
-_LISTED_OPTIONS = re.compile(r"\s*(?:(?i:options?):\s*)?(?:\(A\)|(?<!\w)A[.)])\s.*?"
-                             r"(?:\(B\)|(?<!\w)B[.)])\s.*\Z", re.DOTALL)
+_LISTED_OPTIONS = re.compile(
+    r"\s*(?:(?i:options?):\s*)?(?:\(A\)|(?<!\w)A[.)])\s.*?"
+    r"(?:\(B\)|(?<!\w)B[.)])\s.*\Z",
+    re.DOTALL,
+)
 
 
 def strip_listed_options(question: str) -> str:
     """The question without the options listed after it, if it lists them."""
     listed = _LISTED_OPTIONS.search(question)
-    stripped = question[:listed.start()].strip() if listed else ""
+    stripped = question[: listed.start()].strip() if listed else ""
     return stripped or question.strip()
 
 
@@ -426,6 +467,7 @@ def _first_file(folder: Path, names: Sequence[Path]) -> Path | None:
 
 
 # --- answering ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class McqAnswer:
@@ -476,10 +518,14 @@ def _ask_for_letter(llm: TextGenerator, q: McqQuestion, lines: Sequence[str]) ->
     from videoqa.llm import GenerationOptions, Message
 
     template = load_prompt("mcq")
-    letters = LETTERS[:len(q.options)]
+    letters = LETTERS[: len(q.options)]
     options = "\n".join(f"{letter}. {text}" for letter, text in zip(letters, q.options, strict=True))
-    user = template.fill("user", evidence="\n".join(lines) or template.section("no_evidence"),
-                         question=q.question, options=options)
+    user = template.fill(
+        "user",
+        evidence="\n".join(lines) or template.section("no_evidence"),
+        question=q.question,
+        options=options,
+    )
     messages = [Message("system", template.section("system")), Message("user", user)]
     return "".join(llm.generate(messages, GenerationOptions(max_tokens=MCQ_MAX_TOKENS))).strip()
 
@@ -492,7 +538,7 @@ _ARTICLE_NEXT = re.compile(r"\s+(?!is\b)[a-z]")  # "A red car": the article, not
 def parse_choice(reply: str, options: Sequence[str]) -> int | None:
     """The option a reply names: by its letter ("B", "Answer: (C)", "B. the text"; the first standalone
     one), else by quoting an option's text; None when it names none."""
-    letters = LETTERS[:len(options)]
+    letters = LETTERS[: len(options)]
     explicit = _ANSWER_IS.search(reply)
     if explicit and explicit.group(1).upper() in letters:
         return letters.index(explicit.group(1).upper())
@@ -510,10 +556,16 @@ def _quoted_option(reply: str, options: Sequence[str]) -> int | None:
     """The one option whose text the reply contains, not counting one within another ("noon" within
     "at noon"); None when it contains none, or several."""
     said = f" {_words(reply)} "
-    quoted = {i: _words(option) for i, option in enumerate(options)
-              if _words(option) and f" {_words(option)} " in said}
-    outermost = [i for i, words in quoted.items()
-                 if not any(words != other and f" {words} " in f" {other} " for other in quoted.values())]
+    quoted = {
+        i: _words(option)
+        for i, option in enumerate(options)
+        if _words(option) and f" {_words(option)} " in said
+    }
+    outermost = [
+        i
+        for i, words in quoted.items()
+        if not any(words != other and f" {words} " in f" {other} " for other in quoted.values())
+    ]
     return outermost[0] if len(outermost) == 1 else None
 
 
@@ -526,11 +578,12 @@ def closest_option(embedder: TextEmbedder, options: Sequence[str], texts: Sequen
     if not any(text.strip() for text in texts):
         return None
     vectors = embedder.embed([*options, *texts])  # (options + texts, dim), unit rows
-    similarity = vectors[:len(options)] @ vectors[len(options):].T  # (options, texts)
+    similarity = vectors[: len(options)] @ vectors[len(options) :].T  # (options, texts)
     return int(similarity.max(axis=1).argmax())
 
 
 # --- evaluation -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class McqResult:
@@ -580,15 +633,20 @@ class McqReport:
     def by_type(self) -> dict[str, Tally]:
         """Per question type, in name order; types with no scored question are left out."""
         scored = self._scored()
-        return {qtype: _tally([r for r in scored if r.qtype == qtype])
-                for qtype in sorted({r.qtype for r in scored})}
+        return {
+            qtype: _tally([r for r in scored if r.qtype == qtype])
+            for qtype in sorted({r.qtype for r in scored})
+        }
 
     @property
     def by_family(self) -> dict[str, Tally]:
         """NExT-QA's families ("C", "T", "D"; see NEXTQA_FAMILIES); empty for other benchmarks."""
         scored = [r for r in self._scored() if _NEXTQA_TYPE.fullmatch(r.qtype)]
-        return {family: _tally([r for r in scored if r.qtype[0] == family])
-                for family in NEXTQA_FAMILIES if any(r.qtype[0] == family for r in scored)}
+        return {
+            family: _tally([r for r in scored if r.qtype[0] == family])
+            for family in NEXTQA_FAMILIES
+            if any(r.qtype[0] == family for r in scored)
+        }
 
     @property
     def skipped(self) -> int:
@@ -608,10 +666,23 @@ class McqReport:
             "overall": _tally_json(self.overall),
             "by_type": {name: _tally_json(t) for name, t in self.by_type.items()},
             "by_family": {name: _tally_json(t) for name, t in self.by_family.items()},
-            "skipped": self.skipped, "unscored": self.unscored,
-            "results": [{"qid": r.qid, "qtype": r.qtype, "video": r.video, "choice": r.choice,
-                         "answer": r.answer, "correct": r.correct, "method": r.method, "reply": r.reply,
-                         "seconds": round(r.seconds, 3), "skipped": r.skipped} for r in self.results],
+            "skipped": self.skipped,
+            "unscored": self.unscored,
+            "results": [
+                {
+                    "qid": r.qid,
+                    "qtype": r.qtype,
+                    "video": r.video,
+                    "choice": r.choice,
+                    "answer": r.answer,
+                    "correct": r.correct,
+                    "method": r.method,
+                    "reply": r.reply,
+                    "seconds": round(r.seconds, 3),
+                    "skipped": r.skipped,
+                }
+                for r in self.results
+            ],
         }
 
 
@@ -621,15 +692,22 @@ def _tally(results: Sequence[McqResult]) -> Tally:
 
 def _tally_json(tally: Tally) -> dict[str, Any]:
     accuracy = tally.accuracy
-    return {"n": tally.n, "correct": tally.correct,
-            "accuracy": round(accuracy, 4) if accuracy is not None else None}
+    return {
+        "n": tally.n,
+        "correct": tally.correct,
+        "accuracy": round(accuracy, 4) if accuracy is not None else None,
+    }
 
 
 ResultCallback = Callable[[McqResult], None]
 
 
-def evaluate(assistant: Assistant, questions: Sequence[McqQuestion], videos: Path,
-             on_result: ResultCallback | None = None) -> McqReport:
+def evaluate(
+    assistant: Assistant,
+    questions: Sequence[McqQuestion],
+    videos: Path,
+    on_result: ResultCallback | None = None,
+) -> McqReport:
     """Answer every question from its video in ``videos`` and score the answers.
 
     A question whose video is missing or cannot be read is skipped with a warning; the run goes on.
@@ -647,13 +725,15 @@ def evaluate(assistant: Assistant, questions: Sequence[McqQuestion], videos: Pat
     return McqReport(tuple(results))
 
 
-def _evaluate_one(assistant: Assistant, q: McqQuestion, videos: Path,
-                  unreadable: dict[Path, str]) -> McqResult:
+def _evaluate_one(
+    assistant: Assistant, q: McqQuestion, videos: Path, unreadable: dict[Path, str]
+) -> McqResult:
     started = time.perf_counter()
     path = find_video(videos, q)
     if path is None:
-        return _skipped(q, q.video, f"no video {q.video} (under any of {', '.join(VIDEO_SUFFIXES)}) "
-                                    f"in {videos}")
+        return _skipped(
+            q, q.video, f"no video {q.video} (under any of {', '.join(VIDEO_SUFFIXES)}) in {videos}"
+        )
     if path in unreadable:
         return _skipped(q, str(path), unreadable[path])
     try:
@@ -661,8 +741,16 @@ def _evaluate_one(assistant: Assistant, q: McqQuestion, videos: Path,
     except VideoError as exc:
         unreadable[path] = str(exc)
         return _skipped(q, str(path), str(exc))
-    return McqResult(q.qid, q.qtype, str(path), chosen.choice, q.answer, chosen.method, chosen.reply,
-                     time.perf_counter() - started)
+    return McqResult(
+        q.qid,
+        q.qtype,
+        str(path),
+        chosen.choice,
+        q.answer,
+        chosen.method,
+        chosen.reply,
+        time.perf_counter() - started,
+    )
 
 
 def _skipped(q: McqQuestion, video: str, reason: str) -> McqResult:

@@ -120,6 +120,7 @@ class NeedleResult:
 
 # --- placing needles -------------------------------------------------------------------------------
 
+
 def needle_start(depth: int, duration_s: float) -> float:
     """When a needle at ``depth`` percent starts: EDGE_S in at 0 %, ending EDGE_S before the end at 100 %,
     moved earlier when it would cross a render chunk's end."""
@@ -142,8 +143,9 @@ def _kind_start(kind: str, depth: int, duration_s: float, kinds: Sequence[str]) 
     return later if fits else _inside_chunk(max(start_s - _KIND_GAP_S, 0.5))
 
 
-def plan_needles(duration_s: float, depths: Sequence[int], kinds: Sequence[str],
-                 rng: random.Random) -> list[Needle]:
+def plan_needles(
+    duration_s: float, depths: Sequence[int], kinds: Sequence[str], rng: random.Random
+) -> list[Needle]:
     """A different seeded fact for every (depth, kind), placed at its depth."""
     needles: list[Needle] = []
     used: set[str] = set()
@@ -153,8 +155,17 @@ def plan_needles(duration_s: float, depths: Sequence[int], kinds: Sequence[str],
             start_s = _kind_start(kind, depth, duration_s, kinds)
             if any(n.kind == kind and abs(n.start_s - start_s) < NEEDLE_S for n in needles):
                 start_s = needle_start(depth, duration_s)  # no room beside: shown while its sentence is said
-            needles.append(Needle(kind, depth, round(start_s, 2), round(start_s + NEEDLE_S, 2), fact.text,
-                                  fact.question, fact.answers))
+            needles.append(
+                Needle(
+                    kind,
+                    depth,
+                    round(start_s, 2),
+                    round(start_s + NEEDLE_S, 2),
+                    fact.text,
+                    fact.question,
+                    fact.answers,
+                )
+            )
     return needles
 
 
@@ -184,20 +195,32 @@ def _fillers(duration_s: float, needles: Sequence[Needle], rng: random.Random) -
 
 # --- building haystacks ----------------------------------------------------------------------------
 
+
 def haystack_dir() -> Path:
     """Where haystacks are kept: ``$VIDEOQA_BENCH_CACHE`` or the platform's cache folder."""
     return user_dir("VIDEOQA_BENCH_CACHE", "cache", "bench") / "needles"
 
 
-def build_haystack(length_min: float, options: NeedleOptions, footage: Sequence[str],
-                   folder: Path | None = None, voice: str | None = None) -> Haystack:
+def build_haystack(
+    length_min: float,
+    options: NeedleOptions,
+    footage: Sequence[str],
+    folder: Path | None = None,
+    voice: str | None = None,
+) -> Haystack:
     """The haystack of ``length_min`` minutes spoken by ``voice`` (default: the options' first voice):
     the cached one, or rendered now. The needles and their times do not depend on the voice."""
     folder = folder or haystack_dir()
     voice = voices.check_voice(voice or options.voices[0])
-    recipe = {"v": _FORMAT_VERSION, "length_min": length_min, "depths": list(options.depths),
-              "kinds": list(options.kinds), "seed": options.seed, "footage": _footage_identity(footage),
-              "voice": voice}
+    recipe = {
+        "v": _FORMAT_VERSION,
+        "length_min": length_min,
+        "depths": list(options.depths),
+        "kinds": list(options.kinds),
+        "seed": options.seed,
+        "footage": _footage_identity(footage),
+        "voice": voice,
+    }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     path = folder / f"haystack-{key}.mp4"
     manifest = path.with_suffix(".json")
@@ -208,14 +231,23 @@ def build_haystack(length_min: float, options: NeedleOptions, footage: Sequence[
     needles = plan_needles(duration_s, options.depths, options.kinds, rng)
     events = [TimedEvent(n.start_s, "speech" if n.kind == "speech" else "screen", n.text) for n in needles]
     events = sorted(events + _fillers(duration_s, needles, rng), key=lambda e: e.start_s)
-    story = StoryOptions(duration_s=duration_s, seed=options.seed, footage=tuple(footage), chunk_s=_CHUNK_S,
-                         card_s=NEEDLE_S, voice=voice)
+    story = StoryOptions(
+        duration_s=duration_s,
+        seed=options.seed,
+        footage=tuple(footage),
+        chunk_s=_CHUNK_S,
+        card_s=NEEDLE_S,
+        voice=voice,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     render_events(story, events, rng, path)
     haystack = Haystack(path, duration_s, tuple(needles))
     partial = manifest.with_suffix(".partial")
-    partial.write_text(json.dumps({"duration_s": duration_s, "recipe": recipe,
-                                   "needles": [asdict(n) for n in needles]}, indent=2))
+    partial.write_text(
+        json.dumps(
+            {"duration_s": duration_s, "recipe": recipe, "needles": [asdict(n) for n in needles]}, indent=2
+        )
+    )
     partial.replace(manifest)  # written last: a haystack without its manifest is rebuilt
     return haystack
 
@@ -250,11 +282,14 @@ def footage_files(folder: Path | None) -> tuple[str, ...]:
 
 # --- asking and judging ----------------------------------------------------------------------------
 
+
 def judge(answer: Answer, needle: Needle, tolerance_s: float) -> tuple[bool, bool]:
     """(the answer states the needle's fact, it cites evidence within ``tolerance_s`` of the needle)."""
     states = facts.answer_matches(answer.text, needle.answers) and not answer.abstained
-    cites = any(item.start_s <= needle.end_s + tolerance_s and item.end_s >= needle.start_s - tolerance_s
-                for item in answer.evidence)
+    cites = any(
+        item.start_s <= needle.end_s + tolerance_s and item.end_s >= needle.start_s - tolerance_s
+        for item in answer.evidence
+    )
     return states, cites
 
 
@@ -271,9 +306,13 @@ class LengthRun:
     results: tuple[NeedleResult, ...]
 
 
-def run_needles(assistant: Assistant, options: NeedleOptions, footage: Sequence[str],
-                folder: Path | None = None,
-                on_result: Callable[[NeedleResult], None] | None = None) -> Iterator[LengthRun]:
+def run_needles(
+    assistant: Assistant,
+    options: NeedleOptions,
+    footage: Sequence[str],
+    folder: Path | None = None,
+    on_result: Callable[[NeedleResult], None] | None = None,
+) -> Iterator[LengthRun]:
     """Build (or reuse) the haystack of each length and voice, index it, ask every needle's question, judge
     the answers. The voices of a length come one after the other."""
     for length_min in options.lengths_min:
@@ -281,9 +320,15 @@ def run_needles(assistant: Assistant, options: NeedleOptions, footage: Sequence[
             yield _run_haystack(assistant, length_min, voice, options, footage, folder, on_result)
 
 
-def _run_haystack(assistant: Assistant, length_min: float, voice: str, options: NeedleOptions,
-                  footage: Sequence[str], folder: Path | None,
-                  on_result: Callable[[NeedleResult], None] | None) -> LengthRun:
+def _run_haystack(
+    assistant: Assistant,
+    length_min: float,
+    voice: str,
+    options: NeedleOptions,
+    footage: Sequence[str],
+    folder: Path | None,
+    on_result: Callable[[NeedleResult], None] | None,
+) -> LengthRun:
     started = time.perf_counter()
     haystack = build_haystack(length_min, options, footage, folder, voice)
     built = time.perf_counter()
@@ -294,8 +339,9 @@ def _run_haystack(assistant: Assistant, length_min: float, voice: str, options: 
         asked = time.perf_counter()
         answer = assistant.ask(haystack.path, needle.question)
         states, cites = judge(answer, needle, options.tolerance_s)
-        result = NeedleResult(length_min, voice, needle, answer.text, states, cites,
-                              time.perf_counter() - asked)
+        result = NeedleResult(
+            length_min, voice, needle, answer.text, states, cites, time.perf_counter() - asked
+        )
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -309,8 +355,10 @@ def peak_rss_mib() -> float:
 
 # --- reports -------------------------------------------------------------------------------------------
 
-def accuracy_grid(runs: Sequence[LengthRun], depths: Sequence[int], kind: str | None = None
-                  ) -> list[list[float | None]]:
+
+def accuracy_grid(
+    runs: Sequence[LengthRun], depths: Sequence[int], kind: str | None = None
+) -> list[list[float | None]]:
     """Share of needles found, one row a depth and one column a run (a length and voice; None: none
     asked)."""
     grid: list[list[float | None]] = []
@@ -329,29 +377,60 @@ def table_rows(runs: Sequence[LengthRun], depths: Sequence[int]) -> list[dict[st
     for run in runs:
         for depth in depths:
             picked = [r for r in run.results if r.needle.depth == depth]
-            by_kind = {kind: sum(r.found for r in picked if r.needle.kind == kind) /
-                       max(1, sum(1 for r in picked if r.needle.kind == kind))
-                       for kind in sorted({r.needle.kind for r in picked})}
-            rows.append({"length_min": run.length_min, "voice": run.voice, "depth": depth,
-                         "asked": len(picked),
-                         "found": sum(r.found for r in picked),
-                         "accuracy": sum(r.found for r in picked) / len(picked) if picked else 0.0,
-                         "by_kind": by_kind,
-                         "median_question_s": statistics.median(r.seconds for r in picked) if picked else 0.0,
-                         "index_s": run.index_s, "peak_mib": run.peak_mib})
+            by_kind = {
+                kind: sum(r.found for r in picked if r.needle.kind == kind)
+                / max(1, sum(1 for r in picked if r.needle.kind == kind))
+                for kind in sorted({r.needle.kind for r in picked})
+            }
+            rows.append(
+                {
+                    "length_min": run.length_min,
+                    "voice": run.voice,
+                    "depth": depth,
+                    "asked": len(picked),
+                    "found": sum(r.found for r in picked),
+                    "accuracy": sum(r.found for r in picked) / len(picked) if picked else 0.0,
+                    "by_kind": by_kind,
+                    "median_question_s": statistics.median(r.seconds for r in picked) if picked else 0.0,
+                    "index_s": run.index_s,
+                    "peak_mib": run.peak_mib,
+                }
+            )
     return rows
 
 
-def report_json(runs: Sequence[LengthRun], options: NeedleOptions, footage: Sequence[str],
-                models: dict[str, str]) -> dict[str, Any]:
-    return {"options": {**asdict(options), "footage": [Path(f).name for f in footage]},
-            "models": models,
-            "rows": table_rows(runs, options.depths),
-            "lengths": [{"length_min": r.length_min, "voice": r.voice, "build_s": round(r.build_s, 2),
-                         "index_s": round(r.index_s, 2), "peak_mib": round(r.peak_mib, 1)} for r in runs],
-            "needles": [{**asdict(r.needle), "length_min": r.length_min, "voice": r.voice, "answer": r.answer,
-                         "states_fact": r.states_fact, "cites_needle": r.cites_needle, "found": r.found,
-                         "seconds": round(r.seconds, 3)} for run in runs for r in run.results]}
+def report_json(
+    runs: Sequence[LengthRun], options: NeedleOptions, footage: Sequence[str], models: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "options": {**asdict(options), "footage": [Path(f).name for f in footage]},
+        "models": models,
+        "rows": table_rows(runs, options.depths),
+        "lengths": [
+            {
+                "length_min": r.length_min,
+                "voice": r.voice,
+                "build_s": round(r.build_s, 2),
+                "index_s": round(r.index_s, 2),
+                "peak_mib": round(r.peak_mib, 1),
+            }
+            for r in runs
+        ],
+        "needles": [
+            {
+                **asdict(r.needle),
+                "length_min": r.length_min,
+                "voice": r.voice,
+                "answer": r.answer,
+                "states_fact": r.states_fact,
+                "cites_needle": r.cites_needle,
+                "found": r.found,
+                "seconds": round(r.seconds, 3),
+            }
+            for run in runs
+            for r in run.results
+        ],
+    }
 
 
 def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, title: str) -> None:
@@ -364,8 +443,9 @@ def save_heatmap(runs: Sequence[LengthRun], options: NeedleOptions, path: Path, 
 
     panels = [(None, "all needles")] + ([(k, k) for k in options.kinds] if len(options.kinds) > 1 else [])
     width = 1.5 + len(panels) * (1.2 + 0.7 * len(runs))
-    figure, axes = plt.subplots(1, len(panels), figsize=(width, 4.0), squeeze=False, sharey=True,
-                                constrained_layout=True)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(width, 4.0), squeeze=False, sharey=True, constrained_layout=True
+    )
     for index, (axis, (kind, label)) in enumerate(zip(axes[0], panels, strict=True)):
         grid = accuracy_grid(runs, options.depths, kind)
         values = [[float("nan") if v is None else v for v in row] for row in grid]

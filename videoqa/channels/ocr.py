@@ -112,14 +112,16 @@ ENGINES: dict[str, EngineSpec] = {
         "pip install --no-deps rapidocr-onnxruntime==1.4.4 (Python 3.10-3.12) && pip install pyclipper "
         "shapely six opencv-python-headless",
         ("eng", "chi_sim"),  # one recogniser reads Chinese and Latin script alike
-        0.7),  # 0.6-0.8 read alike on both benchmark sets; 0.5 let junk through on one
+        0.7,
+    ),  # 0.6-0.8 read alike on both benchmark sets; 0.5 let junk through on one
     "tesseract": EngineSpec(
         "the tesseract program (LSTM models), one run per frame",
         "apt-get install tesseract-ocr (macOS: brew install tesseract)",
         None,
         # Its words on textures (foliage, cellular automata) score up to 0.8: at 0.7 it read text on about
         # 20% of frames with none, at 0.8 on 6-14%; 0.85 lost words of slides on one benchmark set.
-        0.8),
+        0.8,
+    ),
 }
 # In benchmarks/ocr.py rapidocr read 88-89% of the texts exactly (97% but for a lost space) and nothing on
 # frames without text; tesseract read 38-46%, almost none of the text drawn on footage, and junk on 6-8% of
@@ -145,8 +147,10 @@ class OcrOptions:
         supported = ENGINES[self.engine].languages
         unsupported = [code for code in self.language.split("+") if supported and code not in supported]
         if unsupported:
-            raise OptionsError(f"the {self.engine} engine reads only {', '.join(supported or ())}, "
-                             f"not {', '.join(unsupported)}")
+            raise OptionsError(
+                f"the {self.engine} engine reads only {', '.join(supported or ())}, "
+                f"not {', '.join(unsupported)}"
+            )
         if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
             raise OptionsError(f"min_confidence must be between 0 and 1, got {self.min_confidence!r}")
         for name in ("min_side", "max_side"):
@@ -202,6 +206,7 @@ def load_reader(options: OcrOptions | None = None) -> TextReader:
 
 # -- cleaning ---------------------------------------------------------------------------------------
 
+
 def clean_line(text: str) -> str:
     """``text`` with unicode compatibility forms folded, runs of white space made single spaces and
     junk trimmed from the ends; "" when what is left is not text (fewer than two letters or digits)."""
@@ -231,8 +236,10 @@ def same_text(first: str, second: str) -> bool:
     first_key, second_key = _letters_and_digits(first), _letters_and_digits(second)
     if not first_key or not second_key:
         return False
-    return first_key == second_key or \
-        difflib.SequenceMatcher(None, first_key, second_key).ratio() >= _SAME_TEXT_RATIO
+    return (
+        first_key == second_key
+        or difflib.SequenceMatcher(None, first_key, second_key).ratio() >= _SAME_TEXT_RATIO
+    )
 
 
 def _letters_and_digits(text: str) -> str:
@@ -269,10 +276,15 @@ def _joined(row: list[TextLine]) -> TextLine:
     texts = [row[0].text, *(_unrepeated(left, right) for left, right in itertools.pairwise(row))]
     text = clean_line(" ".join(texts))
     weights = [max(1, len(piece.text)) for piece in row]
-    confidence = sum(piece.confidence * weight for piece, weight in zip(row, weights, strict=True)) \
-        / sum(weights)
-    box = (min(p.box[0] for p in row), min(p.box[1] for p in row),
-           max(p.box[2] for p in row), max(p.box[3] for p in row))
+    confidence = sum(piece.confidence * weight for piece, weight in zip(row, weights, strict=True)) / sum(
+        weights
+    )
+    box = (
+        min(p.box[0] for p in row),
+        min(p.box[1] for p in row),
+        max(p.box[2] for p in row),
+        max(p.box[3] for p in row),
+    )
     return TextLine(text, confidence, box)
 
 
@@ -283,12 +295,14 @@ def _unrepeated(left: TextLine, right: TextLine) -> str:
     if right.box[0] >= left.box[2]:
         return head
     tail = left.text.rstrip()
-    repeated = next((size for size in range(min(_MAX_REPEAT, len(head)), 0, -1)
-                     if tail.endswith(head[:size])), 0)
+    repeated = next(
+        (size for size in range(min(_MAX_REPEAT, len(head)), 0, -1) if tail.endswith(head[:size])), 0
+    )
     return head[repeated:]
 
 
 # -- text over time ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Sample:
@@ -299,9 +313,13 @@ class _Sample:
     end_s: float
 
 
-def read_screen_text(video: str | os.PathLike[str] | VideoInfo, spans: Sequence[tuple[float, float, float]],
-                     reader: TextReader, every_s: float = DEFAULT_EVERY_S,
-                     on_progress: ProgressCallback | None = None) -> list[ScreenText]:
+def read_screen_text(
+    video: str | os.PathLike[str] | VideoInfo,
+    spans: Sequence[tuple[float, float, float]],
+    reader: TextReader,
+    every_s: float = DEFAULT_EVERY_S,
+    on_progress: ProgressCallback | None = None,
+) -> list[ScreenText]:
     """The text on screen in ``spans`` of a video, in order of time.
 
     ``spans`` are (start_s, end_s, keyframe_s) triples, e.g. a video's scenes. The keyframe of each span is
@@ -339,8 +357,9 @@ class _LastRead:
     text: str
 
 
-def _read_changed(pixels: npt.NDArray[np.uint8], reader: TextReader,
-                  last: _LastRead | None) -> tuple[list[str], _LastRead | None]:
+def _read_changed(
+    pixels: npt.NDArray[np.uint8], reader: TextReader, last: _LastRead | None
+) -> tuple[list[str], _LastRead | None]:
     """The text of each frame of a batch, reading only those that differ from the last frame read."""
     thumbnails = [_thumbnail(frame) for frame in pixels]
     sources: list[int] = []  # per frame: the frame of this batch whose reading it takes; -1: ``last``'s
@@ -373,10 +392,13 @@ def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_
     last_frame_s = max(0.0, duration_s - 1e-3)
     for start_s, end_s, keyframe_s in sorted(spans):
         if not 0 <= start_s <= keyframe_s <= end_s or start_s >= end_s:
-            raise ValueError(f"a span needs 0 <= start_s <= keyframe_s <= end_s and start_s < end_s, got "
-                             f"({start_s}, {end_s}, {keyframe_s})")
-        times = sorted({min(time_s, last_frame_s)
-                        for time_s in _span_times(start_s, end_s, keyframe_s, every_s)})
+            raise ValueError(
+                f"a span needs 0 <= start_s <= keyframe_s <= end_s and start_s < end_s, got "
+                f"({start_s}, {end_s}, {keyframe_s})"
+            )
+        times = sorted(
+            {min(time_s, last_frame_s) for time_s in _span_times(start_s, end_s, keyframe_s, every_s)}
+        )
         # Spans that touch may share a frame; it is read once, for the first.
         times = [time_s for time_s in times if not samples or time_s > samples[-1].time_s + 1e-6]
         edges = [start_s, *((a + b) / 2 for a, b in itertools.pairwise(times)), end_s]
@@ -412,10 +434,12 @@ def _merge_runs(read: list[tuple[_Sample, float, str]]) -> list[ScreenText]:
 
 # -- shared by the engines --------------------------------------------------------------------------
 
+
 def _check_images(images: npt.NDArray[np.uint8]) -> None:
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"frames must be a (n, height, width, 3) uint8 RGB array, "
-                         f"got shape {images.shape} {images.dtype}")
+        raise ValueError(
+            f"frames must be a (n, height, width, 3) uint8 RGB array, got shape {images.shape} {images.dtype}"
+        )
 
 
 def _scale(height: int, width: int, options: OcrOptions) -> float:
@@ -443,11 +467,14 @@ def _box(points: Sequence[Sequence[float]], scale: float) -> tuple[int, int, int
 
 
 def _settings_id(options: OcrOptions) -> str:
-    return (f"{options.language}-side{options.min_side}-{options.max_side}"
-            f"-conf{options.confidence_floor:g}-v{_READER_VERSION}")
+    return (
+        f"{options.language}-side{options.min_side}-{options.max_side}"
+        f"-conf{options.confidence_floor:g}-v{_READER_VERSION}"
+    )
 
 
 # -- rapidocr ---------------------------------------------------------------------------------------
+
 
 class RapidOcrReader:
     """PP-OCRv4 through rapidocr-onnxruntime: a text detector finds boxes, a recogniser reads each one."""
@@ -456,17 +483,26 @@ class RapidOcrReader:
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as exc:
-            raise OcrError(f"the rapidocr OCR engine needs rapidocr-onnxruntime ({exc}); install it: "
-                           f"{ENGINES['rapidocr'].install}") from None
+            raise OcrError(
+                f"the rapidocr OCR engine needs rapidocr-onnxruntime ({exc}); install it: "
+                f"{ENGINES['rapidocr'].install}"
+            ) from None
         self._options = options
         # Without the angle classifier, which only turns upside-down boxes (video text never is), and
         # without its own score filter: pieces are filtered in lines_from_pieces, alike for every engine.
         self._engine = RapidOCR(use_cls=False, text_score=0.0, det_unclip_ratio=_RAPIDOCR_UNCLIP)
-        self._finder = RapidOCR(use_cls=False, text_score=0.0, det_unclip_ratio=_RAPIDOCR_UNCLIP,
-                                det_limit_side_len=_FINDER_MAX_SIDE, det_limit_type="max")
+        self._finder = RapidOCR(
+            use_cls=False,
+            text_score=0.0,
+            det_unclip_ratio=_RAPIDOCR_UNCLIP,
+            det_limit_side_len=_FINDER_MAX_SIDE,
+            det_limit_type="max",
+        )
         version = importlib.metadata.version("rapidocr-onnxruntime")
-        self.id = (f"rapidocr-{version}-ppocrv4-unclip{_RAPIDOCR_UNCLIP:g}-find{_FINDER_MIN_SIDE}-"
-                   f"{_settings_id(options)}")
+        self.id = (
+            f"rapidocr-{version}-ppocrv4-unclip{_RAPIDOCR_UNCLIP:g}-find{_FINDER_MIN_SIDE}-"
+            f"{_settings_id(options)}"
+        )
 
     def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
         """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
@@ -485,9 +521,10 @@ class RapidOcrReader:
         enlarged = [np.asarray(box, dtype=np.float32) * ratio for box in boxes]
         crops = self._engine.get_crop_img_list(bgr, enlarged)
         read, _ = self._engine.text_rec(crops)
-        return [TextLine(str(text), float(score), _box(box.tolist(), scale))
-                for box, (text, score) in zip(enlarged, read, strict=True)]
-
+        return [
+            TextLine(str(text), float(score), _box(box.tolist(), scale))
+            for box, (text, score) in zip(enlarged, read, strict=True)
+        ]
 
     def _find_boxes(self, image: npt.NDArray[np.uint8]) -> tuple[list[Any], float]:
         """Text boxes found on a small copy of the frame (see _FINDER_MIN_SIDE), top to bottom, in the copy's
@@ -504,6 +541,7 @@ def _load_rapidocr(options: OcrOptions) -> TextReader:
 
 
 # -- tesseract --------------------------------------------------------------------------------------
+
 
 class TesseractReader:
     """The tesseract program, one single-threaded run per frame, as many at once as there are CPU cores."""
@@ -530,18 +568,23 @@ class TesseractReader:
         try:
             tsv = _run_tesseract(self._program, arguments, _TESSERACT_SECONDS_PER_FRAME, grey.getvalue())
         except subprocess.TimeoutExpired:
-            log.warning("tesseract took over %.0f s on a frame; reading it as having no text",
-                        _TESSERACT_SECONDS_PER_FRAME)
+            log.warning(
+                "tesseract took over %.0f s on a frame; reading it as having no text",
+                _TESSERACT_SECONDS_PER_FRAME,
+            )
             return []
-        return lines_from_pieces([_piece(fields, scale) for fields in _tsv_words(tsv)],
-                                 self._options.confidence_floor)
+        return lines_from_pieces(
+            [_piece(fields, scale) for fields in _tsv_words(tsv)], self._options.confidence_floor
+        )
 
 
 def _load_tesseract(options: OcrOptions) -> TextReader:
     program = shutil.which("tesseract")
     if program is None:
-        raise OcrError(f"the tesseract OCR engine needs the tesseract program, not found on PATH; install "
-                       f"it ({ENGINES['tesseract'].install}) or use the rapidocr engine")
+        raise OcrError(
+            f"the tesseract OCR engine needs the tesseract program, not found on PATH; install "
+            f"it ({ENGINES['tesseract'].install}) or use the rapidocr engine"
+        )
     return TesseractReader(options, program)
 
 
@@ -552,8 +595,9 @@ def _run_tesseract(program: str, arguments: list[str], timeout_s: float, image: 
     # read in parallel instead.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
-        result = subprocess.run([program, *arguments], input=image, capture_output=True, timeout=timeout_s,
-                                env=env)
+        result = subprocess.run(
+            [program, *arguments], input=image, capture_output=True, timeout=timeout_s, env=env
+        )
     except OSError as exc:
         raise OcrError(f"tesseract could not run: {exc}") from None
     if result.returncode != 0:
@@ -573,8 +617,10 @@ def _check_tesseract_languages(program: str, language: str) -> None:
     missing = [code for code in language.split("+") if code not in installed]
     if missing:
         packages = " ".join(f"tesseract-ocr-{code.lower().replace('_', '-')}" for code in missing)
-        raise OcrError(f"tesseract has no language data for {', '.join(missing)}; install it (Debian: "
-                       f"apt-get install {packages})")
+        raise OcrError(
+            f"tesseract has no language data for {', '.join(missing)}; install it (Debian: "
+            f"apt-get install {packages})"
+        )
 
 
 def _tsv_words(tsv: str) -> list[list[str]]:
@@ -587,8 +633,9 @@ def _tsv_words(tsv: str) -> list[list[str]]:
 
 def _piece(fields: list[str], scale: float) -> TextLine:
     left, top, width, height = (int(value) for value in fields[6:10])
-    return TextLine(fields[11], float(fields[10]) / 100, _box([(left, top), (left + width, top + height)],
-                                                              scale))
+    return TextLine(
+        fields[11], float(fields[10]) / 100, _box([(left, top), (left + width, top + height)], scale)
+    )
 
 
 # Engines by registered name; each imports or finds what it needs only when loaded.

@@ -29,8 +29,25 @@ _CLOSERS = "\"'\u201d\u2019)]}\u00bb"  # typographic quotes, guillemets
 _OPENERS = "\"'\u201c\u2018([{\u00ab"  # typographic quotes, guillemets
 # Words that end in a full stop without ending the sentence: titles before a name, "e.g." before an
 # example. Lower-case, with their full stop.
-_ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "mt.", "jr.", "sr.", "vs.",
-                            "e.g.", "i.e.", "cf.", "approx.", "fig."})
+_ABBREVIATIONS = frozenset(
+    {
+        "mr.",
+        "mrs.",
+        "ms.",
+        "dr.",
+        "prof.",
+        "st.",
+        "mt.",
+        "jr.",
+        "sr.",
+        "vs.",
+        "e.g.",
+        "i.e.",
+        "cf.",
+        "approx.",
+        "fig.",
+    }
+)
 # Abbreviations that end sentences as often as not ("…at 4 p.m."): a sentence end only before a capital.
 _END_BEFORE_CAPITAL = frozenset({"a.m.", "p.m.", "etc."})
 # A pause this long ends a sentence even without a full stop (and is how the recogniser's segments are
@@ -62,8 +79,9 @@ def sentences(segments: Sequence[SpeechSegment]) -> list[SpeechSegment]:
     The sentences hold no words: those of segments without words would be made up.
     """
     pieces = [cut for piece in _split(_words(segments)) for cut in _cut_long(piece)]
-    return [SpeechSegment(piece[0].start_s, piece[-1].end_s, _text(piece))
-            for piece in _absorb_fragments(pieces)]
+    return [
+        SpeechSegment(piece[0].start_s, piece[-1].end_s, _text(piece)) for piece in _absorb_fragments(pieces)
+    ]
 
 
 def ends_sentence(word: SpeechWord, following: SpeechWord | None) -> bool:
@@ -94,15 +112,24 @@ def screen_passages(screen: Iterable[ScreenText]) -> list[Passage]:
         if not reading.text.strip():
             continue
         last = shown[-1] if shown else None
-        if last is not None and reading.start_s - last.end_s <= _SCREEN_GAP_S \
-                and same_text(last.text, reading.text):
+        if (
+            last is not None
+            and reading.start_s - last.end_s <= _SCREEN_GAP_S
+            and same_text(last.text, reading.text)
+        ):
             text = reading.text if len(reading.text) > len(last.text) else last.text
             shown[-1] = ScreenText(last.start_s, max(last.end_s, reading.end_s), text, last.frame_s)
         else:
             shown.append(reading)
-    return [Passage("screen", s.start_s, s.end_s, " / ".join(line.strip() for line in s.text.splitlines()
-                                                             if line.strip()))
-            for s in shown]
+    return [
+        Passage(
+            "screen",
+            s.start_s,
+            s.end_s,
+            " / ".join(line.strip() for line in s.text.splitlines() if line.strip()),
+        )
+        for s in shown
+    ]
 
 
 def _words(segments: Sequence[SpeechSegment]) -> list[SpeechWord]:
@@ -124,8 +151,13 @@ def _interpolated(segment: SpeechSegment) -> list[SpeechWord]:
     per_char_s = (segment.end_s - segment.start_s) / max(total, 1)
     words, offset = [], 0
     for token in tokens:
-        words.append(SpeechWord(segment.start_s + offset * per_char_s,
-                                segment.start_s + (offset + len(token)) * per_char_s, f" {token}"))
+        words.append(
+            SpeechWord(
+                segment.start_s + offset * per_char_s,
+                segment.start_s + (offset + len(token)) * per_char_s,
+                f" {token}",
+            )
+        )
         offset += len(token) + 1
     return words
 
@@ -137,8 +169,7 @@ def _split(words: list[SpeechWord]) -> list[list[SpeechWord]]:
     run: list[SpeechWord] = []
     for word, following in zip(words, [*words[1:], None], strict=False):  # the last has no following
         run.append(word)
-        if following is None or ends_sentence(word, following) \
-                or following.start_s - word.end_s >= _PAUSE_S:
+        if following is None or ends_sentence(word, following) or following.start_s - word.end_s >= _PAUSE_S:
             pieces.append(run)
             run = []
     return pieces
@@ -179,8 +210,9 @@ def _absorb_fragments(pieces: list[list[SpeechWord]]) -> list[list[SpeechWord]]:
     return kept
 
 
-def _fragment_home(previous: list[SpeechWord] | None, fragment: list[SpeechWord],
-                   following: list[SpeechWord] | None) -> str:
+def _fragment_home(
+    previous: list[SpeechWord] | None, fragment: list[SpeechWord], following: list[SpeechWord] | None
+) -> str:
     """Where a fragment goes: "previous", "next" or "alone".
 
     A fragment that finishes an unfinished sentence joins it; one that is itself unfinished starts the

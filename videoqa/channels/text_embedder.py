@@ -65,8 +65,13 @@ class SentenceEmbedder:
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self._model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
-        vectors = self._model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -81,8 +86,9 @@ def _torch_device(device: str) -> str:
 StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed folder
 
 
-def load_text_embedder(name_or_path: str = DEFAULT_TEXT_EMBEDDER, device: str = "auto",
-                       fetch: StoreFetcher | None = None) -> TextEmbedder:
+def load_text_embedder(
+    name_or_path: str = DEFAULT_TEXT_EMBEDDER, device: str = "auto", fetch: StoreFetcher | None = None
+) -> TextEmbedder:
     """A model-store name (fetched through ``fetch`` when not installed) or a sentence-transformers folder."""
     from videoqa.store import models
 

@@ -32,8 +32,13 @@ caches the result; later questions reuse it. Missing default models are fetched 
 @click.argument("video", type=click.Path(readable=False))
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, evidence and models as JSON.")
-@click.option("--top-k", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Evidence items given to the model at most.")
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Evidence items given to the model at most.",
+)
 @model_options
 @reports_user_errors
 def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: Any) -> None:
@@ -48,15 +53,21 @@ def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: An
     options = assistant_options(ModelChoice(**model_choice), retrieval=RetrievalOptions(top_k=top_k))
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
-                              fetch_progress=fetches.update)
+        assistant = Assistant(
+            options,
+            progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
+            fetch_progress=fetches.update,
+        )
         assistant.load_models()  # a wrong model name fails now, not after indexing
         loaded = time.perf_counter()
         assistant.knowledge(video)
         indexed = time.perf_counter()
         result = assistant.ask(video, question)
-    timing = {"models_s": round(loaded - started, 3), "index_s": round(indexed - loaded, 3),
-              "answer_s": round(time.perf_counter() - indexed, 3)}
+    timing = {
+        "models_s": round(loaded - started, 3),
+        "index_s": round(indexed - loaded, 3),
+        "answer_s": round(time.perf_counter() - indexed, 3),
+    }
     click.echo(json.dumps(_as_json(result, video, timing), indent=2) if as_json else _as_text(result))
 
 
@@ -76,13 +87,30 @@ def _scene_note(scene: int | None) -> str:
 
 def _as_json(result: Answer, video: str, timing: dict[str, float]) -> dict[str, Any]:
     return {
-        "video": video, "question": result.question, "answer": result.text,
-        "abstained": result.abstained, "quoted": result.quoted, "model_reply": result.model_reply,
-        "relation": result.relation, "best_similarity": round(result.best_similarity, 4),
+        "video": video,
+        "question": result.question,
+        "answer": result.text,
+        "abstained": result.abstained,
+        "quoted": result.quoted,
+        "model_reply": result.model_reply,
+        "relation": result.relation,
+        "best_similarity": round(result.best_similarity, 4),
         "relevance": round(result.relevance, 4) if result.relevance is not None else None,
-        "evidence": [{"channel": e.channel, "start_s": round(e.start_s, 3), "end_s": round(e.end_s, 3),
-                      "start": format_clock(e.start_s, 0), "end": format_clock(e.end_s, 0),
-                      "text": e.text, "scene": e.scene, "similarity": round(e.similarity, 4),
-                      "fused": round(e.fused, 5), "role": e.role} for e in result.evidence],
-        "models": result.models, "timing": timing,
+        "evidence": [
+            {
+                "channel": e.channel,
+                "start_s": round(e.start_s, 3),
+                "end_s": round(e.end_s, 3),
+                "start": format_clock(e.start_s, 0),
+                "end": format_clock(e.end_s, 0),
+                "text": e.text,
+                "scene": e.scene,
+                "similarity": round(e.similarity, 4),
+                "fused": round(e.fused, 5),
+                "role": e.role,
+            }
+            for e in result.evidence
+        ],
+        "models": result.models,
+        "timing": timing,
     }

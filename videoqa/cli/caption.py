@@ -40,14 +40,20 @@ INTERRUPTED_EXIT = 130  # what a shell reports for a program stopped by Ctrl-C
 @click.argument("video", type=click.Path(readable=False))
 @click.option("--stream", is_flag=True, help="Caption scenes as the video is read, in time order.")
 @click.option("--srt", type=click.Path(path_type=Path), default=None, help="Write the captions as SRT here.")
-@click.option("--vtt", type=click.Path(path_type=Path), default=None,
-              help="Write the captions as WebVTT here.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the captions as JSON (with --stream: one JSON object a line, as they come).")
+@click.option(
+    "--vtt", type=click.Path(path_type=Path), default=None, help="Write the captions as WebVTT here."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the captions as JSON (with --stream: one JSON object a line, as they come).",
+)
 @model_options
 @reports_user_errors
-def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_json: bool,
-            **model_choice: Any) -> None:
+def caption(
+    video: str, stream: bool, srt: Path | None, vtt: Path | None, as_json: bool, **model_choice: Any
+) -> None:
     """Caption each scene of VIDEO: `[m:ss-m:ss] caption` lines on stdout."""
     from videoqa.assistant import Assistant
     from videoqa.media.video import check_file
@@ -57,8 +63,11 @@ def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_jso
     options = assistant_options(ModelChoice(**model_choice))
     files = _subtitle_files(srt, vtt)
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
-                              fetch_progress=fetches.update)
+        assistant = Assistant(
+            options,
+            progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
+            fetch_progress=fetches.update,
+        )
         assistant.load_models()
         if not stream:
             assistant.knowledge(video)  # indexing shows its progress; captions then print plainly
@@ -76,16 +85,22 @@ def caption(video: str, stream: bool, srt: Path | None, vtt: Path | None, as_jso
     except KeyboardInterrupt:
         emit(merger.finish())  # the caption held for its quiet neighbours is written too
         kept = ", ".join(str(f.path) for f in files)
-        click.echo(f"interrupted after {len(written)} captions" + (f"; {kept} hold them" if kept else ""),
-                   err=True)
+        click.echo(
+            f"interrupted after {len(written)} captions" + (f"; {kept} hold them" if kept else ""), err=True
+        )
         sys.exit(INTERRUPTED_EXIT)
     if as_json and not stream:
-        click.echo(json.dumps({"video": video, "captions": [_event_json(e) for e in written],
-                               "model": assistant.llm.id}, indent=2))
+        click.echo(
+            json.dumps(
+                {"video": video, "captions": [_event_json(e) for e in written], "model": assistant.llm.id},
+                indent=2,
+            )
+        )
 
 
-def scene_captions(assistant: Assistant, video: str, stream: bool,
-                   cache: IndexCache | None = None) -> Iterator[CaptionEvent]:
+def scene_captions(
+    assistant: Assistant, video: str, stream: bool, cache: IndexCache | None = None
+) -> Iterator[CaptionEvent]:
     """One caption a scene: as the video is read, or for the indexed video — from ``cache`` (the index
     cache by default) when this video was captioned before with the same models, prompts and options.
     The model's captions are what makes captioning slow, and they were made anew on every run; a seeing
@@ -112,8 +127,9 @@ def _subtitle_files(srt: Path | None, vtt: Path | None) -> list[SubtitleFile]:
         raise UserError(str(exc)) from None
 
 
-def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent], hold: bool,
-          json_line: bool) -> None:
+def _emit(
+    event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent], hold: bool, json_line: bool
+) -> None:
     from videoqa.respond.subtitles import Cue
 
     if event.end_s > event.start_s and event.source != "empty":  # no subtitle saying there is nothing
@@ -127,6 +143,14 @@ def _emit(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionE
 
 
 def _event_json(event: CaptionEvent) -> dict[str, Any]:
-    return {"scene": event.index, "start_s": round(event.start_s, 3), "end_s": round(event.end_s, 3),
-            "span": event.span, "scenes": list(event.covers), "caption": event.text, "source": event.source,
-            "speech": event.speech, "screen": event.screen}
+    return {
+        "scene": event.index,
+        "start_s": round(event.start_s, 3),
+        "end_s": round(event.end_s, 3),
+        "span": event.span,
+        "scenes": list(event.covers),
+        "caption": event.text,
+        "source": event.source,
+        "speech": event.speech,
+        "screen": event.screen,
+    }

@@ -54,8 +54,11 @@ def chat(video: str, **model_choice: Any) -> None:
     check_file(video)
     options = assistant_options(ModelChoice(**model_choice))
     with VideoProgress() as stages, FetchProgress() as fetches:
-        assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
-                              fetch_progress=fetches.update)
+        assistant = Assistant(
+            options,
+            progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
+            fetch_progress=fetches.update,
+        )
         assistant.load_models()
         session = assistant.chat(video)
         session.prepare()

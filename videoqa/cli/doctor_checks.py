@@ -78,30 +78,59 @@ def answering_model() -> str:
 
 # --- decoding ----------------------------------------------------------------------------------------
 
+
 def check_decoding() -> CheckResult:
     """ffmpeg makes a 2-s clip; PyAV and decord each read frames from it."""
     part = "video decoding"
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
-        return CheckResult(part, False, "ffmpeg is not on PATH",
-                           "apt-get install ffmpeg (macOS: brew install ffmpeg)")
-    version = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, check=False,
-                             timeout=30).stdout.split("\n", 1)[0].split(" Copyright")[0]
+        return CheckResult(
+            part, False, "ffmpeg is not on PATH", "apt-get install ffmpeg (macOS: brew install ffmpeg)"
+        )
+    version = (
+        subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, check=False, timeout=30)
+        .stdout.split("\n", 1)[0]
+        .split(" Copyright")[0]
+    )
     with tempfile.TemporaryDirectory(prefix="videoqa-doctor-") as folder:
         clip = Path(folder) / "clip.mp4"
-        made = subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10",
-                               "-t", "2", "-pix_fmt", "yuv420p", str(clip)],
-                              capture_output=True, text=True, check=False, timeout=60)
+        made = subprocess.run(
+            [
+                ffmpeg,
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x90:rate=10",
+                "-t",
+                "2",
+                "-pix_fmt",
+                "yuv420p",
+                str(clip),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         if made.returncode != 0:
             why = made.stderr.strip()[-200:]
-            return CheckResult(part, False, f"{version} cannot encode a test clip: {why}",
-                               "install an ffmpeg build with an H.264 or MPEG-4 encoder")
+            return CheckResult(
+                part,
+                False,
+                f"{version} cannot encode a test clip: {why}",
+                "install an ffmpeg build with an H.264 or MPEG-4 encoder",
+            )
         counts = {backend: _frames_read(clip, backend) for backend in ("pyav", "decord")}
     broken = [f"{backend}: {count}" for backend, count in counts.items() if isinstance(count, str)]
     if broken:
         return CheckResult(part, False, f"{version}; " + "; ".join(broken), INSTALL_COMMAND)
-    return CheckResult(part, True, f"{version}; PyAV read {counts['pyav']} and decord {counts['decord']} "
-                                   "frames of a generated clip")
+    return CheckResult(
+        part,
+        True,
+        f"{version}; PyAV read {counts['pyav']} and decord {counts['decord']} frames of a generated clip",
+    )
 
 
 def _frames_read(clip: Path, backend: str) -> int | str:
@@ -118,6 +147,7 @@ def _frames_read(clip: Path, backend: str) -> int | str:
 
 # --- models ------------------------------------------------------------------------------------------
 
+
 def check_models() -> CheckResult:
     """Every default model is in the store and every file matches its sha256."""
     missing, damaged = [], []
@@ -129,13 +159,17 @@ def check_models() -> CheckResult:
     names = ", ".join(default_models())
     if missing or damaged:
         pull = " ".join(missing + [problem.split(":")[0] for problem in damaged])
-        return CheckResult("models", False, "; ".join([f"not installed: {', '.join(missing)}"] * bool(missing)
-                                                      + damaged),
-                           f"videoqa models pull {pull}")
+        return CheckResult(
+            "models",
+            False,
+            "; ".join([f"not installed: {', '.join(missing)}"] * bool(missing) + damaged),
+            f"videoqa models pull {pull}",
+        )
     return CheckResult("models", True, f"{names}: present, every file matches its sha256")
 
 
 # --- llama.cpp ---------------------------------------------------------------------------------------
+
 
 def check_llama_build() -> CheckResult:
     """The installed llama.cpp was built without AMX and for instruction sets this CPU has."""
@@ -150,12 +184,21 @@ def check_llama_build() -> CheckResult:
     shown = ", ".join(sorted(features)) or "none reported"
     part = "llama.cpp build"
     if crashing:
-        return CheckResult(part, False, f"compiled with {', '.join(crashing)}: llama.cpp crashes on the "
-                           "first answer on CPUs with AMX", runtime.REINSTALL_COMMAND)
+        return CheckResult(
+            part,
+            False,
+            f"compiled with {', '.join(crashing)}: llama.cpp crashes on the first answer on CPUs with AMX",
+            runtime.REINSTALL_COMMAND,
+        )
     if missing:
         # An older CPU without AVX2: a build for this very CPU is the one that runs (it has no AMX).
-        return CheckResult(part, False, f"compiled for {', '.join(missing)}, which this CPU lacks (it would "
-                           "stop with an illegal instruction)", runtime.NATIVE_REINSTALL_COMMAND)
+        return CheckResult(
+            part,
+            False,
+            f"compiled for {', '.join(missing)}, which this CPU lacks (it would "
+            "stop with an illegal instruction)",
+            runtime.NATIVE_REINSTALL_COMMAND,
+        )
     return CheckResult(part, True, f"llama-cpp-python {_version('llama_cpp')}, CPU features: {shown}")
 
 
@@ -165,17 +208,21 @@ def check_llama_generate() -> CheckResult:
 
     name = answering_model()
     if not models.installed(name):
-        return CheckResult("llama.cpp generate", False, f"{name} is not installed",
-                           f"videoqa models pull {name}")
+        return CheckResult(
+            "llama.cpp generate", False, f"{name} is not installed", f"videoqa models pull {name}"
+        )
     result = runtime.generate_in_child(models.main_file(name))
     if not result.ok:
-        return CheckResult("llama.cpp generate", False, f"{name}: {result.problem}",
-                           runtime.REINSTALL_COMMAND)
-    return CheckResult("llama.cpp generate", True,
-                       f"{name} wrote {result.text.strip()[:40]!r} in {result.seconds:.1f} s")
+        return CheckResult(
+            "llama.cpp generate", False, f"{name}: {result.problem}", runtime.REINSTALL_COMMAND
+        )
+    return CheckResult(
+        "llama.cpp generate", True, f"{name} wrote {result.text.strip()[:40]!r} in {result.seconds:.1f} s"
+    )
 
 
 # --- speech and screen text --------------------------------------------------------------------------
+
 
 def check_speech() -> CheckResult:
     """The default speech model transcribes a spoken sentence shipped with videoqa."""
@@ -183,15 +230,20 @@ def check_speech() -> CheckResult:
 
     options = SpeechOptions()
     if not models.installed(options.model):
-        return CheckResult("speech", False, f"{options.model} is not installed",
-                           f"videoqa models pull {options.model}")
+        return CheckResult(
+            "speech", False, f"{options.model} is not installed", f"videoqa models pull {options.model}"
+        )
     transcriber = load_transcriber(options)
     audio = _spoken_sample()
     heard = " ".join(segment.text for segment in transcriber.transcribe(audio)).strip()
     missed = [word for word in SPOKEN_WORDS if word not in heard.lower()]
     if len(missed) > 1:
-        return CheckResult("speech", False, f"{options.model} heard {heard!r}, missing {', '.join(missed)}",
-                           f"videoqa models pull {options.model}")
+        return CheckResult(
+            "speech",
+            False,
+            f"{options.model} heard {heard!r}, missing {', '.join(missed)}",
+            f"videoqa models pull {options.model}",
+        )
     return CheckResult("speech", True, f"{options.model} heard {heard!r}")
 
 
@@ -220,8 +272,9 @@ def check_screen_text() -> CheckResult:
     lines = reader.read(_rendered_sign()[None])[0]
     read = join_lines(lines)
     if SIGN_TEXT.replace(" ", "") not in read.upper().replace(" ", ""):
-        return CheckResult("screen text", False, f"read {read!r} from a sign saying {SIGN_TEXT!r}",
-                           INSTALL_COMMAND)
+        return CheckResult(
+            "screen text", False, f"read {read!r} from a sign saying {SIGN_TEXT!r}", INSTALL_COMMAND
+        )
     return CheckResult("screen text", True, f"{reader.id.split('-')[0]} read {read!r} from a rendered sign")
 
 
@@ -241,6 +294,7 @@ def _rendered_sign() -> npt.NDArray[np.uint8]:
 
 
 # --- torch and disk ----------------------------------------------------------------------------------
+
 
 def check_torch_device() -> CheckResult:
     """Which device ``--device auto`` picks: CUDA, MPS or the CPU (each is fine; this only tells)."""
@@ -266,12 +320,20 @@ def check_disk() -> CheckResult:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
             pass
     except OSError as exc:
-        return CheckResult("cache folder", False, f"{folder}: cannot write there ({exc.strerror or exc})",
-                           "export VIDEOQA_CACHE=/a/writable/folder")
+        return CheckResult(
+            "cache folder",
+            False,
+            f"{folder}: cannot write there ({exc.strerror or exc})",
+            "export VIDEOQA_CACHE=/a/writable/folder",
+        )
     free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
-        return CheckResult("cache folder", False, f"{folder}: only {free / 2**30:.1f} GiB free",
-                           "free some space, or export VIDEOQA_CACHE=/a/folder/with/room")
+        return CheckResult(
+            "cache folder",
+            False,
+            f"{folder}: only {free / 2**30:.1f} GiB free",
+            "free some space, or export VIDEOQA_CACHE=/a/folder/with/room",
+        )
     return CheckResult("cache folder", True, f"{folder}: writable, {free / 2**30:.0f} GiB free")
 
 

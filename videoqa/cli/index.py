@@ -34,18 +34,32 @@ and `search`, not for `ask`.
 
 @click.command(epilog=INDEX_EPILOG)
 @click.argument("target", type=click.Path(path_type=Path, readable=False))
-@click.option("--visual-only", is_flag=True,
-              help="Only sample frames and cut scenes (what scenes and search need); no speech or OCR.")
-@click.option("--speech-model", default=default_speech_model,
-              show_default=f"{DEFAULT_SPEECH_MODEL}, or $VIDEOQA_SPEECH_MODEL",
-              help="Speech model: a model-store name, a faster-whisper size or a folder.")
+@click.option(
+    "--visual-only",
+    is_flag=True,
+    help="Only sample frames and cut scenes (what scenes and search need); no speech or OCR.",
+)
+@click.option(
+    "--speech-model",
+    default=default_speech_model,
+    show_default=f"{DEFAULT_SPEECH_MODEL}, or $VIDEOQA_SPEECH_MODEL",
+    help="Speech model: a model-store name, a faster-whisper size or a folder.",
+)
 @click.option("--no-speech", is_flag=True, help="Leave the speech channel out.")
 @click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out.")
 @embedder_option
 @sampling_options
 @reports_user_errors
-def index(target: Path, visual_only: bool, speech_model: str, no_speech: bool, no_screen_text: bool,
-          embedder: str, fps: float, device: str) -> None:
+def index(
+    target: Path,
+    visual_only: bool,
+    speech_model: str,
+    no_speech: bool,
+    no_screen_text: bool,
+    embedder: str,
+    fps: float,
+    device: str,
+) -> None:
     """Index a video, or every video in a folder, so later questions and searches are fast."""
     from videoqa.assistant import Assistant, AssistantOptions
     from videoqa.channels.ocr import OcrOptions
@@ -54,9 +68,12 @@ def index(target: Path, visual_only: bool, speech_model: str, no_speech: bool, n
     from videoqa.visual.index import IndexOptions
 
     options = AssistantOptions(
-        embedder=embedder, device=device, index=IndexOptions(sampling=SamplingOptions(fps=fps, max_side=448)),
+        embedder=embedder,
+        device=device,
+        index=IndexOptions(sampling=SamplingOptions(fps=fps, max_side=448)),
         speech=None if no_speech or visual_only else SpeechOptions(model=speech_model),
-        ocr=None if no_screen_text or visual_only else OcrOptions())
+        ocr=None if no_screen_text or visual_only else OcrOptions(),
+    )
     with VideoProgress() as stages:
         assistant = Assistant(options, progress=lambda label: stages.track(f"{label}: {target.name}"))
         if target.is_dir():
@@ -70,24 +87,32 @@ def _index_video(video: Path, assistant: Assistant, visual_only: bool, stages: V
 
     started = time.perf_counter()
     if visual_only:
-        visual = index_video(video, assistant.embedder, assistant.options.index,
-                             on_progress=stages.track(f"frames: {video.name}"))
+        visual = index_video(
+            video,
+            assistant.embedder,
+            assistant.options.index,
+            on_progress=stages.track(f"frames: {video.name}"),
+        )
         how = "from the cache" if visual.cached else f"indexed in {time.perf_counter() - started:.1f} s"
         click.echo(f"{video}: {len(visual.scenes)} scenes from {len(visual.timestamps_s)} frames ({how})")
         return
     assistant.load_index_models()  # their ids are part of the cache keys, so even a cached video needs them
     loaded = time.perf_counter()
     known = assistant.knowledge(video)
-    click.echo(f"{video}: {_summary(known)} (ready in {time.perf_counter() - loaded:.1f} s; "
-               f"models loaded in {loaded - started:.1f} s)")
+    click.echo(
+        f"{video}: {_summary(known)} (ready in {time.perf_counter() - loaded:.1f} s; "
+        f"models loaded in {loaded - started:.1f} s)"
+    )
 
 
 def _summary(known: VideoKnowledge) -> str:
     speech = sum(p.channel == "speech" for p in known.passages)
     screen = sum(p.channel == "screen" for p in known.passages)
     frames = len(known.visual.timestamps_s)
-    return (f"{_count(len(known.visual.scenes), 'scene')} from {_count(frames, 'frame')}, "
-            f"{_count(speech, 'spoken sentence')}, {_count(screen, 'screen text')}")
+    return (
+        f"{_count(len(known.visual.scenes), 'scene')} from {_count(frames, 'frame')}, "
+        f"{_count(speech, 'spoken sentence')}, {_count(screen, 'screen text')}"
+    )
 
 
 def _count(number: int, thing: str) -> str:
@@ -109,7 +134,9 @@ def _index_folder(folder: Path, assistant: Assistant, visual_only: bool, stages:
                 failed[name] = str(exc)
     for name, reason in failed.items():
         log.warning("skipped %s: %s", name, reason)
-    click.echo(f"{folder}: {len(report.indexed)} indexed, {len(report.unchanged)} unchanged, "
-               f"{len(report.removed)} removed, {len(failed)} skipped")
+    click.echo(
+        f"{folder}: {len(report.indexed)} indexed, {len(report.unchanged)} unchanged, "
+        f"{len(report.removed)} removed, {len(failed)} skipped"
+    )
     if failed and len(failed) == len(report.indexed) + len(report.unchanged) + len(report.failed):
         raise UserError(f"{folder}: no video could be indexed")

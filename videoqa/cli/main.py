@@ -84,11 +84,15 @@ def info(video: str, as_json: bool) -> None:
     if details.readable_until_s is not None:
         logging.getLogger("videoqa").warning(
             "the file is cut short: frames can be read up to %s of %s; the rest is missing",
-            format_clock(details.readable_until_s), format_clock(details.duration_s))
+            format_clock(details.readable_until_s),
+            format_clock(details.duration_s),
+        )
     if details.audio is not None and not details.audio.decodable:
         logging.getLogger("videoqa").warning(
             "the %s audio track cannot be decoded (%s); only the pictures can be used",
-            details.audio.codec, details.audio.problem)
+            details.audio.codec,
+            details.audio.problem,
+        )
 
 
 def _info_json(details: VideoInfo) -> dict[str, Any]:
@@ -101,8 +105,11 @@ def _info_text(details: VideoInfo) -> str:
     # probe() says 0 for a frame rate or count it could not trust (a damaged time scale).
     pace = "variable" if details.variable_fps else "constant"
     rate = f"{details.fps:.3f}".rstrip("0").rstrip(".") + f" fps ({pace})" if details.fps > 0 else "unknown"
-    frames = f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)") \
-        if details.frame_count > 0 else "unknown"
+    frames = (
+        f"{details.frame_count}" + ("" if details.frame_count_exact else " (estimated)")
+        if details.frame_count > 0
+        else "unknown"
+    )
     rotation = f"{details.rotation_deg}° (shown upright)" if details.rotation_deg else "none"
     duration = f"{format_clock(details.duration_s)} ({details.duration_s:.2f} s)"
     if details.readable_until_s is not None:
@@ -149,6 +156,9 @@ def main() -> None:
     except Exception as exc:
         if debugging():
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} "
-                   "(set VIDEOQA_DEBUG=1 to see the traceback, and please report it)", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(set VIDEOQA_DEBUG=1 to see the traceback, and please report it)",
+            err=True,
+        )
         sys.exit(1)

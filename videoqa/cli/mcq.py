@@ -34,22 +34,52 @@ with a warning. Each video is indexed once (and cached) for all its questions.
 
 
 @click.command(epilog=MCQ_EPILOG)
-@click.option("--questions", "questions_file", required=True, type=click.Path(path_type=Path),
-              help="The benchmark's annotation file (questions.json, val.csv, a task's .json).")
-@click.option("--videos", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="The folder that holds the benchmark's videos.")
-@click.option("--answers", type=click.Path(path_type=Path), default=None,
-              help="EgoSchema's answer key ({q_uid: index}, e.g. subset_answers.json).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="The annotation format; default: told from the file.")
+@click.option(
+    "--questions",
+    "questions_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The benchmark's annotation file (questions.json, val.csv, a task's .json).",
+)
+@click.option(
+    "--videos",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder that holds the benchmark's videos.",
+)
+@click.option(
+    "--answers",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="EgoSchema's answer key ({q_uid: index}, e.g. subset_answers.json).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="The annotation format; default: told from the file.",
+)
 @click.option("--limit", type=int, default=None, help="Ask only the first N questions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report (tallies and every result) as JSON.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also write the JSON report to this file.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the JSON report to this file.",
+)
 @model_options
 @reports_user_errors
-def mcq(questions_file: Path, videos: Path, answers: Path | None, fmt: str | None, limit: int | None,
-        as_json: bool, out: Path | None, **model_choice: Any) -> None:
+def mcq(
+    questions_file: Path,
+    videos: Path,
+    answers: Path | None,
+    fmt: str | None,
+    limit: int | None,
+    as_json: bool,
+    out: Path | None,
+    **model_choice: Any,
+) -> None:
     """Multiple-choice accuracy on a benchmark's questions, overall and per question type."""
     from videoqa.assistant import Assistant
     from videoqa.bench.mcq import evaluate, load_questions
@@ -68,15 +98,19 @@ def mcq(questions_file: Path, videos: Path, answers: Path | None, fmt: str | Non
         assistant.load_models()  # a wrong model name fails now, not at the first question
     with bar:
         report = evaluate(assistant, questions, videos, on_result=bar.advance)
-    document = {"questions": str(questions_file), "videos": str(videos), "model": assistant.llm.id,
-                **report.to_json()}
+    document = {
+        "questions": str(questions_file),
+        "videos": str(videos),
+        "model": assistant.llm.id,
+        **report.to_json(),
+    }
     if out is not None:
         out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     click.echo(json.dumps(document, indent=2) if as_json else report_table(report))
 
 
 class _QuestionBar:
-    """"questions i/n" on stderr while the benchmark runs, the indexing stage in its label; drawn only
+    """ "questions i/n" on stderr while the benchmark runs, the indexing stage in its label; drawn only
     when stderr is a terminal, so pipes and logs see the report and the one-line warnings alone."""
 
     def __init__(self, total: int) -> None:
@@ -84,9 +118,15 @@ class _QuestionBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=console, transient=True,
-                                  disable=not console.is_terminal)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
         self._task = self._progress.add_task("questions", total=total)
 
     def __enter__(self) -> _QuestionBar:
@@ -112,8 +152,9 @@ def report_table(report: McqReport) -> str:
     rows.append(("total", report.overall))
     width = max(len("type"), *(len(name) for name, _ in rows))
     lines = [f"{'type':<{width}}  {'n':>5}  {'correct':>7}  {'accuracy':>8}"]
-    lines += [f"{name:<{width}}  {tally.n:>5}  {tally.correct:>7}  {_percent(tally):>8}"
-              for name, tally in rows]
+    lines += [
+        f"{name:<{width}}  {tally.n:>5}  {tally.correct:>7}  {_percent(tally):>8}" for name, tally in rows
+    ]
     lines.append(f"skipped: {report.skipped}")
     if report.unscored:
         lines.append(f"answered without an answer key (not scored): {report.unscored}")

@@ -31,24 +31,36 @@ def list_models(as_json: bool) -> None:
     from videoqa.store.models import REGISTRY, is_installed, models_dir, source_label
 
     root = models_dir()
-    rows: list[dict[str, Any]] = [{"name": spec.name, "task": spec.task, "format": spec.format,
-             "installed": is_installed(spec, root / spec.name), "size_bytes": spec.size_bytes,
-             "license": spec.license, "source": source_label(spec), "requirements": list(spec.requirements),
-             "summary": spec.summary}
-            for spec in REGISTRY.values()]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": spec.name,
+            "task": spec.task,
+            "format": spec.format,
+            "installed": is_installed(spec, root / spec.name),
+            "size_bytes": spec.size_bytes,
+            "license": spec.license,
+            "source": source_label(spec),
+            "requirements": list(spec.requirements),
+            "summary": spec.summary,
+        }
+        for spec in REGISTRY.values()
+    ]
     seeing = _vision_language_rows()
     if as_json:
         click.echo(json.dumps(rows + seeing, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['name']:<27} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
-                   f"{'installed' if row['installed'] else 'not installed':<13}  {row['license']:<10} "
-                   f"{row['source']}")
+        click.echo(
+            f"{row['name']:<27} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
+            f"{'installed' if row['installed'] else 'not installed':<13}  {row['license']:<10} "
+            f"{row['source']}"
+        )
     for row in seeing:
         where = "in checkpoints/" if row["installed"] else "not installed"
         click.echo(f"{row['name']:<27} {row['task']:<15} {'':>11}  {where:<13}  {'':<10} {row['source']}")
-    click.echo(f"(models folder: {root}; vision-language models: put the hub folder in checkpoints/NAME/)",
-               err=True)
+    click.echo(
+        f"(models folder: {root}; vision-language models: put the hub folder in checkpoints/NAME/)", err=True
+    )
 
 
 def _vision_language_rows() -> list[dict[str, Any]]:
@@ -56,10 +68,19 @@ def _vision_language_rows() -> list[dict[str, Any]]:
     checkpoints/NAME/ (copied there by the user) or, on a networked machine, the hub."""
     from videoqa.llm.transformers_vlm import CHECKPOINTS_DIR, VLM_REGISTRY
 
-    return [{"name": name, "task": "answer+vision", "format": "transformers",
-             "installed": (CHECKPOINTS_DIR / name / "config.json").is_file(), "size_bytes": None,
-             "license": None, "source": f"hf:{spec.hub_id}", "summary": spec.summary}
-            for name, spec in VLM_REGISTRY.items()]
+    return [
+        {
+            "name": name,
+            "task": "answer+vision",
+            "format": "transformers",
+            "installed": (CHECKPOINTS_DIR / name / "config.json").is_file(),
+            "size_bytes": None,
+            "license": None,
+            "source": f"hf:{spec.hub_id}",
+            "summary": spec.summary,
+        }
+        for name, spec in VLM_REGISTRY.items()
+    ]
 
 
 @models.command()
@@ -87,8 +108,11 @@ def verify_models(names: tuple[str, ...]) -> None:
     from videoqa.store.models import REGISTRY, is_installed, models_dir, spec_for, verify
 
     root = models_dir()
-    chosen = [spec_for(name) for name in names] if names else \
-        [spec for spec in REGISTRY.values() if is_installed(spec, root / spec.name)]
+    chosen = (
+        [spec_for(name) for name in names]
+        if names
+        else [spec for spec in REGISTRY.values() if is_installed(spec, root / spec.name)]
+    )
     if not chosen:
         click.echo("no model is installed; fetch one with: videoqa models pull NAME", err=True)
         return
@@ -99,5 +123,6 @@ def verify_models(names: tuple[str, ...]) -> None:
         if problems:
             damaged.append(spec.name)
     if damaged:
-        raise UserError(f"damaged: {', '.join(damaged)}; fetch again with: videoqa models pull "
-                        f"{' '.join(damaged)}")
+        raise UserError(
+            f"damaged: {', '.join(damaged)}; fetch again with: videoqa models pull {' '.join(damaged)}"
+        )

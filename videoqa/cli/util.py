@@ -115,8 +115,9 @@ def _kind_of(record: logging.LogRecord, message: str) -> tuple[str, ...]:
     args = record.args if isinstance(record.args, tuple) else ()
     if not args:  # a message formatted before logging: its numbers are all that can vary
         return (re.sub(r"\d+", "#", message),)
-    kept = ["#" if isinstance(arg, (int, float)) or _NUMERIC.fullmatch(str(arg)) else str(arg)
-            for arg in args]
+    kept = [
+        "#" if isinstance(arg, (int, float)) or _NUMERIC.fullmatch(str(arg)) else str(arg) for arg in args
+    ]
     return (str(record.msg), *kept)
 
 
@@ -154,9 +155,14 @@ class VideoProgress:
 
         console = Console(stderr=True)
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(),
-            TextColumn("{task.fields[done_text]} / {task.fields[total_text]}"), TimeRemainingColumn(),
-            console=console, transient=True, disable=not console.is_terminal)
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[done_text]} / {task.fields[total_text]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
         self._progress.__enter__()
         return self
 
@@ -167,8 +173,13 @@ class VideoProgress:
         task = self._progress.add_task(label, total=None, done_text="0:00", total_text="?")
 
         def advance(done_s: float, total_s: float) -> None:
-            self._progress.update(task, completed=done_s, total=max(total_s, 1e-9),
-                                  done_text=format_clock(done_s, 0), total_text=format_clock(total_s, 0))
+            self._progress.update(
+                task,
+                completed=done_s,
+                total=max(total_s, 1e-9),
+                done_text=format_clock(done_s, 0),
+                total_text=format_clock(total_s, 0),
+            )
 
         return advance
 
@@ -181,8 +192,13 @@ class FetchProgress:
         from rich.progress import DownloadColumn, Progress, TextColumn
 
         console = Console(stderr=True)
-        self._progress = Progress(TextColumn("{task.description}"), DownloadColumn(), console=console,
-                                  transient=True, disable=not console.is_terminal)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            DownloadColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
         self._progress.__enter__()
         self._tasks: dict[str, Any] = {}
         return self

@@ -103,8 +103,9 @@ def _collect(folder: Path) -> Crash | None:
         crash = read_report(record.read_text(encoding="utf-8", errors="replace"), folder / LAST_CRASH)
         if crash is not None:
             crashes.append((record.stat().st_mtime, crash))
-            (folder / LAST_CRASH).write_text(record.read_text(encoding="utf-8", errors="replace"),
-                                             encoding="utf-8")
+            (folder / LAST_CRASH).write_text(
+                record.read_text(encoding="utf-8", errors="replace"), encoding="utf-8"
+            )
         record.unlink(missing_ok=True)
     return max(crashes, key=lambda pair: pair[0])[1] if crashes else None
 
@@ -157,5 +158,7 @@ def _current_thread(lines: list[str]) -> list[str]:
 
 def describe(crash: Crash) -> str:
     """The one line a user reads about the last crash."""
-    return (f"the last `videoqa {crash.command}` crashed ({crash.error}) in {crash.part}; "
-            f"run `videoqa doctor` to find the broken part (report: {crash.report})")
+    return (
+        f"the last `videoqa {crash.command}` crashed ({crash.error}) in {crash.part}; "
+        f"run `videoqa doctor` to find the broken part (report: {crash.report})"
+    )

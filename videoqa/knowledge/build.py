@@ -65,25 +65,49 @@ class Readers:
     text_embedder: TextEmbedder
 
 
-def build_knowledge(path: Path, embedder: ImageEmbedder, readers: Readers, options: IndexOptions,
-                    cache: IndexCache, progress: StageProgress | None = None) -> VideoKnowledge:
+def build_knowledge(
+    path: Path,
+    embedder: ImageEmbedder,
+    readers: Readers,
+    options: IndexOptions,
+    cache: IndexCache,
+    progress: StageProgress | None = None,
+) -> VideoKnowledge:
     """Index ``path`` (or load what earlier runs cached) and gather its text channels."""
     stage = progress or (lambda _label: None)
     content = cache.fingerprint(path)  # every stage's cache key starts from it
-    visual = index_video(path, embedder, options, cache, on_progress=stage("frames"),
-                         content_fingerprint=content)
-    transcript = _transcript(visual, content, readers, cache, stage("speech")) \
-        if readers.transcriber is not None else Transcript((), None, "speech is switched off")
-    screen = _screen_text(visual, content, readers, cache, stage("screen text")) \
-        if readers.screen_reader is not None else []
+    visual = index_video(
+        path, embedder, options, cache, on_progress=stage("frames"), content_fingerprint=content
+    )
+    transcript = (
+        _transcript(visual, content, readers, cache, stage("speech"))
+        if readers.transcriber is not None
+        else Transcript((), None, "speech is switched off")
+    )
+    screen = (
+        _screen_text(visual, content, readers, cache, stage("screen text"))
+        if readers.screen_reader is not None
+        else []
+    )
     passages = build_passages(transcript.segments, screen)
     vectors = _passage_vectors(passages, content, readers.text_embedder, cache)
-    return VideoKnowledge(visual=visual, transcript=transcript, screen=tuple(screen), passages=passages,
-                          passage_vectors=vectors, text_embedder_id=readers.text_embedder.id)
+    return VideoKnowledge(
+        visual=visual,
+        transcript=transcript,
+        screen=tuple(screen),
+        passages=passages,
+        passage_vectors=vectors,
+        text_embedder_id=readers.text_embedder.id,
+    )
 
 
-def _transcript(visual: VideoIndex, content: str, readers: Readers, cache: IndexCache,
-                on_progress: ProgressCallback | None) -> Transcript:
+def _transcript(
+    visual: VideoIndex,
+    content: str,
+    readers: Readers,
+    cache: IndexCache,
+    on_progress: ProgressCallback | None,
+) -> Transcript:
     problem = audio_problem(visual.info)
     if problem is not None:  # nothing to load a model for
         return transcribe_video(visual.info)
@@ -97,23 +121,43 @@ def _transcript(visual: VideoIndex, content: str, readers: Readers, cache: Index
             if entry is None:
                 return _new_transcript(visual.info, content, transcriber, key, cache, on_progress)
     # Entries written without words (other code paths) still read: their sentences are cut from the text.
-    return Transcript(tuple(SpeechSegment.from_record(s) for s in entry.header["segments"]),
-                      entry.header["transcriber"])
+    return Transcript(
+        tuple(SpeechSegment.from_record(s) for s in entry.header["segments"]), entry.header["transcriber"]
+    )
 
 
-def _new_transcript(info: VideoInfo, content: str, transcriber: Transcriber, key: str, cache: IndexCache,
-                    on_progress: ProgressCallback | None) -> Transcript:
+def _new_transcript(
+    info: VideoInfo,
+    content: str,
+    transcriber: Transcriber,
+    key: str,
+    cache: IndexCache,
+    on_progress: ProgressCallback | None,
+) -> Transcript:
     made = transcribe_video(info, on_progress=on_progress, transcriber=transcriber)
     cache.check_unchanged(info.path, content)  # the audio heard must be of the content the key names
     # A transcript cut short (audio that stalled or broke part way) may be whole next time.
     if made.skipped_reason is None:
-        cache.save(key, CacheEntry(header={"segments": [s.to_record() for s in made.segments],
-                                           "transcriber": made.transcriber_id}, arrays={}))
+        cache.save(
+            key,
+            CacheEntry(
+                header={
+                    "segments": [s.to_record() for s in made.segments],
+                    "transcriber": made.transcriber_id,
+                },
+                arrays={},
+            ),
+        )
     return made
 
 
-def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: IndexCache,
-                 on_progress: ProgressCallback | None) -> list[ScreenText]:
+def _screen_text(
+    visual: VideoIndex,
+    content: str,
+    readers: Readers,
+    cache: IndexCache,
+    on_progress: ProgressCallback | None,
+) -> list[ScreenText]:
     assert readers.screen_reader is not None
     reader = readers.screen_reader()
     spans = [(s.start_s, s.end_s, s.keyframe_s) for s in visual.scenes]
@@ -128,10 +172,17 @@ def _screen_text(visual: VideoIndex, content: str, readers: Readers, cache: Inde
     return [ScreenText(**s) for s in entry.header["screen"]]
 
 
-def _passage_vectors(passages: tuple[Passage, ...], content: str, embedder: TextEmbedder,
-                     cache: IndexCache) -> npt.NDArray[np.float32]:
-    key = entry_key(content, {"channel": "passages", "text_embedder": embedder.id,
-                              "passages": _digest([asdict(p) for p in passages])})
+def _passage_vectors(
+    passages: tuple[Passage, ...], content: str, embedder: TextEmbedder, cache: IndexCache
+) -> npt.NDArray[np.float32]:
+    key = entry_key(
+        content,
+        {
+            "channel": "passages",
+            "text_embedder": embedder.id,
+            "passages": _digest([asdict(p) for p in passages]),
+        },
+    )
 
     def build() -> CacheEntry:
         vectors = embedder.embed([embedding_text(p) for p in passages])

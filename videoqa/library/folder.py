@@ -28,8 +28,9 @@ from videoqa.visual.index import IndexOptions, index_video, load_index
 if TYPE_CHECKING:
     from videoqa.visual.embed import ImageEmbedder
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
-                            ".wmv", ".flv", ".3gp"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
+)
 MANIFEST_VERSION = 2  # 2: fingerprints of whole files (cache.FORMAT_VERSION 2)
 # Frames fetched from the vector index per requested scene: several frames of one scene often rank
 # together, and they collapse into one hit.
@@ -44,9 +45,13 @@ def find_videos(folder: Path) -> list[Path]:
     """Video files under ``folder`` (recursively, by file name suffix), sorted."""
     if not folder.is_dir():
         raise LibraryError(f"{folder}: not a folder; give the folder that holds the videos")
-    return sorted(path for path in folder.rglob("*")
-                  if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
-                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in VIDEO_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
 
 
 @dataclass(frozen=True)
@@ -62,20 +67,30 @@ class SyncReport:
 class Library:
     """A folder of videos and its vector index, kept under the cache folder."""
 
-    def __init__(self, folder: Path, embedder: ImageEmbedder, options: IndexOptions | None = None,
-                 cache: IndexCache | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        embedder: ImageEmbedder,
+        options: IndexOptions | None = None,
+        cache: IndexCache | None = None,
+    ) -> None:
         self.folder = folder.resolve()
         self._embedder = embedder
         self._options = options or IndexOptions()
         self._cache = cache or IndexCache()
-        recipe = json.dumps({"folder": str(self.folder), "embedder": embedder.id,
-                             "sampling": asdict(self._options.sampling)}, sort_keys=True, default=str)
+        recipe = json.dumps(
+            {"folder": str(self.folder), "embedder": embedder.id, "sampling": asdict(self._options.sampling)},
+            sort_keys=True,
+            default=str,
+        )
         name = hashlib.sha256(recipe.encode()).hexdigest()[:24]
         self.home = self._cache.root / "libraries" / name
         self._manifest: dict[str, Any] = self._load_manifest()
 
-    def sync(self, on_video: Callable[[Path], Callable[[float, float], None] | None] | None = None,
-             ) -> SyncReport:
+    def sync(
+        self,
+        on_video: Callable[[Path], Callable[[float, float], None] | None] | None = None,
+    ) -> SyncReport:
         """Bring the vector index up to date with the folder; index only what is new or changed."""
         from filelock import FileLock
 
@@ -95,8 +110,10 @@ class Library:
         return report
 
     def _unwritable(self, exc: OSError) -> LibraryError:
-        return LibraryError(f"cannot write the library's index in {self.home} ({exc.strerror or exc}); "
-                            "set VIDEOQA_CACHE to a writable folder with room")
+        return LibraryError(
+            f"cannot write the library's index in {self.home} ({exc.strerror or exc}); "
+            "set VIDEOQA_CACHE to a writable folder with room"
+        )
 
     def _sync_videos(self, vectors: Any, on_video: Callable[[Path], Any] | None) -> SyncReport:
         present = {str(path.relative_to(self.folder)): path for path in find_videos(self.folder)}
@@ -115,8 +132,9 @@ class Library:
                 removed.append(name)
             try:
                 progress = on_video(path) if on_video else None
-                index = index_video(path, self._embedder, self._options, self._cache, progress,
-                                    content_fingerprint=content)
+                index = index_video(
+                    path, self._embedder, self._options, self._cache, progress, content_fingerprint=content
+                )
             except VideoqaError as exc:
                 failed.append((name, str(exc)))
                 continue
@@ -128,10 +146,16 @@ class Library:
         first_key = int(self._manifest["next_key"])
         count = len(index.timestamps_s)
         if count:
-            vectors.add(np.arange(first_key, first_key + count, dtype=np.uint64),
-                        index.frame_embeddings.astype(np.float32))
-        self._manifest["videos"][name] = {"fingerprint": content, "cache_key": index.cache_key,
-                                          "first_key": first_key, "frames": count}
+            vectors.add(
+                np.arange(first_key, first_key + count, dtype=np.uint64),
+                index.frame_embeddings.astype(np.float32),
+            )
+        self._manifest["videos"][name] = {
+            "fingerprint": content,
+            "cache_key": index.cache_key,
+            "first_key": first_key,
+            "frames": count,
+        }
         self._manifest["next_key"] = first_key + count
 
     def _drop(self, vectors: Any, name: str) -> None:
@@ -147,15 +171,15 @@ class Library:
         vectors = self._load_vectors()
         if len(vectors) == 0:
             return []
-        found = vectors.search(np.asarray(query, dtype=np.float32).reshape(-1),
-                               min(len(vectors), top_k * _FRAMES_PER_HIT))
+        found = vectors.search(
+            np.asarray(query, dtype=np.float32).reshape(-1), min(len(vectors), top_k * _FRAMES_PER_HIT)
+        )
         best: dict[tuple[str, int], SceneHit] = {}
         for hit in self._hits(np.asarray(found.keys), 1.0 - np.asarray(found.distances)):
             best.setdefault((hit.video, hit.scene.index), hit)
         return sorted(best.values(), key=lambda hit: -hit.max_score)[:top_k]
 
-    def _hits(self, keys: npt.NDArray[np.uint64], scores: npt.NDArray[np.floating]
-              ) -> Iterator[SceneHit]:
+    def _hits(self, keys: npt.NDArray[np.uint64], scores: npt.NDArray[np.floating]) -> Iterator[SceneHit]:
         """A SceneHit for each found frame (in the order found), scene data from the video caches."""
         owners = sorted((entry["first_key"], name) for name, entry in self._manifest["videos"].items())
         starts = np.asarray([first for first, _ in owners], dtype=np.uint64)
@@ -167,10 +191,16 @@ class Library:
             index = loaded[name]
             frame = int(key - self._manifest["videos"][name]["first_key"])
             scene = next(s for s in index.scenes if s.first_frame <= frame < s.stop_frame)
-            mean_score = float(index.scene_embeddings[scene.index] @ index.frame_embeddings[frame]
-                               .astype(np.float32))
-            yield SceneHit(video=index.info.path, scene=scene, max_score=float(score),
-                           mean_score=mean_score, best_frame_s=float(index.timestamps_s[frame]))
+            mean_score = float(
+                index.scene_embeddings[scene.index] @ index.frame_embeddings[frame].astype(np.float32)
+            )
+            yield SceneHit(
+                video=index.info.path,
+                scene=scene,
+                max_score=float(score),
+                mean_score=mean_score,
+                best_frame_s=float(index.timestamps_s[frame]),
+            )
 
     def _video_index(self, name: str) -> VideoIndex:
         index = load_index(self._cache, self._manifest["videos"][name]["cache_key"])
@@ -198,8 +228,9 @@ class Library:
     def _save(self, vectors: Any) -> None:
         try:
             replace_atomically(self.home / "vectors.usearch", lambda target: vectors.save(str(target)))
-            replace_atomically(self.home / "manifest.json",
-                                lambda target: target.write_text(json.dumps(self._manifest, indent=1)))
+            replace_atomically(
+                self.home / "manifest.json",
+                lambda target: target.write_text(json.dumps(self._manifest, indent=1)),
+            )
         except OSError as exc:
             raise self._unwritable(exc) from None
-

@@ -124,9 +124,13 @@ class VisualGenerator(TextGenerator, Protocol):
         array a frame, after the vision tower and projector."""
         ...
 
-    def generate(self, messages: Sequence[Message], options: GenerationOptions,
-                 images: Sequence[Frame] = (),
-                 visual_tokens: npt.NDArray[np.float32] | None = None) -> Iterator[str]:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions,
+        images: Sequence[Frame] = (),
+        visual_tokens: npt.NDArray[np.float32] | None = None,
+    ) -> Iterator[str]:
         """The reply, piece by piece. ``images`` are shown with the last user message, before its text,
         the way the model's own processor does it. ``visual_tokens`` (n, hidden_size) are placed where
         that message holds ``VISUAL_SLOT`` (else before its text) as input embeddings. Not both."""

@@ -20,11 +20,15 @@ class LlamaCppGenerator:
         from llama_cpp import Llama
 
         try:
-            self._llama = Llama(model_path=str(model_path), n_ctx=options.context_tokens,
-                                n_threads=options.resolved_threads,
-                                n_threads_batch=options.resolved_threads,
-                                n_gpu_layers=0 if options.device == "cpu" else -1,
-                                seed=0, verbose=False)
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=options.context_tokens,
+                n_threads=options.resolved_threads,
+                n_threads_batch=options.resolved_threads,
+                n_gpu_layers=0 if options.device == "cpu" else -1,
+                seed=0,
+                verbose=False,
+            )
         except (ValueError, RuntimeError) as exc:
             raise LlmError(f"{model_path}: llama.cpp cannot load it ({exc})") from None
         stat = model_path.stat()
@@ -49,8 +53,13 @@ class LlamaCppGenerator:
 def stream_chat(llama: Any, chat: list[Any], options: GenerationOptions) -> Iterator[str]:
     """Start a streamed chat completion now (so a prompt llama.cpp refuses raises here) and give its
     text pieces as they come."""
-    stream = llama.create_chat_completion(messages=chat, max_tokens=options.max_tokens,
-                                          temperature=options.temperature, seed=options.seed, stream=True)
+    stream = llama.create_chat_completion(
+        messages=chat,
+        max_tokens=options.max_tokens,
+        temperature=options.temperature,
+        seed=options.seed,
+        stream=True,
+    )
     return (str(piece) for chunk in stream if (piece := chunk["choices"][0]["delta"].get("content")))
 
 

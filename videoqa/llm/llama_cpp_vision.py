@@ -46,15 +46,23 @@ class LlamaCppVisionGenerator:
         on_gpu = options.device != "cpu"
         handler = MTMDChatHandler(clip_model_path=str(mmproj_path), verbose=False, use_gpu=on_gpu)
         try:
-            self._llama = Llama(model_path=str(model_path), chat_handler=handler,
-                                n_ctx=options.context_tokens, n_threads=options.resolved_threads,
-                                n_threads_batch=options.resolved_threads,
-                                n_gpu_layers=-1 if on_gpu else 0, seed=0, verbose=False)
+            self._llama = Llama(
+                model_path=str(model_path),
+                chat_handler=handler,
+                n_ctx=options.context_tokens,
+                n_threads=options.resolved_threads,
+                n_threads_batch=options.resolved_threads,
+                n_gpu_layers=-1 if on_gpu else 0,
+                seed=0,
+                verbose=False,
+            )
         except (ValueError, RuntimeError) as exc:
             raise LlmError(f"{model_path}: llama.cpp cannot load it ({exc})") from None
         _load_projector(handler, self._llama, model_path, mmproj_path)
-        self._id = f"gguf:{model_path.name}:{model_path.stat().st_size}" \
-                   f"+{mmproj_path.name}:{mmproj_path.stat().st_size}"
+        self._id = (
+            f"gguf:{model_path.name}:{model_path.stat().st_size}"
+            f"+{mmproj_path.name}:{mmproj_path.stat().st_size}"
+        )
 
     @property
     def id(self) -> str:
@@ -76,17 +84,24 @@ class LlamaCppVisionGenerator:
         return len(self._llama.tokenize(text.encode(), add_bos=False, special=False))
 
     def image_tokens(self, frames: Sequence[Frame]) -> list[npt.NDArray[np.float32]]:
-        raise LlmError(f"{self._id}: a llama.cpp model reads frames only and cannot hand out their visual "
-                       "tokens; use a transformers model for memory or scene tokens")
+        raise LlmError(
+            f"{self._id}: a llama.cpp model reads frames only and cannot hand out their visual "
+            "tokens; use a transformers model for memory or scene tokens"
+        )
 
-    def generate(self, messages: Sequence[Message], options: GenerationOptions,
-                 images: Sequence[Frame] = (),
-                 visual_tokens: npt.NDArray[np.float32] | None = None) -> Iterator[str]:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions,
+        images: Sequence[Frame] = (),
+        visual_tokens: npt.NDArray[np.float32] | None = None,
+    ) -> Iterator[str]:
         """The reply, piece by piece; ``images`` (uint8 RGB, (height, width, 3)) are shown with the last
         user message, before its text."""
         if visual_tokens is not None:
-            raise ValueError("llama.cpp models take images, not visual tokens "
-                             "(accepts_visual_tokens is False)")
+            raise ValueError(
+                "llama.cpp models take images, not visual tokens (accepts_visual_tokens is False)"
+            )
         chat = _chat_with_images(messages, images)
         try:
             pieces = stream_chat(self._llama, chat, options)
@@ -99,13 +114,20 @@ def find_mmproj(model_path: Path) -> Path | None:
     """The vision projector beside ``model_path``: the one ``.gguf`` file in its folder whose name holds
     "mmproj" (``mmproj-model-f16.gguf``, ``SmolVLM-mmproj.gguf``). None when there is none; several are
     ambiguous and raise ``LlmError``."""
-    candidates = sorted(path for path in model_path.parent.glob("*")
-                        if path.is_file() and path.suffix.lower() == ".gguf"
-                        and MMPROJ_MARK in path.name.lower() and path != model_path)
+    candidates = sorted(
+        path
+        for path in model_path.parent.glob("*")
+        if path.is_file()
+        and path.suffix.lower() == ".gguf"
+        and MMPROJ_MARK in path.name.lower()
+        and path != model_path
+    )
     if len(candidates) > 1:
         names = ", ".join(path.name for path in candidates)
-        raise LlmError(f"{model_path.parent}: several vision projectors ({names}); name the one made for "
-                       f"{model_path.name} with the mmproj option")
+        raise LlmError(
+            f"{model_path.parent}: several vision projectors ({names}); name the one made for "
+            f"{model_path.name} with the mmproj option"
+        )
     return candidates[0] if candidates else None
 
 
@@ -118,8 +140,10 @@ def _load_projector(handler: Any, llama: Any, model_path: Path, mmproj_path: Pat
     try:
         handler._init_mtmd_context(llama)
     except ValueError:
-        raise LlmError(f"{mmproj_path}: llama.cpp cannot use it as the vision projector of "
-                       f"{model_path.name} (made for another model, or damaged)") from None
+        raise LlmError(
+            f"{mmproj_path}: llama.cpp cannot use it as the vision projector of "
+            f"{model_path.name} (made for another model, or damaged)"
+        ) from None
 
 
 def _chat_with_images(messages: Sequence[Message], images: Sequence[Frame]) -> list[Any]:
@@ -140,8 +164,9 @@ def _png_data_uri(frame: Frame) -> str:
     from PIL import Image
 
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"images must be uint8 RGB arrays (height, width, 3), "
-                         f"got {frame.dtype} {frame.shape}")
+        raise ValueError(
+            f"images must be uint8 RGB arrays (height, width, 3), got {frame.dtype} {frame.shape}"
+        )
     buffer = io.BytesIO()
     Image.fromarray(frame).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

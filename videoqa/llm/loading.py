@@ -13,8 +13,9 @@ CHECKPOINTS_DIR = Path("checkpoints")
 StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed folder
 
 
-def load_llm(name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None,
-             fetch: StoreFetcher | None = None) -> TextGenerator:
+def load_llm(
+    name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None, fetch: StoreFetcher | None = None
+) -> TextGenerator:
     """Load a model: a model-store name (installed through ``fetch`` when missing); a ``.gguf`` file, or
     a folder under ``checkpoints/`` (or anywhere) holding one — with a vision projector (``mmproj*.gguf``
     beside it, or ``options.mmproj``) it reads pictures too; or a transformers VLM: a folder with a
@@ -28,8 +29,10 @@ def load_llm(name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None,
         if source is not None:
             return load_transformers_vlm(source, options)
     if options.quantize != "none":
-        raise LlmError(f"--quantize applies to transformers models; {name_or_path} is a GGUF model, "
-                       "which is quantised when it is made")
+        raise LlmError(
+            f"--quantize applies to transformers models; {name_or_path} is a GGUF model, "
+            "which is quantised when it is made"
+        )
     model = _gguf_path(name_or_path, fetch)
     projector = _projector(model, options)
     if projector is not None:

@@ -24,16 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The build flags the README's install passes to llama-cpp-python (see README "Set up").
-PORTABLE_CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_F16C=ON -DGGML_AVX2=ON "
-                       "-DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF "
-                       "-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF")
+PORTABLE_CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_F16C=ON -DGGML_AVX2=ON "
+    "-DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF "
+    "-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+)
 LLAMA_CPP_REQUIREMENT = "llama-cpp-python==0.3.36"
-REINSTALL_COMMAND = (f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" .venv/bin/pip install --force-reinstall '
-                     f'--no-deps --no-cache-dir "{LLAMA_CPP_REQUIREMENT}"')
+REINSTALL_COMMAND = (
+    f'CMAKE_ARGS="{PORTABLE_CMAKE_ARGS}" .venv/bin/pip install --force-reinstall '
+    f'--no-deps --no-cache-dir "{LLAMA_CPP_REQUIREMENT}"'
+)
 # For a CPU older than x86-64-v3 (no AVX2): build for that CPU itself, still without AMX.
-NATIVE_REINSTALL_COMMAND = ('CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF '
-                            '-DGGML_AMX_BF16=OFF" .venv/bin/pip install --force-reinstall --no-deps '
-                            f'--no-cache-dir "{LLAMA_CPP_REQUIREMENT}"')
+NATIVE_REINSTALL_COMMAND = (
+    'CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF '
+    '-DGGML_AMX_BF16=OFF" .venv/bin/pip install --force-reinstall --no-deps '
+    f'--no-cache-dir "{LLAMA_CPP_REQUIREMENT}"'
+)
 
 # Compiled-in features that crash ggml on the CPUs that have them (the AMX weight repacking).
 CRASH_PRONE = ("AMX_INT8", "AMX_BF16", "AMX_TILE")
@@ -41,14 +47,50 @@ CRASH_PRONE = ("AMX_INT8", "AMX_BF16", "AMX_TILE")
 # decade (Intel Haswell, AMD Excavator/Zen and later). Anything else compiled in ties the build to a CPU.
 PORTABLE_X86 = frozenset({"SSE3", "SSSE3", "SSE42", "AVX", "AVX2", "F16C", "FMA", "BMI2"})
 # Features system info reports that are not instruction sets (runtime choices, other architectures).
-_NOT_X86_ISA = frozenset({"LLAMAFILE", "OPENMP", "REPACK", "KLEIDIAI", "ACCELERATE", "NEON", "ARM_FMA",
-                          "FP16_VA", "MATMUL_INT8", "SVE", "DOTPROD", "SME", "RISCV_V", "VSX", "WASM_SIMD",
-                          "LASX", "LSX", "VXE", "NNPA", "RVV", "AARCH64_REPACK"})
+_NOT_X86_ISA = frozenset(
+    {
+        "LLAMAFILE",
+        "OPENMP",
+        "REPACK",
+        "KLEIDIAI",
+        "ACCELERATE",
+        "NEON",
+        "ARM_FMA",
+        "FP16_VA",
+        "MATMUL_INT8",
+        "SVE",
+        "DOTPROD",
+        "SME",
+        "RISCV_V",
+        "VSX",
+        "WASM_SIMD",
+        "LASX",
+        "LSX",
+        "VXE",
+        "NNPA",
+        "RVV",
+        "AARCH64_REPACK",
+    }
+)
 # system-info name -> the flag /proc/cpuinfo shows when the CPU has it
-_CPU_FLAG = {"SSE3": "pni", "SSSE3": "ssse3", "SSE42": "sse4_2", "AVX": "avx", "AVX2": "avx2", "F16C": "f16c",
-             "FMA": "fma", "BMI2": "bmi2", "AVX_VNNI": "avx_vnni", "AVX512": "avx512f",
-             "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni", "AVX512_BF16": "avx512_bf16",
-             "AMX_INT8": "amx_int8", "AMX_BF16": "amx_bf16", "AMX_TILE": "amx_tile"}
+_CPU_FLAG = {
+    "SSE3": "pni",
+    "SSSE3": "ssse3",
+    "SSE42": "sse4_2",
+    "AVX": "avx",
+    "AVX2": "avx2",
+    "F16C": "f16c",
+    "FMA": "fma",
+    "BMI2": "bmi2",
+    "AVX_VNNI": "avx_vnni",
+    "AVX512": "avx512f",
+    "AVX512_VBMI": "avx512vbmi",
+    "AVX512_VNNI": "avx512_vnni",
+    "AVX512_BF16": "avx512_bf16",
+    "AMX_INT8": "amx_int8",
+    "AMX_BF16": "amx_bf16",
+    "AMX_TILE": "amx_tile",
+}
 _FEATURE = re.compile(r"([A-Z][A-Z0-9_]*) = (\d+)")
 _BACKEND = re.compile(r"([A-Za-z0-9_-]+) : (.*)")
 
@@ -61,8 +103,9 @@ def system_info(timeout_s: float = 120.0) -> str:
     """
     code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode(errors='replace'))"
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout_s, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"loading llama.cpp timed out after {timeout_s:.0f} s") from None
     if done.returncode < 0:
@@ -158,8 +201,13 @@ def _signal_name(number: int) -> str:
         name = signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-    meaning = {"SIGSEGV": "segmentation fault", "SIGILL": "illegal instruction: built for another CPU",
-               "SIGBUS": "bus error", "SIGABRT": "aborted", "SIGKILL": "killed, perhaps out of memory"}
+    meaning = {
+        "SIGSEGV": "segmentation fault",
+        "SIGILL": "illegal instruction: built for another CPU",
+        "SIGBUS": "bus error",
+        "SIGABRT": "aborted",
+        "SIGKILL": "killed, perhaps out of memory",
+    }
     return f"{name} ({meaning[name]})" if name in meaning else name
 
 
@@ -171,7 +219,10 @@ def _child(model: str, max_tokens: int) -> None:
         llama = Llama(model_path=model, n_ctx=256, n_threads=2, seed=0, verbose=False)
         reply = llama.create_chat_completion(
             messages=[{"role": "user", "content": "Say hello in one short sentence."}],
-            max_tokens=max_tokens, temperature=0.0, seed=0)
+            max_tokens=max_tokens,
+            temperature=0.0,
+            seed=0,
+        )
         text = reply["choices"][0]["message"]["content"] or ""  # type: ignore[index]  # not streamed
     except (ValueError, RuntimeError, OSError) as exc:
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))

@@ -52,17 +52,26 @@ class VlmSpec:
 
 VLM_REGISTRY: dict[str, VlmSpec] = {
     "llava-1.5-7b": VlmSpec("llava-hf/llava-1.5-7b-hf", "llava", "LLaVA-1.5, Vicuna 7B, 336 px, 576 tokens"),
-    "llava-next-mistral-7b": VlmSpec("llava-hf/llava-v1.6-mistral-7b-hf", "llava_next",
-                                     "LLaVA-NeXT (1.6), Mistral 7B, tiled high-resolution pictures"),
-    "smolvlm-256m-instruct": VlmSpec("HuggingFaceTB/SmolVLM-256M-Instruct", "idefics3",
-                                     "SmolVLM 256M (Idefics3), small enough for a CPU"),
+    "llava-next-mistral-7b": VlmSpec(
+        "llava-hf/llava-v1.6-mistral-7b-hf",
+        "llava_next",
+        "LLaVA-NeXT (1.6), Mistral 7B, tiled high-resolution pictures",
+    ),
+    "smolvlm-256m-instruct": VlmSpec(
+        "HuggingFaceTB/SmolVLM-256M-Instruct", "idefics3", "SmolVLM 256M (Idefics3), small enough for a CPU"
+    ),
     "smolvlm-instruct": VlmSpec("HuggingFaceTB/SmolVLM-Instruct", "idefics3", "SmolVLM 2.2B (Idefics3)"),
-    "qwen2.5-vl-3b-instruct": VlmSpec("Qwen/Qwen2.5-VL-3B-Instruct", "qwen2_5_vl",
-                                      "Qwen2.5-VL 3B; its processor needs torchvision"),
-    "qwen2.5-vl-7b-instruct": VlmSpec("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl",
-                                      "Qwen2.5-VL 7B; its processor needs torchvision"),
-    "llava-onevision-qwen2-0.5b": VlmSpec("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava_onevision",
-                                          "LLaVA-OneVision, Qwen2 0.5B; its processor needs torchvision"),
+    "qwen2.5-vl-3b-instruct": VlmSpec(
+        "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2_5_vl", "Qwen2.5-VL 3B; its processor needs torchvision"
+    ),
+    "qwen2.5-vl-7b-instruct": VlmSpec(
+        "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl", "Qwen2.5-VL 7B; its processor needs torchvision"
+    ),
+    "llava-onevision-qwen2-0.5b": VlmSpec(
+        "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
+        "llava_onevision",
+        "LLaVA-OneVision, Qwen2 0.5B; its processor needs torchvision",
+    ),
 }
 
 
@@ -145,16 +154,21 @@ class TransformersVlm:
         tokens = []
         with torch.no_grad():
             for frame in frames:
-                vision = self._vision_inputs(self._processor.image_processor(images=[_picture(frame)],
-                                                                             return_tensors="pt"))
+                vision = self._vision_inputs(
+                    self._processor.image_processor(images=[_picture(frame)], return_tensors="pt")
+                )
                 features = self._model.get_image_features(**vision)
                 rows = _token_rows(features, self.hidden_size)
                 tokens.append(rows.float().cpu().numpy())
         return tokens
 
-    def generate(self, messages: Sequence[Message], options: GenerationOptions,
-                 images: Sequence[Frame] = (),
-                 visual_tokens: npt.NDArray[np.float32] | None = None) -> Iterator[str]:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        options: GenerationOptions,
+        images: Sequence[Frame] = (),
+        visual_tokens: npt.NDArray[np.float32] | None = None,
+    ) -> Iterator[str]:
         """The reply, piece by piece. Inputs are checked here, before the first piece is asked for."""
         if len(images) > 0 and visual_tokens is not None:
             raise ValueError("give images or visual_tokens, not both")
@@ -168,24 +182,35 @@ class TransformersVlm:
         """Token ids and pixels made by the model's own processor, as its model card shows."""
         prompt = self._render(messages, image_parts=len(images))
         pictures = [_picture(frame) for frame in images] or None  # None: a text-only turn
-        inputs = self._processor(text=prompt, images=pictures, return_tensors="pt",
-                                 add_special_tokens=self._adds_special_tokens(prompt))
-        return {**self._vision_inputs(inputs), "input_ids": inputs["input_ids"].to(self._model.device),
-                "attention_mask": inputs["attention_mask"].to(self._model.device)}
+        inputs = self._processor(
+            text=prompt,
+            images=pictures,
+            return_tensors="pt",
+            add_special_tokens=self._adds_special_tokens(prompt),
+        )
+        return {
+            **self._vision_inputs(inputs),
+            "input_ids": inputs["input_ids"].to(self._model.device),
+            "attention_mask": inputs["attention_mask"].to(self._model.device),
+        }
 
-    def _embedded_inputs(self, messages: Sequence[Message],
-                         visual_tokens: npt.NDArray[np.float32]) -> dict[str, Any]:
+    def _embedded_inputs(
+        self, messages: Sequence[Message], visual_tokens: npt.NDArray[np.float32]
+    ) -> dict[str, Any]:
         """Input embeddings with ``visual_tokens`` written over n image placeholders, which sit where the
         last user message holds VISUAL_SLOT, else where the chat template puts a picture."""
         import torch
 
         prompt = self._prompt_with_placeholders(messages, len(visual_tokens))
-        ids = self._tokenizer(prompt, add_special_tokens=self._adds_special_tokens(prompt),
-                              return_tensors="pt")["input_ids"].to(self._model.device)
+        ids = self._tokenizer(
+            prompt, add_special_tokens=self._adds_special_tokens(prompt), return_tensors="pt"
+        )["input_ids"].to(self._model.device)
         placeholders = ids[0] == self._image_token_id
         if int(placeholders.sum()) != len(visual_tokens):
-            raise ValueError(f"the messages themselves hold the model's image token {self._image_token!r}; "
-                             "remove it from the text")
+            raise ValueError(
+                f"the messages themselves hold the model's image token {self._image_token!r}; "
+                "remove it from the text"
+            )
         with torch.no_grad():
             embeddings = self._model.get_input_embeddings()(ids)
             rows = torch.from_numpy(visual_tokens).to(embeddings.device, embeddings.dtype)
@@ -202,7 +227,9 @@ class TransformersVlm:
             raise ValueError(f"the last user message holds {VISUAL_SLOT} more than once")
         earlier = sum(message.content.count(VISUAL_SLOT) for message in messages[:last_user])
         pieces = self._render(messages, image_parts=0).split(VISUAL_SLOT)
-        return VISUAL_SLOT.join(pieces[:earlier + 1]) + placeholders + VISUAL_SLOT.join(pieces[earlier + 1:])
+        return (
+            VISUAL_SLOT.join(pieces[: earlier + 1]) + placeholders + VISUAL_SLOT.join(pieces[earlier + 1 :])
+        )
 
     def _render(self, messages: Sequence[Message], image_parts: int) -> str:
         chat = _chat(messages, image_parts)
@@ -231,14 +258,20 @@ class TransformersVlm:
         """Run model.generate in a worker thread and pass on its text as it comes."""
         from transformers import TextIteratorStreamer
 
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=_TOKEN_TIMEOUT_S)
+        streamer = TextIteratorStreamer(
+            self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=_TOKEN_TIMEOUT_S
+        )
         stop = threading.Event()
         failures: list[BaseException] = []
-        settings = {**inputs, **_decoding_settings(options, self._tokenizer), "streamer": streamer,
-                    "stopping_criteria": [_StopWhenSet(stop)]}
-        worker = threading.Thread(target=_generate_into, daemon=True,
-                                  args=(self._model, settings, options, streamer, failures))
+        settings = {
+            **inputs,
+            **_decoding_settings(options, self._tokenizer),
+            "streamer": streamer,
+            "stopping_criteria": [_StopWhenSet(stop)],
+        }
+        worker = threading.Thread(
+            target=_generate_into, daemon=True, args=(self._model, settings, options, streamer, failures)
+        )
         worker.start()
         try:
             yield from _pieces(streamer)
@@ -262,8 +295,13 @@ class _StopWhenSet:
         return torch.full((batch,), self._event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
-def _generate_into(model: Any, settings: dict[str, Any], options: GenerationOptions, streamer: Any,
-                   failures: list[BaseException]) -> None:
+def _generate_into(
+    model: Any,
+    settings: dict[str, Any],
+    options: GenerationOptions,
+    streamer: Any,
+    failures: list[BaseException],
+) -> None:
     """The worker thread: generate into ``streamer``; on failure record why and end the stream."""
     import torch
 
@@ -323,8 +361,10 @@ def _last_user_index(messages: Sequence[Message]) -> int:
 def _checked_tokens(visual_tokens: npt.NDArray[np.float32], hidden_size: int) -> npt.NDArray[np.float32]:
     tokens = np.asarray(visual_tokens)
     if tokens.ndim != 2 or tokens.shape[1] != hidden_size or len(tokens) == 0:
-        raise ValueError(f"visual_tokens must be a (n, {hidden_size}) array with n >= 1 (the model's "
-                         f"hidden size), got shape {tokens.shape}")
+        raise ValueError(
+            f"visual_tokens must be a (n, {hidden_size}) array with n >= 1 (the model's "
+            f"hidden size), got shape {tokens.shape}"
+        )
     return np.ascontiguousarray(tokens, dtype=np.float32)
 
 
@@ -357,25 +397,28 @@ def _image_placeholder(model: Any, processor: Any) -> tuple[str, int]:
         token_id = getattr(config, "image_token_index", None)
     token = getattr(processor, "image_token", None)
     if token_id is None or token is None:
-        raise LlmError(f"{type(model).__name__}: no image token in its config or processor, so pictures "
-                       "and visual tokens have nowhere to go")
+        raise LlmError(
+            f"{type(model).__name__}: no image token in its config or processor, so pictures "
+            "and visual tokens have nowhere to go"
+        )
     return str(token), int(token_id)
 
 
 def _resolve_device(name: str) -> str:
-    """"auto" -> cuda when torch sees a GPU, else cpu; "cuda" must be present."""
+    """ "auto" -> cuda when torch sees a GPU, else cpu; "cuda" must be present."""
     import torch
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise LlmError(f"device cuda asked for, but torch {torch.__version__} sees no CUDA GPU; use device "
-                       "auto or cpu")
+        raise LlmError(
+            f"device cuda asked for, but torch {torch.__version__} sees no CUDA GPU; use device auto or cpu"
+        )
     return name
 
 
 def _resolve_dtype(name: str, device: str) -> Any:
-    """"auto" -> bf16 on a GPU that has it, else fp16 there; fp32 on the CPU (half precision is slow)."""
+    """ "auto" -> bf16 on a GPU that has it, else fp16 there; fp32 on the CPU (half precision is slow)."""
     import torch
 
     if name != "auto":
@@ -404,7 +447,8 @@ def _quantization_config(quantize: str, device: str, dtype: Any) -> Any:
 
     if quantize == "4bit":
         return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+        )
     return BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
 
 
@@ -413,16 +457,20 @@ def _check_bitsandbytes(quantize: str, device: str) -> None:
     try:
         import bitsandbytes
     except (ImportError, RuntimeError) as exc:
-        raise LlmError(f"quantize {quantize} needs bitsandbytes, which cannot be imported "
-                       f"({_first_line(exc)}); install it or use quantize none") from None
+        raise LlmError(
+            f"quantize {quantize} needs bitsandbytes, which cannot be imported "
+            f"({_first_line(exc)}); install it or use quantize none"
+        ) from None
     # Versions before the multi-backend work only know CUDA and do not list their devices.
     supported = getattr(bitsandbytes, "supported_torch_devices", {"cuda"})
     # On the CPU, 8-bit matmuls log a cast to float16 on every call: one line a token, nothing to act on.
     logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     if device not in supported:
         version = getattr(bitsandbytes, "__version__", "?")
-        raise LlmError(f"bitsandbytes {version} cannot run quantize {quantize} on {device} (it supports "
-                       f"{', '.join(sorted(supported))}); upgrade it, or use quantize none")
+        raise LlmError(
+            f"bitsandbytes {version} cannot run quantize {quantize} on {device} (it supports "
+            f"{', '.join(sorted(supported))}); upgrade it, or use quantize none"
+        )
 
 
 def _model_folder(source: str) -> Path:
@@ -434,14 +482,20 @@ def _model_folder(source: str) -> Path:
         raise LlmError(f"{path}: not a folder; give the folder a vision-language model was saved into")
     if _looks_like_hub_id(source):
         return _download(source)
-    raise LlmError(f"{path}: no such folder; put a vision-language model saved with save_pretrained there, "
-                   f"or name one of: {', '.join(VLM_REGISTRY)}")
+    raise LlmError(
+        f"{path}: no such folder; put a vision-language model saved with save_pretrained there, "
+        f"or name one of: {', '.join(VLM_REGISTRY)}"
+    )
 
 
 def _looks_like_hub_id(source: str) -> bool:
     parts = source.split("/")
-    return len(parts) == 2 and all(parts) and not source.startswith((".", "~")) \
+    return (
+        len(parts) == 2
+        and all(parts)
+        and not source.startswith((".", "~"))
         and Path(parts[0]) != CHECKPOINTS_DIR
+    )
 
 
 def _download(hub_id: str) -> Path:
@@ -451,8 +505,10 @@ def _download(hub_id: str) -> Path:
     try:
         folder = snapshot_download(hub_id, allow_patterns=list(_MODEL_FILES), local_files_only=_hub_offline())
     except OSError as exc:
-        raise LlmError(f"cannot download {hub_id} ({_first_line(exc)}); without a network, save the model "
-                       f"with save_pretrained into {local_dir}/ elsewhere and copy it here") from None
+        raise LlmError(
+            f"cannot download {hub_id} ({_first_line(exc)}); without a network, save the model "
+            f"with save_pretrained into {local_dir}/ elsewhere and copy it here"
+        ) from None
     return Path(folder)
 
 
@@ -473,8 +529,10 @@ def _check_folder(folder: Path) -> None:
     """Refuse a folder that holds no config.json or no safetensors weights, before transformers reads it."""
     config = folder / "config.json"
     if not config.is_file():
-        raise LlmError(f"{folder}: no config.json, so no model saved with save_pretrained; give a folder "
-                       "holding a vision-language model")
+        raise LlmError(
+            f"{folder}: no config.json, so no model saved with save_pretrained; give a folder "
+            "holding a vision-language model"
+        )
     try:
         json.loads(config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -482,9 +540,11 @@ def _check_folder(folder: Path) -> None:
     if any(folder.glob("*.safetensors")):
         return
     if any(any(folder.glob(pattern)) for pattern in _PICKLED_WEIGHTS):
-        raise LlmError(f"{folder}: holds only pickled weights (pytorch_model.bin), which are not loaded "
-                       "because unpickling can run code; re-save them with save_pretrained(folder, "
-                       "safe_serialization=True)")
+        raise LlmError(
+            f"{folder}: holds only pickled weights (pytorch_model.bin), which are not loaded "
+            "because unpickling can run code; re-save them with save_pretrained(folder, "
+            "safe_serialization=True)"
+        )
     raise LlmError(f"{folder}: no .safetensors weights; save the model with save_pretrained into it")
 
 
@@ -498,8 +558,10 @@ def _check_reads_pictures(folder: Path) -> None:
     except (OSError, ValueError, KeyError) as exc:
         raise LlmError(f"{folder}: cannot read its config.json ({_first_line(exc)})") from None
     if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        raise LlmError(f"{folder}: holds a {config.model_type!r} model, which does not read pictures; give "
-                       "a vision-language model (image-text-to-text)")
+        raise LlmError(
+            f"{folder}: holds a {config.model_type!r} model, which does not read pictures; give "
+            "a vision-language model (image-text-to-text)"
+        )
 
 
 def _load_processor(folder: Path) -> Any:
@@ -510,8 +572,10 @@ def _load_processor(folder: Path) -> Any:
         return AutoProcessor.from_pretrained(folder)  # type: ignore[no-untyped-call]
     except ImportError as exc:
         if importlib.util.find_spec("torchvision") is None:
-            raise LlmError(f"{folder}: the model's processor needs torchvision, which is not installed; "
-                           "pip install torchvision (the build that matches your torch)") from None
+            raise LlmError(
+                f"{folder}: the model's processor needs torchvision, which is not installed; "
+                "pip install torchvision (the build that matches your torch)"
+            ) from None
         raise LlmError(f"{folder}: cannot build the model's processor ({_first_line(exc)})") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LlmError(f"{folder}: cannot build the model's processor ({_first_line(exc)})") from None
@@ -523,11 +587,12 @@ def _load_model(folder: Path, dtype: Any, device_map: Any, quantization: Any) ->
 
     try:
         model: Any = AutoModelForImageTextToText.from_pretrained(
-            folder, use_safetensors=True, dtype=dtype, device_map=device_map,
-            quantization_config=quantization)
+            folder, use_safetensors=True, dtype=dtype, device_map=device_map, quantization_config=quantization
+        )
     except (OSError, ValueError, KeyError, TypeError, ImportError, RuntimeError, SafetensorError) as exc:
-        raise LlmError(f"{folder}: cannot load it as an image-text-to-text model "
-                       f"({_first_line(exc)})") from None
+        raise LlmError(
+            f"{folder}: cannot load it as an image-text-to-text model ({_first_line(exc)})"
+        ) from None
     return model.eval()
 
 

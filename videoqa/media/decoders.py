@@ -103,8 +103,7 @@ class PyAVDecoder:
             time_s = float(frame.time) - request.info.start_s
             if batch.already_has(time_s):
                 continue
-            pixels = frame.to_ndarray(format="rgb24", width=width, height=height,
-                                      interpolation=interpolation)
+            pixels = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=interpolation)
             # Players turn the picture counter-clockwise by the display rotation.
             yield from batch.add(time_s, np.rot90(pixels, k=turns) if turns else pixels)
         yield from batch.finish()
@@ -146,8 +145,9 @@ class _DamageTally:
         if self._unreadable_from is not None:
             time_s, reason = self._unreadable_from
             where = f"past {_clock(time_s, info)}" if time_s is not None else "further"
-            log.warning("%s: the video data cannot be read %s (%s); using what was read",
-                        info.path, where, reason)
+            log.warning(
+                "%s: the video data cannot be read %s (%s); using what was read", info.path, where, reason
+            )
 
 
 def _clock(stream_time_s: float, info: VideoInfo) -> str:
@@ -283,16 +283,18 @@ class DecordDecoder:
         times_s = times_s[times_s <= starts_s[-1] + 2 * self._frame_interval_s()]
         indices = np.searchsorted(starts_s, times_s + _TIME_EPSILON_S, side="right") - 1
         indices = np.unique(np.clip(indices, 0, len(starts_s) - 1))
-        frame_bytes = 3 * math.prod(self._request.size or (self._request.info.width,
-                                                             self._request.info.height))
+        frame_bytes = 3 * math.prod(
+            self._request.size or (self._request.info.width, self._request.info.height)
+        )
         per_batch = max(1, min(self._request.batch_size, MAX_BATCH_BYTES // frame_bytes))
         for first in range(0, len(indices), per_batch):
-            chunk = indices[first:first + per_batch]
+            chunk = indices[first : first + per_batch]
             try:
                 pixels = reader.get_batch(chunk.tolist()).asnumpy()
             except Exception as exc:  # decord raises bare DECORDError/RuntimeError subclasses
-                raise DecoderFailure(f"decord stopped near {starts_s[chunk[0]]:.1f} s: "
-                                     f"{_first_line(exc)}") from exc
+                raise DecoderFailure(
+                    f"decord stopped near {starts_s[chunk[0]]:.1f} s: {_first_line(exc)}"
+                ) from exc
             yield FrameBatch(timestamps_s=starts_s[chunk].astype(np.float64), pixels=pixels)
 
     def _frame_interval_s(self) -> float:
@@ -305,8 +307,13 @@ class DecordDecoder:
         decord.logging.set_level(decord.logging.QUIET)
         width, height = self._request.size or (-1, -1)
         try:
-            return decord.VideoReader(self._request.path, ctx=decord.cpu(0), width=width,
-                                      height=height, num_threads=available_cores())
+            return decord.VideoReader(
+                self._request.path,
+                ctx=decord.cpu(0),
+                width=width,
+                height=height,
+                num_threads=available_cores(),
+            )
         except Exception as exc:  # decord raises bare DECORDError/RuntimeError subclasses
             raise DecoderFailure(f"decord cannot open the file: {_first_line(exc)}") from exc
 
@@ -317,8 +324,12 @@ class DecordDecoder:
         stamps = np.asarray(reader.get_frame_timestamp(np.arange(len(reader)))[:, 0], dtype=np.float64)
         starts_s: npt.NDArray[np.float64] = stamps - self._request.info.start_s
         duration_s = self._request.info.duration_s
-        plausible = (np.all(np.isfinite(starts_s)) and np.all(np.diff(starts_s) > 0)
-                     and starts_s[0] > -1.0 and starts_s[-1] < duration_s + 1.0)
+        plausible = (
+            np.all(np.isfinite(starts_s))
+            and np.all(np.diff(starts_s) > 0)
+            and starts_s[0] > -1.0
+            and starts_s[-1] < duration_s + 1.0
+        )
         if not plausible:
             raise DecoderFailure("decord reports implausible frame times for this file")
         return starts_s
@@ -363,16 +374,17 @@ class _BatchBuilder:
 
     def finish(self) -> Iterator[FrameBatch]:
         if self._times and self._pixels is not None:
-            yield FrameBatch(timestamps_s=np.asarray(self._times, dtype=np.float64),
-                             pixels=self._pixels[: len(self._times)])
+            yield FrameBatch(
+                timestamps_s=np.asarray(self._times, dtype=np.float64),
+                pixels=self._pixels[: len(self._times)],
+            )
         self._times, self._pixels = [], None
 
 
 T = TypeVar("T")
 
 
-def run_with_watchdog(produce: Callable[[], Iterable[T]], stall_timeout_s: float,
-                      what: str) -> Iterator[T]:
+def run_with_watchdog(produce: Callable[[], Iterable[T]], stall_timeout_s: float, what: str) -> Iterator[T]:
     """Iterate ``produce()`` in a worker thread; raise DecoderStalled if no item comes in time.
 
     The worker runs at most two items ahead, which overlaps decoding with whatever the caller does with

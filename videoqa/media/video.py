@@ -100,8 +100,9 @@ def check_file(path: str | os.PathLike[str]) -> Path:
         status = file.stat()
     except FileNotFoundError:
         if file.is_symlink():
-            raise VideoError(f"{name}: a link to a file that does not exist "
-                             f"({os.readlink(file)}); check the link") from None
+            raise VideoError(
+                f"{name}: a link to a file that does not exist ({os.readlink(file)}); check the link"
+            ) from None
         raise VideoError(f"{name}: no such file; check the path") from None
     except OSError as exc:
         raise VideoError(f"{name}: cannot access it ({exc.strerror})") from None
@@ -132,8 +133,9 @@ def probe(path: str | os.PathLike[str], timeout_s: float = 60.0) -> VideoInfo:
     try:
         return next(iter(run_with_watchdog(lambda: [_probe(file, name)], timeout_s, "probe")))
     except DecoderStalled:
-        raise VideoError(f"{name}: reading the file stalled for {timeout_s:.0f} s; "
-                         "it may be damaged or on a slow disk") from None
+        raise VideoError(
+            f"{name}: reading the file stalled for {timeout_s:.0f} s; it may be damaged or on a slow disk"
+        ) from None
 
 
 def _probe(file: Path, name: str) -> VideoInfo:
@@ -151,8 +153,9 @@ def _probe(file: Path, name: str) -> VideoInfo:
         size_bytes = file.stat().st_size
         # One open for everything: each open of a long mp4 parses its whole index (MBs per hour).
         stored_count = int(stream.frames or 0)
-        scan = _scan_packets(container, stream,
-                             count_all=not stored_count and size_bytes <= _COUNT_PACKETS_MAX_BYTES)
+        scan = _scan_packets(
+            container, stream, count_all=not stored_count and size_bytes <= _COUNT_PACKETS_MAX_BYTES
+        )
         frame_count = stored_count or scan.count or 0
         fps = _frame_rate(stream, duration_s, frame_count, scan)
         audio = _probe_audio(container) if container.streams.audio else None
@@ -170,8 +173,9 @@ def _probe(file: Path, name: str) -> VideoInfo:
             coded_width=int(stream.codec_context.width),
             coded_height=int(stream.codec_context.height),
             rotation_deg=int(first.rotation) % 360,
-            pixel_format=str(stream.codec_context.format.name if stream.codec_context.format
-                             else first.format.name),
+            pixel_format=str(
+                stream.codec_context.format.name if stream.codec_context.format else first.format.name
+            ),
             bit_rate_bps=int(container.bit_rate) if container.bit_rate else None,
             audio=audio,
             readable_until_s=_readable_until_s(stream, size_bytes, start_s, duration_s),
@@ -187,8 +191,9 @@ def _video_stream(container: Any, name: str) -> Any:
     demuxer = str(container.format.name)
     if demuxer.endswith(_STILL_IMAGE_SUFFIX) or demuxer in _STILL_IMAGE_FORMATS:
         codec = _codec_name(stream)
-        raise VideoError(f"{name} is a {_IMAGE_NAMES.get(codec, codec.upper())} image, not a video; "
-                         "give a video file")
+        raise VideoError(
+            f"{name} is a {_IMAGE_NAMES.get(codec, codec.upper())} image, not a video; give a video file"
+        )
     return stream
 
 
@@ -208,8 +213,10 @@ def _unopenable_message(file: Path, name: str, reason: str) -> str:
     with file.open("rb") as handle:
         head = handle.read(512)
     if "moov atom not found" in reason and head[4:8] in _ISO_MEDIA_BOXES:
-        return (f"{name}: the file is incomplete (its index, the moov atom, is missing); it was "
-                "probably cut short while downloading, copying or recording - get the complete file")
+        return (
+            f"{name}: the file is incomplete (its index, the moov atom, is missing); it was "
+            "probably cut short while downloading, copying or recording - get the complete file"
+        )
     if _is_text(head):
         return f"{name}: not a video file (it holds text); check that you gave the right file"
     return f"{name}: not a video file FFmpeg can read ({reason})"
@@ -254,8 +261,9 @@ def _duration_s(container: Any, stream: Any, name: str) -> float:
         return float(stream.duration * stream.time_base)
     if container.duration is not None and container.duration > 0:
         return float(container.duration) / 1_000_000  # AV_TIME_BASE
-    raise VideoError(f"{name}: the file does not say how long it is; remux it with "
-                     "ffmpeg -i IN -c copy OUT.mp4")
+    raise VideoError(
+        f"{name}: the file does not say how long it is; remux it with ffmpeg -i IN -c copy OUT.mp4"
+    )
 
 
 @dataclass(frozen=True)
@@ -294,8 +302,7 @@ def _scan_packets(container: Any, stream: Any, count_all: bool) -> _PacketScan:
     except av.FFmpegError:
         pass  # a damaged stretch ends the scan early: judge from what was read, count nothing
     rate_fps = (timed - 1) / (last_s - first_s) if timed >= 2 and last_s > first_s else None
-    return _PacketScan(np.sort(np.asarray(times, dtype=np.float64)), count if complete else None,
-                       rate_fps)
+    return _PacketScan(np.sort(np.asarray(times, dtype=np.float64)), count if complete else None, rate_fps)
 
 
 def _frame_rate(stream: Any, duration_s: float, frame_count: int, scan: _PacketScan) -> float:
@@ -307,8 +314,14 @@ def _frame_rate(stream: Any, duration_s: float, frame_count: int, scan: _PacketS
     """
     counted = frame_count / duration_s if frame_count and duration_s > 0 else None
     framerate = stream.codec_context.framerate if stream.codec_context is not None else None
-    for rate in (stream.average_rate, scan.rate_fps, counted, stream.guessed_rate, stream.base_rate,
-                 framerate):
+    for rate in (
+        stream.average_rate,
+        scan.rate_fps,
+        counted,
+        stream.guessed_rate,
+        stream.base_rate,
+        framerate,
+    ):
         if rate is not None and _FPS_RANGE[0] <= float(rate) <= _FPS_RANGE[1]:
             return float(rate)
     return 0.0
@@ -333,8 +346,12 @@ def _probe_audio(container: Any) -> AudioInfo:
     stream = container.streams.audio[0]
     context = stream.codec_context
     codec = _codec_name(stream)
-    info = AudioInfo(codec=codec, sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
-                     channels=int(getattr(context, "channels", 0) or 0), decodable=False)
+    info = AudioInfo(
+        codec=codec,
+        sample_rate_hz=int(getattr(context, "sample_rate", 0) or 0),
+        channels=int(getattr(context, "channels", 0) or 0),
+        decodable=False,
+    )
     try:
         container.seek(0)
         decoded = 0
@@ -405,28 +422,32 @@ def plan_times(info: VideoInfo, options: SamplingOptions) -> npt.NDArray[np.floa
     count = max(1, math.ceil(span_s * options.fps - 1e-9))
     if options.max_frames is not None:
         count = min(count, options.max_frames)
-    step_s = span_s / count if options.max_frames is not None and count == options.max_frames \
+    step_s = (
+        span_s / count
+        if options.max_frames is not None and count == options.max_frames
         else 1.0 / options.fps
+    )
     times = options.start_s + (np.arange(count, dtype=np.float64) + 0.5) * step_s
     times = times[times < end_s]
     return times if len(times) else np.asarray([options.start_s + span_s / 2], dtype=np.float64)
 
 
-def sample_frames(path: str | os.PathLike[str], options: SamplingOptions | None = None,
-                  info: VideoInfo | None = None) -> Iterator[FrameBatch]:
+def sample_frames(
+    path: str | os.PathLike[str], options: SamplingOptions | None = None, info: VideoInfo | None = None
+) -> Iterator[FrameBatch]:
     """Yield upright frames sampled by time (see ``plan_times``) in batches; memory stays flat."""
     options = options or SamplingOptions()
     info = info or probe(path)
     yield from read_frames(info, plan_times(info, options), options)
 
 
-def frame_at(path: str | os.PathLike[str], time_s: float, max_side: int | None = None,
-             info: VideoInfo | None = None) -> FrameBatch:
+def frame_at(
+    path: str | os.PathLike[str], time_s: float, max_side: int | None = None, info: VideoInfo | None = None
+) -> FrameBatch:
     """The frame shown at ``time_s`` seconds, upright, as a one-frame batch."""
     info = info or probe(path)
     if not 0 <= time_s <= info.duration_s:
-        raise VideoError(f"{info.path}: time {time_s:.2f} s is outside the video "
-                         f"(0-{info.duration_s:.2f} s)")
+        raise VideoError(f"{info.path}: time {time_s:.2f} s is outside the video (0-{info.duration_s:.2f} s)")
     options = SamplingOptions(max_side=max_side, batch_size=1)
     target = np.asarray([min(time_s, max(0.0, info.duration_s - 1e-3))], dtype=np.float64)
     for batch in read_frames(info, target, options):
@@ -434,15 +455,17 @@ def frame_at(path: str | os.PathLike[str], time_s: float, max_side: int | None =
     raise VideoError(f"{info.path}: no frame could be decoded at {time_s:.2f} s")
 
 
-def read_frames(info: VideoInfo, times_s: npt.NDArray[np.float64],
-                options: SamplingOptions) -> Iterator[FrameBatch]:
+def read_frames(
+    info: VideoInfo, times_s: npt.NDArray[np.float64], options: SamplingOptions
+) -> Iterator[FrameBatch]:
     """Yield the frames shown at sorted ``times_s``, upright, each once, falling back between decoders.
 
     A decoder that fails or stalls hands the remaining times to the next one with one warning; when the
     last one fails the error is a VideoError. Frames that end early (a truncated file) give a warning.
     """
-    request = DecodeRequest(path=info.path, info=info, size=_output_size(info, options.max_side),
-                            batch_size=options.batch_size)
+    request = DecodeRequest(
+        path=info.path, info=info, size=_output_size(info, options.max_side), batch_size=options.batch_size
+    )
     order = AUTO_ORDER if options.backend == "auto" else (options.backend,)
     last_time_s = -math.inf
     for position, name in enumerate(order):
@@ -450,8 +473,9 @@ def read_frames(info: VideoInfo, times_s: npt.NDArray[np.float64],
         decoder = DECODERS[name](request)
         try:
             produced = False
-            for batch in run_with_watchdog(partial(decoder.read, remaining),
-                                           options.stall_timeout_s, f"{name} decoder"):
+            for batch in run_with_watchdog(
+                partial(decoder.read, remaining), options.stall_timeout_s, f"{name} decoder"
+            ):
                 batch = _after(batch, last_time_s)
                 if len(batch):
                     produced = True
@@ -479,8 +503,12 @@ def _warn_if_cut_short(info: VideoInfo, times_s: npt.NDArray[np.float64], last_t
     frame_interval_s = 1.0 / info.fps if info.fps > 0 else 0.04
     if last_time_s < times_s[-1] - max(1.0, 2 * frame_interval_s):
         readable = max(last_time_s, 0.0)
-        log.warning("%s: frames end at %.1f s of %.1f s; the file looks truncated, using the part "
-                    "that can be read", info.path, readable, info.duration_s)
+        log.warning(
+            "%s: frames end at %.1f s of %.1f s; the file looks truncated, using the part that can be read",
+            info.path,
+            readable,
+            info.duration_s,
+        )
 
 
 def _output_size(info: VideoInfo, max_side: int | None) -> tuple[int, int] | None:
@@ -490,4 +518,3 @@ def _output_size(info: VideoInfo, max_side: int | None) -> tuple[int, int] | Non
         return None
     scale = max_side / longest
     return (max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2))
-

@@ -68,8 +68,9 @@ class MemoryState:
 
     def save(self, path: Path) -> None:
         """Write the state as an ``.npz`` of plain arrays (no pickles)."""
-        header = np.frombuffer(json.dumps({"format": _STATE_FORMAT, "scenes_seen": self.scenes_seen})
-                               .encode(), np.uint8)
+        header = np.frombuffer(
+            json.dumps({"format": _STATE_FORMAT, "scenes_seen": self.scenes_seen}).encode(), np.uint8
+        )
         with open(path, "wb") as handle:
             np.savez(handle, header=header, memory=self.memory, cache=self.cache)
 
@@ -82,8 +83,7 @@ class MemoryState:
         except (OSError, ValueError, KeyError) as exc:
             raise BridgeError(f"{path}: not a memory state ({exc})") from None
         if header.get("format") != _STATE_FORMAT:
-            raise BridgeError(f"{path}: memory state format {header.get('format')}, "
-                              f"expected {_STATE_FORMAT}")
+            raise BridgeError(f"{path}: memory state format {header.get('format')}, expected {_STATE_FORMAT}")
         if memory.ndim != 2 or cache.ndim != 3 or cache.shape[1:] != memory.shape:
             raise BridgeError(f"{path}: memory {memory.shape} and cache {cache.shape} do not fit")
         return MemoryState(memory.astype(np.float32), cache.astype(np.float32), int(header["scenes_seen"]))
@@ -107,8 +107,9 @@ def _softmax(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return weights
 
 
-def _attend(queries: npt.NDArray[np.float64], keys: npt.NDArray[np.float64],
-            temperature: float) -> npt.NDArray[np.float64]:
+def _attend(
+    queries: npt.NDArray[np.float64], keys: npt.NDArray[np.float64], temperature: float
+) -> npt.NDArray[np.float64]:
     """Identity-projection attention: each query becomes the similarity-weighted mean of ``keys``."""
     scale = np.sqrt(queries.shape[-1]) * temperature
     merged: npt.NDArray[np.float64] = _softmax(queries @ keys.T / scale) @ keys
@@ -121,8 +122,10 @@ def pool_tokens(tokens: npt.NDArray[np.floating], count: int) -> npt.NDArray[np.
     if n == 0:
         raise ValueError("no tokens to pool")
     edges = np.linspace(0, n, count + 1)
-    rows = [tokens[int(np.floor(a)):max(int(np.ceil(b)), int(np.floor(a)) + 1)].mean(axis=0)
-            for a, b in itertools.pairwise(edges)]
+    rows = [
+        tokens[int(np.floor(a)) : max(int(np.ceil(b)), int(np.floor(a)) + 1)].mean(axis=0)
+        for a, b in itertools.pairwise(edges)
+    ]
     return np.asarray(rows, dtype=np.float32)
 
 
@@ -144,10 +147,11 @@ class TrainingFreeBridge:
         else:
             merged = _attend(state.memory.astype(np.float64), tokens, options.temperature)
             memory = options.keep * state.memory + (1 - options.keep) * merged
-            recalled = _attend(memory, state.cache.reshape(-1, tokens.shape[1]).astype(np.float64),
-                               options.temperature)
+            recalled = _attend(
+                memory, state.cache.reshape(-1, tokens.shape[1]).astype(np.float64), options.temperature
+            )
             memory = options.keep * memory + (1 - options.keep) * recalled
-        cache = np.concatenate([state.cache, memory[None].astype(np.float32)])[-options.cache_size:]
+        cache = np.concatenate([state.cache, memory[None].astype(np.float32)])[-options.cache_size :]
         return MemoryState(memory.astype(np.float32), cache, state.scenes_seen + 1)
 
 
@@ -171,8 +175,9 @@ class LearnedBridge:
         self.dim, self.heads = dim, heads
         generator_state = torch.random.get_rng_state()
         torch.manual_seed(seed)  # a fixed start for bridges built without trained weights
-        self._layer = torch.nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=0.0,
-                                                       batch_first=True, norm_first=True).eval()
+        self._layer = torch.nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=4 * dim, dropout=0.0, batch_first=True, norm_first=True
+        ).eval()
         self._recall = torch.nn.MultiheadAttention(dim, heads, dropout=0.0, batch_first=True).eval()
         self._initial = torch.nn.Parameter(torch.randn(self.options.tokens, dim) * 0.02)
         torch.random.set_rng_state(generator_state)
@@ -183,8 +188,9 @@ class LearnedBridge:
 
         tensors: dict[str, torch.Tensor] = {"initial": self._initial.detach().contiguous()}
         for prefix, module in (("layer", self._layer), ("recall", self._recall)):
-            tensors |= {f"{prefix}.{name}": value.detach().contiguous()
-                        for name, value in module.state_dict().items()}
+            tensors |= {
+                f"{prefix}.{name}": value.detach().contiguous() for name, value in module.state_dict().items()
+            }
         return dict(tensors)
 
     def save(self, path: Path) -> None:
@@ -214,8 +220,9 @@ class LearnedBridge:
         with torch.no_grad():
             bridge._initial.copy_(tensors.pop("initial"))
             for prefix, module in (("layer", bridge._layer), ("recall", bridge._recall)):
-                part = {k.removeprefix(f"{prefix}."): v for k, v in tensors.items()
-                        if k.startswith(f"{prefix}.")}
+                part = {
+                    k.removeprefix(f"{prefix}."): v for k, v in tensors.items() if k.startswith(f"{prefix}.")
+                }
                 try:
                     module.load_state_dict(part)
                 except RuntimeError as exc:
@@ -233,12 +240,12 @@ class LearnedBridge:
         import torch
 
         weights, biases = self._recall.in_proj_weight, self._recall.in_proj_bias
-        w_q, w_kv = weights[: self.dim], weights[self.dim:]
-        b_q, b_kv = biases[: self.dim], biases[self.dim:]
+        w_q, w_kv = weights[: self.dim], weights[self.dim :]
+        b_q, b_kv = biases[: self.dim], biases[self.dim :]
         keys_values = [self._projected_row(row, w_kv, b_kv) for row in cache]
         self._projections = {key: self._projections[key] for key, _ in keys_values}  # drop evicted rows
         projected = torch.cat([kv for _, kv in keys_values])
-        keys, values = projected[:, : self.dim], projected[:, self.dim:]
+        keys, values = projected[:, : self.dim], projected[:, self.dim :]
         query = memory @ w_q.T + b_q
 
         def heads(x: Any) -> Any:
@@ -284,5 +291,5 @@ class LearnedBridge:
                 # normalised, so 1000 scenes of residual additions cannot blow the memory up
                 memory = torch.nn.functional.layer_norm(memory + recalled, (self.dim,))
         new = memory[0].float().cpu().numpy()
-        cache_rows = np.concatenate([state.cache, new[None]])[-self.options.cache_size:]
+        cache_rows = np.concatenate([state.cache, new[None]])[-self.options.cache_size :]
         return MemoryState(new, cache_rows, state.scenes_seen + 1)

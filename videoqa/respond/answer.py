@@ -42,14 +42,20 @@ QUOTE_ABOVE = 0.7
 _MIN_GROUNDED_SHARE = 0.75
 _PARAPHRASE_SUPPORT = 2
 # Words a faithful reply uses that the evidence need not contain.
-_REPLY_WORDS = frozenset(word_list(
-    "answer person people someone man woman narrator speaker screen text sign card reads read shown "
-    "appears appear mentions mention mentioned tells told according notes note then next after before "
-    "first last time yes no video notes note at around show shows showed showing scene scenes clip "
-    "footage says said say saying speaks spoke see seen sees displayed display displays written "
-    "writes wrote"))
-_NOT_IN_VIDEO = re.compile(r"^\W*(?:it is |it's |this is )?not (?:in|shown in|said in|mentioned in) the "
-                           r"(?:video|notes)\b", re.IGNORECASE)
+_REPLY_WORDS = frozenset(
+    word_list(
+        "answer person people someone man woman narrator speaker screen text sign card reads read shown "
+        "appears appear mentions mention mentioned tells told according notes note then next after before "
+        "first last time yes no video notes note at around show shows showed showing scene scenes clip "
+        "footage says said say saying speaks spoke see seen sees displayed display displays written "
+        "writes wrote"
+    )
+)
+_NOT_IN_VIDEO = re.compile(
+    r"^\W*(?:it is |it's |this is )?not (?:in|shown in|said in|mentioned in) the "
+    r"(?:video|notes)\b",
+    re.IGNORECASE,
+)
 _CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
 
 Feed = Callable[[str], None]  # receives the answer's text piece by piece as it is generated
@@ -93,9 +99,16 @@ def evidence_line(item: Evidence) -> str:
     return f"{span} {item.channel}: {what}"
 
 
-def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: AnswerOptions,
-           models: dict[str, str], feed: Feed | None = None, history: Sequence[Message] = (),
-           system: str | None = None) -> Answer:
+def answer(
+    question: str,
+    found: EvidenceSet,
+    llm: TextGenerator,
+    options: AnswerOptions,
+    models: dict[str, str],
+    feed: Feed | None = None,
+    history: Sequence[Message] = (),
+    system: str | None = None,
+) -> Answer:
     """Answer ``question`` from ``found``: abstain, or ask the model and check its reply.
 
     ``history`` (earlier turns of a chat) goes between the system prompt — ``system``, or the answer
@@ -103,28 +116,49 @@ def answer(question: str, found: EvidenceSet, llm: TextGenerator, options: Answe
     """
     texts = [e for e in found.items if e.text is not None]
     likely = relevance_of(question, found)
-    common = {"question": question, "relation": found.relation, "best_similarity": found.best_similarity,
-              "models": models, "relevance": likely}
+    common = {
+        "question": question,
+        "relation": found.relation,
+        "best_similarity": found.best_similarity,
+        "models": models,
+        "relevance": likely,
+    }
     abstain = load_prompt("abstain").section("answer")
     if not texts or likely < options.min_relevance:
-        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None,
-                      **common)  # type: ignore[arg-type]
+        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None, **common)  # type: ignore[arg-type]
     reply = _generate(question, found.items, llm, options, feed, history, system)
     if says_not_in_video(reply):
-        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
-                      **common)  # type: ignore[arg-type]
+        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply, **common)  # type: ignore[arg-type]
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
     if options.check_grounding and not is_grounded(reply, shown, question, clock_words(found.items)):
         if likely < options.quote_above:
-            return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply,
-                          **common)  # type: ignore[arg-type]
+            return Answer(
+                text=abstain,
+                evidence=(),
+                abstained=True,
+                quoted=False,
+                model_reply=reply,
+                **common,  # type: ignore[arg-type]
+            )
         best = _best(found)
         cited = tuple(e for e in found.items if e is best or e.role == "anchor" or e.text is None)
-        return Answer(text=quote(best), evidence=cited, abstained=False, quoted=True, model_reply=reply,
-                      **common)  # type: ignore[arg-type]
+        return Answer(
+            text=quote(best),
+            evidence=cited,
+            abstained=False,
+            quoted=True,
+            model_reply=reply,
+            **common,  # type: ignore[arg-type]
+        )
     cited = citations(reply, found)
-    return Answer(text=with_time(reply, cited), evidence=cited, abstained=False, quoted=False,
-                  model_reply=None, **common)  # type: ignore[arg-type]
+    return Answer(
+        text=with_time(reply, cited),
+        evidence=cited,
+        abstained=False,
+        quoted=False,
+        model_reply=None,
+        **common,  # type: ignore[arg-type]
+    )
 
 
 def relevance_of(question: str, found: EvidenceSet) -> float:
@@ -165,8 +199,11 @@ def citations(reply: str, found: EvidenceSet) -> tuple[Evidence, ...]:
             chosen = [best[0] if found.relation == "after" else best[-1]]
     anchors = [e for e in found.items if e.role == "anchor"]
     visual = [e for e in found.items if e.text is None]
-    return tuple(sorted({id(e): e for e in (*anchors, *chosen, *visual)}.values(),
-                        key=lambda e: (e.start_s, e.channel)))
+    return tuple(
+        sorted(
+            {id(e): e for e in (*anchors, *chosen, *visual)}.values(), key=lambda e: (e.start_s, e.channel)
+        )
+    )
 
 
 def with_time(reply: str, cited: Sequence[Evidence]) -> str:
@@ -180,15 +217,26 @@ def with_time(reply: str, cited: Sequence[Evidence]) -> str:
     return f"{body.rstrip('.!?')} (at {when}){end}"
 
 
-def _generate(question: str, items: Sequence[Evidence], llm: TextGenerator, options: AnswerOptions,
-              feed: Feed | None, history: Sequence[Message], system: str | None) -> str:
+def _generate(
+    question: str,
+    items: Sequence[Evidence],
+    llm: TextGenerator,
+    options: AnswerOptions,
+    feed: Feed | None,
+    history: Sequence[Message],
+    system: str | None,
+) -> str:
     template = load_prompt("answer")
     # The anchor of "what happens after X" is cited but not shown: given X and what followed, a small
     # model tends to retell X. What its own sentence says followed it is shown (role "after").
-    evidence = "\n".join(evidence_line(item) for item in items
-                         if item.text is not None and item.role != "anchor")
-    messages = [Message("system", system or template.section("system")), *history,
-                Message("user", template.fill("user", evidence=evidence, question=question))]
+    evidence = "\n".join(
+        evidence_line(item) for item in items if item.text is not None and item.role != "anchor"
+    )
+    messages = [
+        Message("system", system or template.section("system")),
+        *history,
+        Message("user", template.fill("user", evidence=evidence, question=question)),
+    ]
     return collect_reply(llm.generate(messages, options.generation), feed)
 
 
@@ -203,8 +251,9 @@ def collect_reply(pieces: Iterable[str], feed: Feed | None) -> str:
     return "".join(collected).strip().split("\n\n", 1)[0].strip()
 
 
-def is_grounded(reply: str, evidence_texts: Sequence[str], question: str,
-                allowed: frozenset[str] = frozenset()) -> bool:
+def is_grounded(
+    reply: str, evidence_texts: Sequence[str], question: str, allowed: frozenset[str] = frozenset()
+) -> bool:
     """Whether the reply says something beyond the question and what it adds comes from the evidence:
     every number, and most other words, that the reply has and the question has not. ``allowed`` are
     more words a faithful reply may use freely."""
@@ -219,8 +268,11 @@ def is_grounded(reply: str, evidence_texts: Sequence[str], question: str,
     supported = sum(1 for t in words if any(_same_word(t, k) for k in known))
     # One unsupported word among several supported ones is a paraphrase ("buys" for "bought"), not an
     # invention.
-    return not words or supported / len(words) >= _MIN_GROUNDED_SHARE \
+    return (
+        not words
+        or supported / len(words) >= _MIN_GROUNDED_SHARE
         or (supported >= _PARAPHRASE_SUPPORT and len(words) - supported <= 1)
+    )
 
 
 def _same_word(a: str, b: str) -> bool:

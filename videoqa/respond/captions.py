@@ -58,9 +58,12 @@ log = logging.getLogger("videoqa")
 EMPTY_CAPTION = "(no speech or on-screen text)"
 SOURCES = ("model", "quote", "empty")
 # Words a faithful caption uses that a scene's speech and screen text need not contain.
-_CAPTION_WORDS = frozenset(word_list(
-    "says talks explains describes discusses shows introduces speaks asks mentions reads displays "
-    "video scene clip caption narrator voice viewer viewers about while"))
+_CAPTION_WORDS = frozenset(
+    word_list(
+        "says talks explains describes discusses shows introduces speaks asks mentions reads displays "
+        "video scene clip caption narrator voice viewer viewers about while"
+    )
+)
 _QUOTE_WORDS = 24  # a quoted caption keeps this many words of the scene's text
 
 
@@ -126,8 +129,9 @@ class CaptionEvent:
 class Captioner:
     """Captions scenes in order, carrying memory from each to the next; ``reset`` forgets it."""
 
-    def __init__(self, llm: TextGenerator, bridge: MemoryBridge,
-                 options: CaptionOptions | None = None) -> None:
+    def __init__(
+        self, llm: TextGenerator, bridge: MemoryBridge, options: CaptionOptions | None = None
+    ) -> None:
         self.llm, self.bridge = llm, bridge
         self.options = options or CaptionOptions()
         self._visual: VisualGenerator | None = llm if is_visual(llm) else None  # type: ignore[assignment]
@@ -152,8 +156,11 @@ class Captioner:
 
     def caption(self, material: SceneMaterial) -> CaptionEvent:
         scene = material.scene
-        looked = self._caption_looking(material, self._visual) \
-            if self._visual is not None and material.keyframe is not None else ""
+        looked = (
+            self._caption_looking(material, self._visual)
+            if self._visual is not None and material.keyframe is not None
+            else ""
+        )
         if looked:
             text, source = looked, "model"
         elif not (material.speech or material.screen):
@@ -164,17 +171,22 @@ class Captioner:
             text, source = self._caption_from_text(material)
         if self.options.memory and source != "empty":
             self._summary = self._extended_summary(text)
-        return CaptionEvent(scene.index, scene.start_s, scene.end_s, text, source, material.speech,
-                            material.screen)
+        return CaptionEvent(
+            scene.index, scene.start_s, scene.end_s, text, source, material.speech, material.screen
+        )
 
     # --- text models -----------------------------------------------------------------------------
 
     def _messages(self, material: SceneMaterial) -> list[Message]:
         template = load_prompt("caption")
         scene = material.scene
-        user = template.fill("user", story=self._summary or "nothing yet",
-                             span=f"{format_clock(scene.start_s, 0)}-{format_clock(scene.end_s, 0)}",
-                             speech=material.speech or "none", screen=_signs(material.screen) or "none")
+        user = template.fill(
+            "user",
+            story=self._summary or "nothing yet",
+            span=f"{format_clock(scene.start_s, 0)}-{format_clock(scene.end_s, 0)}",
+            speech=material.speech or "none",
+            screen=_signs(material.screen) or "none",
+        )
         return [Message("system", template.section("system")), Message("user", user)]
 
     def _caption_from_text(self, material: SceneMaterial) -> tuple[str, str]:
@@ -195,10 +207,13 @@ class Captioner:
         if self.llm.count_tokens(longer) <= budget:
             return longer
         template = load_prompt("summarise")
-        messages = [Message("system", template.section("system")),
-                    Message("user", template.fill("user", summary=longer))]
-        shorter = without_repeats(" ".join("".join(
-            self.llm.generate(messages, GenerationOptions(max_tokens=budget // 2))).split()))
+        messages = [
+            Message("system", template.section("system")),
+            Message("user", template.fill("user", summary=longer)),
+        ]
+        shorter = without_repeats(
+            " ".join("".join(self.llm.generate(messages, GenerationOptions(max_tokens=budget // 2))).split())
+        )
         if not shorter or _echoes_prompt(shorter) or not is_grounded(shorter, [longer], "", _CAPTION_WORDS):
             shorter = longer  # a summary that invents, loops or parrots the prompt is worse than a cut one
         return _keep_last_tokens(shorter, budget // 2, self.llm)
@@ -213,8 +228,11 @@ class Captioner:
         scene_tokens = pool_tokens(model.image_tokens([material.keyframe])[0], self.options.scene_tokens)
         if self._memory is None:
             self._memory = self.bridge.start(scene_tokens.shape[1])
-        visual = scene_tokens if not self.options.memory or self._memory.scenes_seen == 0 \
+        visual = (
+            scene_tokens
+            if not self.options.memory or self._memory.scenes_seen == 0
             else np.concatenate([self._memory.memory, scene_tokens])
+        )
         last = messages[-1]
         messages[-1] = Message(last.role, f"{VISUAL_SLOT}\n{last.content}")
         reply = read_caption(model.generate(messages, self.options.generation, visual_tokens=visual))
@@ -237,18 +255,26 @@ def is_fair_caption(reply: str, material: SceneMaterial, story: str = "") -> boo
     """A caption worth showing: short, not a copy of the prompt, and built from the scene's own text (the
     story so far is context, not a source: a caption must be true of this scene), naming no one the
     scene does not, with its signs quoted once and nothing the scene says denied."""
-    return bool(reply) and len(reply.split()) <= _CAPTION_MAX_WORDS and not _echoes_prompt(reply) \
-        and is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS) \
-        and not borrows_names(reply, material, story) \
-        and not doubles_screen_text(reply, material) and not denies_scene(reply, material)
+    return (
+        bool(reply)
+        and len(reply.split()) <= _CAPTION_MAX_WORDS
+        and not _echoes_prompt(reply)
+        and is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS)
+        and not borrows_names(reply, material, story)
+        and not doubles_screen_text(reply, material)
+        and not denies_scene(reply, material)
+    )
 
 
 # --- loops, doubled signs, denials ------------------------------------------------------------------
 
 # A label the prompt uses, or one a small model puts before each caption, met again inside a reply: the
 # model has started another caption (the loop "X was ... The scene: X was ..." begins this way).
-_ECHOED_LABEL = re.compile(r"\b(?:the\s+)?(?:scene|caption|summary|speech|on screen|story so far|this scene)"
-                           r"\s*(?:\d+\s*)?(?:\(\S+\)\s*)?:", re.IGNORECASE)
+_ECHOED_LABEL = re.compile(
+    r"\b(?:the\s+)?(?:scene|caption|summary|speech|on screen|story so far|this scene)"
+    r"\s*(?:\d+\s*)?(?:\(\S+\)\s*)?:",
+    re.IGNORECASE,
+)
 _CLAUSE = re.compile(r"[^.!?;,\n]+[.!?;,\n]*")
 _LOOP_WORDS = 4  # a run of this many words said twice is a loop
 _MIN_CUT_WORDS = 3  # a caption cut shorter than this says too little to keep
@@ -272,7 +298,7 @@ def without_repeats(text: str, min_words: int = _MIN_CUT_WORDS) -> str:
     kept = " ".join(words).rstrip(",;:-\u2013\u2014 ")
     if len(kept.split()) < min_words:
         return ""
-    return kept if kept[-1] in ".!?\"" else kept + "."
+    return kept if kept[-1] in '.!?"' else kept + "."
 
 
 def _label_again(text: str) -> int:
@@ -304,7 +330,7 @@ def _words_again(text: str) -> int:
     for i in range(len(words)):
         if i >= 2 and words[i] == words[i - 1] == words[i - 2]:
             return spans[i - 1][1]
-        run = tuple(words[i:i + _LOOP_WORDS])
+        run = tuple(words[i : i + _LOOP_WORDS])
         if len(run) == _LOOP_WORDS:
             if run in seen:
                 return spans[i][1]
@@ -326,7 +352,7 @@ def borrows_names(reply: str, material: SceneMaterial, story: str = "") -> bool:
         word = match.group().lower()
         if word in known or word in STOPWORDS or word in _CAPTION_WORDS:
             continue
-        before = reply[:match.start()].rstrip()
+        before = reply[: match.start()].rstrip()
         starts_sentence = not before or before[-1] in ".!?\"'"
         if starts_sentence and word not in earlier:
             continue
@@ -353,7 +379,8 @@ _DENIAL = re.compile(
     r"|tell|talk|discuss|mentioned|said|stated|shown)"
     r"|never\s+(?:say|says|said|mention|mentions|mentioned|state|states|stated)"
     r"|without\s+(?:mentioning|saying|naming|stating)|there\s+(?:is|was|are|were)\s+no)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _SENTENCE = re.compile(r"[^.!?;]+")
 
 
@@ -377,7 +404,7 @@ def read_caption(pieces: Iterator[str]) -> str:
     for piece in pieces:
         text += piece
         body = text.lstrip()
-        whole_words = body[:body.rfind(" ") + 1] if " " in body else ""  # the last word may go on
+        whole_words = body[: body.rfind(" ") + 1] if " " in body else ""  # the last word may go on
         if "\n" in body or min(_label_again(whole_words), _words_again(whole_words)) < len(whole_words):
             break
     close = getattr(pieces, "close", None)
@@ -410,7 +437,7 @@ def _keep_last_tokens(text: str, budget: int, llm: TextGenerator) -> str:
     """The end of ``text`` that fits ``budget`` tokens, cut at a word: the newest part matters most."""
     words = text.split()
     while len(words) > 1 and llm.count_tokens(" ".join(words)) > budget:
-        words = words[max(1, len(words) // 8):]
+        words = words[max(1, len(words) // 8) :]
     return " ".join(words)
 
 
@@ -433,6 +460,7 @@ def _shortened(text: str) -> str:
 
 
 # --- quiet scenes ----------------------------------------------------------------------------------
+
 
 class QuietMerger:
     """Folds scenes with nothing said or shown into a neighbouring caption's span, as captions come.
@@ -462,8 +490,11 @@ class QuietMerger:
             return []
         self._held = None
         quiet = self._quiet
-        self._quiet = event if quiet is None else \
-            _spanning(quiet, quiet.start_s, event.end_s, quiet.covers[0], event.index)
+        self._quiet = (
+            event
+            if quiet is None
+            else _spanning(quiet, quiet.start_s, event.end_s, quiet.covers[0], event.index)
+        )
         return [held] if held is not None else []
 
     def finish(self) -> list[CaptionEvent]:
@@ -519,10 +550,22 @@ def captions_key(index_key: str, models: dict[str, str], options: CaptionOptions
     from videoqa.store.cache import entry_key
 
     prompts = [load_prompt(name).sections for name in ("caption", "summarise")]
-    making = {"memory": options.memory, "summary_tokens": options.summary_tokens,
-              "generation": repr(options.generation), "check_grounding": options.check_grounding}
-    return entry_key(index_key, {"stage": "captions", "version": _CAPTIONS_VERSION, "models": models,
-                                 "prompts": prompts, "options": making})
+    making = {
+        "memory": options.memory,
+        "summary_tokens": options.summary_tokens,
+        "generation": repr(options.generation),
+        "check_grounding": options.check_grounding,
+    }
+    return entry_key(
+        index_key,
+        {
+            "stage": "captions",
+            "version": _CAPTIONS_VERSION,
+            "models": models,
+            "prompts": prompts,
+            "options": making,
+        },
+    )
 
 
 def load_captions(cache: IndexCache, key: str) -> list[CaptionEvent] | None:
@@ -545,8 +588,9 @@ def save_captions(cache: IndexCache, key: str, events: Sequence[CaptionEvent]) -
     cache.save(key, CacheEntry({"captions": rows}, {}))
 
 
-def cached_captions(make: Callable[[], Iterator[CaptionEvent]], cache: IndexCache,
-                    key: str) -> Iterator[CaptionEvent]:
+def cached_captions(
+    make: Callable[[], Iterator[CaptionEvent]], cache: IndexCache, key: str
+) -> Iterator[CaptionEvent]:
     """The captions under ``key`` from the cache, else made by ``make`` (one a scene) and saved once all
     are made: a run stopped part way caches nothing."""
     cached = load_captions(cache, key)
@@ -561,6 +605,7 @@ def cached_captions(make: Callable[[], Iterator[CaptionEvent]], cache: IndexCach
 
 
 # --- what a scene holds ----------------------------------------------------------------------------
+
 
 def text_in(segments: Sequence[SpeechSegment], start_s: float, end_s: float) -> str:
     """What was said in [start_s, end_s): the segments whose middle falls in it."""
@@ -590,13 +635,19 @@ def indexed_materials(known: VideoKnowledge, keyframes: KeyframeReader | None) -
     """The scenes of an indexed video with their speech and screen text; keyframes only when asked
     (read as the scenes go, so a long video's keyframes are never all held at once)."""
     scenes = known.visual.scenes
-    pictures: Iterator[Frame | None] = keyframes([s.keyframe_s for s in scenes]) if keyframes \
-        else iter([None] * len(scenes))
+    pictures: Iterator[Frame | None] = (
+        keyframes([s.keyframe_s for s in scenes]) if keyframes else iter([None] * len(scenes))
+    )
     for scene in scenes:
-        screen = [item.text for item in known.screen
-                  if item.start_s < scene.end_s and item.end_s > scene.start_s]
-        yield SceneMaterial(scene, text_in(known.transcript.segments, scene.start_s, scene.end_s),
-                            distinct_readings(screen), next(pictures, None))
+        screen = [
+            item.text for item in known.screen if item.start_s < scene.end_s and item.end_s > scene.start_s
+        ]
+        yield SceneMaterial(
+            scene,
+            text_in(known.transcript.segments, scene.start_s, scene.end_s),
+            distinct_readings(screen),
+            next(pictures, None),
+        )
 
 
 def keyframe_pixels(info: VideoInfo, max_side: int = 448) -> KeyframeReader:
@@ -620,6 +671,7 @@ def keyframe_pixels(info: VideoInfo, max_side: int = 448) -> KeyframeReader:
 
 # --- streaming -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class StreamSources:
     """The models a streaming run reads a video with; a channel whose model is None is left out."""
@@ -629,9 +681,14 @@ class StreamSources:
     reader: TextReader | None
 
 
-def stream_materials(info: VideoInfo, sources: StreamSources, index: IndexOptions,
-                     options: CaptionOptions, with_keyframes: bool,
-                     on_progress: Callable[[float, float], None] | None = None) -> Iterator[SceneMaterial]:
+def stream_materials(
+    info: VideoInfo,
+    sources: StreamSources,
+    index: IndexOptions,
+    options: CaptionOptions,
+    with_keyframes: bool,
+    on_progress: Callable[[float, float], None] | None = None,
+) -> Iterator[SceneMaterial]:
     """Scenes as they close while the video is read in time order, each with what it holds."""
     from videoqa.media.video import plan_times, read_frames
     from videoqa.visual.scenes import StreamingSceneTiller
@@ -643,9 +700,12 @@ def stream_materials(info: VideoInfo, sources: StreamSources, index: IndexOption
 
     def material(scene: Scene) -> SceneMaterial:
         frames = window.close(scene)
-        return SceneMaterial(scene, speech.said(scene.start_s, scene.end_s),
-                             _screen_text(frames, scene, sources.reader),
-                             frames.pixels[scene.keyframe - scene.first_frame] if with_keyframes else None)
+        return SceneMaterial(
+            scene,
+            speech.said(scene.start_s, scene.end_s),
+            _screen_text(frames, scene, sources.reader),
+            frames.pixels[scene.keyframe - scene.first_frame] if with_keyframes else None,
+        )
 
     for batch in read_frames(info, times, index.sampling):
         window.add(batch)
@@ -738,6 +798,7 @@ class _SpeechAhead:
                 return
             assert self._transcriber is not None
             found = self._transcriber.transcribe(chunk.samples)
-            self._segments += [SpeechSegment(chunk.start_s + s.start_s, chunk.start_s + s.end_s, s.text)
-                               for s in found]
+            self._segments += [
+                SpeechSegment(chunk.start_s + s.start_s, chunk.start_s + s.end_s, s.text) for s in found
+            ]
             self._done_s = chunk.end_s

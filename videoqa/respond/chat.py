@@ -33,8 +33,29 @@ if TYPE_CHECKING:
 # A question with at most this many words beyond stop words, pointing back with one of _POINTERS
 # ("and after that?", "what did she say next?"), is taken as a follow-up of the one before.
 _FOLLOW_UP_WORDS = 2
-_POINTERS = frozenset(("he", "she", "it", "they", "them", "his", "her", "their", "that", "this", "those",
-                       "these", "then", "next", "after", "before", "else", "more", "again"))
+_POINTERS = frozenset(
+    (
+        "he",
+        "she",
+        "it",
+        "they",
+        "them",
+        "his",
+        "her",
+        "their",
+        "that",
+        "this",
+        "those",
+        "these",
+        "then",
+        "next",
+        "after",
+        "before",
+        "else",
+        "more",
+        "again",
+    )
+)
 _ONWARDS = frozenset(("after", "next", "then", "later"))
 _SCENE_NOTE_WORDS = 12
 TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json"}
@@ -81,16 +102,23 @@ class Answerer(Protocol):
 
     def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge: ...
 
-    def ask(self, video: str | os.PathLike[str], question: str, feed: Feed | None = None,
-            history: Sequence[Message] = (), search: str | None = None, system: str | None = None) -> Answer:
-        ...
+    def ask(
+        self,
+        video: str | os.PathLike[str],
+        question: str,
+        feed: Feed | None = None,
+        history: Sequence[Message] = (),
+        search: str | None = None,
+        system: str | None = None,
+    ) -> Answer: ...
 
 
 class ChatSession:
     """Questions about one video, each answered with the earlier turns in mind."""
 
-    def __init__(self, assistant: Answerer, video: str | os.PathLike[str],
-                 options: ChatOptions | None = None) -> None:
+    def __init__(
+        self, assistant: Answerer, video: str | os.PathLike[str], options: ChatOptions | None = None
+    ) -> None:
         self.assistant = assistant
         self.video = check_file(video)
         self.options = options or ChatOptions()
@@ -107,8 +135,14 @@ class ChatSession:
         # A follow-up resolved to a full question ("what happens after <the last answer>?") is asked in
         # those words: a small model given just "and after that?" tends to repeat its last answer.
         asked = search if search.startswith("What happens") and search != question else question
-        answer = self.assistant.ask(self.video, asked, feed, history=self.history(), search=search,
-                                    system=load_prompt("chat").section("system"))
+        answer = self.assistant.ask(
+            self.video,
+            asked,
+            feed,
+            history=self.history(),
+            search=search,
+            system=load_prompt("chat").section("system"),
+        )
         self.turns.append(Turn(question, answer))
         return answer
 
@@ -165,12 +199,28 @@ class ChatSession:
         return "\n".join(lines).rstrip() + "\n"
 
     def as_json(self) -> dict[str, Any]:
-        return {"video": str(self.video), "turns": [
-            {"question": t.question, "answer": t.answer.text, "abstained": t.answer.abstained,
-             "evidence": [{"channel": e.channel, "start": format_clock(e.start_s, 0),
-                           "end": format_clock(e.end_s, 0), "start_s": round(e.start_s, 3),
-                           "end_s": round(e.end_s, 3), "text": e.text} for e in t.answer.evidence]}
-            for t in self.turns]}
+        return {
+            "video": str(self.video),
+            "turns": [
+                {
+                    "question": t.question,
+                    "answer": t.answer.text,
+                    "abstained": t.answer.abstained,
+                    "evidence": [
+                        {
+                            "channel": e.channel,
+                            "start": format_clock(e.start_s, 0),
+                            "end": format_clock(e.end_s, 0),
+                            "start_s": round(e.start_s, 3),
+                            "end_s": round(e.end_s, 3),
+                            "text": e.text,
+                        }
+                        for e in t.answer.evidence
+                    ],
+                }
+                for t in self.turns
+            ],
+        }
 
     def save(self, path: Path) -> str:
         """Write the conversation as markdown or JSON, by the file's suffix; returns the format."""

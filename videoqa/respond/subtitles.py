@@ -48,15 +48,21 @@ def _cue_text(text: str) -> str:
 
 
 def render_srt(cues: Sequence[Cue]) -> str:
-    blocks = [f"{number}\n{subtitle_time(cue.start_s, ',')} --> {subtitle_time(cue.end_s, ',')}\n"
-              f"{_cue_text(cue.text)}\n" for number, cue in enumerate(cues, start=1)]
+    blocks = [
+        f"{number}\n{subtitle_time(cue.start_s, ',')} --> {subtitle_time(cue.end_s, ',')}\n"
+        f"{_cue_text(cue.text)}\n"
+        for number, cue in enumerate(cues, start=1)
+    ]
     return "\n".join(blocks)
 
 
 def render_vtt(cues: Sequence[Cue]) -> str:
     # "-->" inside WebVTT cue text would read as a timing line; the arrow is spelled out instead
-    blocks = [f"{subtitle_time(cue.start_s, '.')} --> {subtitle_time(cue.end_s, '.')}\n"
-              f"{_cue_text(cue.text).replace('-->', '->')}\n" for cue in cues]
+    blocks = [
+        f"{subtitle_time(cue.start_s, '.')} --> {subtitle_time(cue.end_s, '.')}\n"
+        f"{_cue_text(cue.text).replace('-->', '->')}\n"
+        for cue in cues
+    ]
     return "\n".join(["WEBVTT\n", *blocks])
 
 
@@ -89,12 +95,12 @@ class SubtitleFile:
 
     def add(self, cue: Cue) -> None:
         if self.cues and cue.start_s < self.cues[-1].end_s - 1e-6:
-            raise ValueError(f"cue at {cue.start_s:.3f} s overlaps the one ending at "
-                             f"{self.cues[-1].end_s:.3f} s")
+            raise ValueError(
+                f"cue at {cue.start_s:.3f} s overlaps the one ending at {self.cues[-1].end_s:.3f} s"
+            )
         self.cues.append(cue)
         self._write()
 
     def _write(self) -> None:
         text = _RENDERERS[self.fmt](self.cues)
         replace_atomically(self.path, lambda target: write_text_durably(target, text))
-

@@ -77,21 +77,34 @@ def remember(bridge: MemoryBridge, scenes: Sequence[Tokens], dim: int) -> Memory
     return state
 
 
-def video_memory(model: VisualGenerator, bridge: MemoryBridge, bridge_id: str,
-                 keyframes: Callable[[], Iterable[Frame]], options: VisualOptions, cache: IndexCache,
-                 index_key: str) -> VideoMemory:
+def video_memory(
+    model: VisualGenerator,
+    bridge: MemoryBridge,
+    bridge_id: str,
+    keyframes: Callable[[], Iterable[Frame]],
+    options: VisualOptions,
+    cache: IndexCache,
+    index_key: str,
+) -> VideoMemory:
     """The video's scene tokens and memory, from the cache or made now (``keyframes`` read only then)."""
-    key = entry_key(index_key, {"visual_memory": model.id, "bridge": bridge_id,
-                                "scene_tokens": options.scene_tokens})
+    key = entry_key(
+        index_key, {"visual_memory": model.id, "bridge": bridge_id, "scene_tokens": options.scene_tokens}
+    )
 
     def build() -> CacheEntry:
         tokens = scene_tokens(model, keyframes(), options.scene_tokens)
         state = remember(bridge, tokens, model.hidden_size)
         lengths = np.asarray([len(t) for t in tokens], dtype=np.int64)
         joined = np.concatenate(tokens) if tokens else np.zeros((0, model.hidden_size), np.float32)
-        return CacheEntry(header={"scenes_seen": state.scenes_seen},
-                          arrays={"lengths": lengths, "tokens": joined.astype(np.float16),
-                                  "memory": state.memory, "cache": state.cache})
+        return CacheEntry(
+            header={"scenes_seen": state.scenes_seen},
+            arrays={
+                "lengths": lengths,
+                "tokens": joined.astype(np.float16),
+                "memory": state.memory,
+                "cache": state.cache,
+            },
+        )
 
     entry, _ = cache.get_or_build(key, build)
     bounds = np.cumsum([0, *entry.arrays["lengths"].tolist()])
@@ -130,27 +143,50 @@ def visual_context(video: VideoMemory, scenes: Sequence[int], options: VisualOpt
     return np.concatenate(parts).astype(np.float32)
 
 
-def answer_looking(question: str, found: EvidenceSet, model: VisualGenerator, context: Tokens | None,
-                   keyframes: Sequence[Frame], generation: GenerationOptions, models: dict[str, str],
-                   feed: Feed | None = None, history: Sequence[Message] = (),
-                   system: str | None = None) -> Answer:
+def answer_looking(
+    question: str,
+    found: EvidenceSet,
+    model: VisualGenerator,
+    context: Tokens | None,
+    keyframes: Sequence[Frame],
+    generation: GenerationOptions,
+    models: dict[str, str],
+    feed: Feed | None = None,
+    history: Sequence[Message] = (),
+    system: str | None = None,
+) -> Answer:
     """Ask a seeing model: ``context`` tokens injected (or, for models that take frames only, the
     ``keyframes``), the evidence text, the question. The model's reply is the answer: it saw the scenes,
     so it is not held to the words of the text evidence."""
     template = load_prompt("answer")
-    evidence = "\n".join(evidence_line(item) for item in found.items if item.text is not None) \
+    evidence = (
+        "\n".join(evidence_line(item) for item in found.items if item.text is not None)
         or "(no speech or on-screen text matched the question)"
+    )
     user = template.fill("user", evidence=evidence, question=question)
     if context is not None:
         user = f"{VISUAL_SLOT}\n{user}"
     messages = [Message("system", system or template.section("system")), *history, Message("user", user)]
-    stream = model.generate(messages, generation, visual_tokens=context) if context is not None \
+    stream = (
+        model.generate(messages, generation, visual_tokens=context)
+        if context is not None
         else model.generate(messages, generation, images=list(keyframes))
+    )
     reply = collect_reply(stream, feed)
-    common = {"question": question, "relation": found.relation, "best_similarity": found.best_similarity,
-              "models": models, "relevance": found.relevance.probability if found.relevance else None}
+    common = {
+        "question": question,
+        "relation": found.relation,
+        "best_similarity": found.best_similarity,
+        "models": models,
+        "relevance": found.relevance.probability if found.relevance else None,
+    }
     if says_not_in_video(reply):  # the prompt's own way to abstain
-        return Answer(text=load_prompt("abstain").section("answer"), evidence=(), abstained=True,
-                      quoted=False, model_reply=reply, **common)  # type: ignore[arg-type]
-    return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None,
-                  **common)  # type: ignore[arg-type]
+        return Answer(
+            text=load_prompt("abstain").section("answer"),
+            evidence=(),
+            abstained=True,
+            quoted=False,
+            model_reply=reply,
+            **common,  # type: ignore[arg-type]
+        )
+    return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None, **common)  # type: ignore[arg-type]

@@ -34,14 +34,17 @@ import numpy.typing as npt
 from videoqa.retrieval.textindex import tokenize, word_list
 
 # Question-frame words: how people ask about a video, not what it holds.
-FRAME_WORDS = frozenset(word_list(
-    "screen onscreen sign signs caption captions card title text written write writes displayed display "
-    "displays appear appears appeared number numbers name named names called call kind type sort "
-    "happen happens happened happening occur occurs occurred go goes going went come comes came "
-    "tell know mention mentioned mentions say saying talk talks talked speak speaks spoke spoken "
-    "according exactly please again also just really any some thing things something anything "
-    "much many long old time moment point part clip footage scene film recording camera viewer "
-    "one get gets got make makes made see seen look looks like want give given"))
+FRAME_WORDS = frozenset(
+    word_list(
+        "screen onscreen sign signs caption captions card title text written write writes displayed display "
+        "displays appear appears appeared number numbers name named names called call kind type sort "
+        "happen happens happened happening occur occurs occurred go goes going went come comes came "
+        "tell know mention mentioned mentions say saying talk talks talked speak speaks spoke spoken "
+        "according exactly please again also just really any some thing things something anything "
+        "much many long old time moment point part clip footage scene film recording camera viewer "
+        "one get gets got make makes made see seen look looks like want give given"
+    )
+)
 
 # Fitted by benchmarks/calibrate.py (seed 0, fitting phrasings); see the module docstring.
 WEIGHTS = {"dense": 9.56, "coverage": 1.79, "missing": -6.06}
@@ -96,8 +99,10 @@ def _holds(token: str, known: set[str]) -> bool:
     """The token, or an inflection of it ("tickets"/"ticket", "leaves"/"leave"), is among ``known``."""
     if token in known:
         return True
-    return len(token) >= 4 and any(len(k) >= 4 and (k.startswith(token) or token.startswith(k))
-                                   and abs(len(k) - len(token)) <= 2 for k in known)
+    return len(token) >= 4 and any(
+        len(k) >= 4 and (k.startswith(token) or token.startswith(k)) and abs(len(k) - len(token)) <= 2
+        for k in known
+    )
 
 
 def measure(question: str, dense: float, evidence_texts: Sequence[str], idf: dict[str, float]) -> Relevance:
@@ -110,8 +115,9 @@ def measure(question: str, dense: float, evidence_texts: Sequence[str], idf: dic
     coverage = sum(held) / sum(weights) if weights else 0.0
     names = named_words(question)
     missing = sum(1 for name in names if not _holds(name, known)) / len(names) if names else 0.0
-    return Relevance(dense=dense, coverage=coverage, missing=missing,
-                     probability=probability((dense, coverage, missing)))
+    return Relevance(
+        dense=dense, coverage=coverage, missing=missing, probability=probability((dense, coverage, missing))
+    )
 
 
 FEATURES = ("dense", "coverage", "missing")
@@ -123,8 +129,9 @@ def probability(features: tuple[float, ...]) -> float:
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-def fit_logistic(features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64],
-                 l2: float = 1e-2, steps: int = 50) -> tuple[npt.NDArray[np.float64], float]:
+def fit_logistic(
+    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], l2: float = 1e-2, steps: int = 50
+) -> tuple[npt.NDArray[np.float64], float]:
     """Weights and bias of an L2-regularised logistic regression, by Newton's method (a few features,
     a few thousand examples: exact and fast, no solver needed)."""
     rows, columns = features.shape

@@ -42,17 +42,25 @@ def score_scenes(index: VideoIndex, query: npt.NDArray[np.floating]) -> list[Sce
     """Every scene of ``index`` scored against the query embedding (d,), best first."""
     query_unit = _unit(query)
     if query_unit.shape[0] != index.frame_embeddings.shape[1]:
-        raise ValueError(f"query has {query_unit.shape[0]} dimensions, the index has "
-                         f"{index.frame_embeddings.shape[1]}: embed it with {index.embedder_id}")
+        raise ValueError(
+            f"query has {query_unit.shape[0]} dimensions, the index has "
+            f"{index.frame_embeddings.shape[1]}: embed it with {index.embedder_id}"
+        )
     frame_scores = index.frame_embeddings.astype(np.float32) @ query_unit
     mean_scores = index.scene_embeddings @ query_unit
     hits = []
     for scene, mean_score in zip(index.scenes, mean_scores, strict=True):
-        scores = frame_scores[scene.first_frame:scene.stop_frame]
+        scores = frame_scores[scene.first_frame : scene.stop_frame]
         best = scene.first_frame + int(np.argmax(scores))
-        hits.append(SceneHit(video=index.info.path, scene=scene, max_score=float(scores.max()),
-                             mean_score=float(mean_score),
-                             best_frame_s=float(index.timestamps_s[best])))
+        hits.append(
+            SceneHit(
+                video=index.info.path,
+                scene=scene,
+                max_score=float(scores.max()),
+                mean_score=float(mean_score),
+                best_frame_s=float(index.timestamps_s[best]),
+            )
+        )
     return sorted(hits, key=lambda hit: (-hit.max_score, -hit.mean_score, hit.scene.index))
 
 
@@ -63,8 +71,10 @@ def top_scenes(index: VideoIndex, query: npt.NDArray[np.floating], top_k: int) -
     return score_scenes(index, query)[:top_k]
 
 
-def rank_texts(scene_embedding: npt.NDArray[np.floating], text_embeddings: npt.NDArray[np.floating],
-               ) -> list[tuple[int, float]]:
+def rank_texts(
+    scene_embedding: npt.NDArray[np.floating],
+    text_embeddings: npt.NDArray[np.floating],
+) -> list[tuple[int, float]]:
     """Texts (m, d) ranked by similarity to one scene's embedding: (text index, score), best first."""
     scores = np.asarray(text_embeddings, dtype=np.float32) @ _unit(scene_embedding)
     order = np.argsort(-scores, kind="stable")
@@ -72,6 +82,7 @@ def rank_texts(scene_embedding: npt.NDArray[np.floating], text_embeddings: npt.N
 
 
 # --- evidence for a question --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RetrievalOptions:
@@ -136,17 +147,24 @@ class EvidenceSet:
 VisualSearch = Callable[[str], "Sequence[SceneHit] | None"]  # a query -> scenes ranked by an image model
 
 
-def find_evidence(query: str, passages: Sequence[Passage], passage_vectors: npt.NDArray[np.float32],
-                  embedder: TextEmbedder, scenes: Sequence[Scene], options: RetrievalOptions,
-                  visual: VisualSearch | None = None) -> EvidenceSet:
+def find_evidence(
+    query: str,
+    passages: Sequence[Passage],
+    passage_vectors: npt.NDArray[np.float32],
+    embedder: TextEmbedder,
+    scenes: Sequence[Scene],
+    options: RetrievalOptions,
+    visual: VisualSearch | None = None,
+) -> EvidenceSet:
     """The evidence for a question, as ``ask`` uses it: the question's temporal relation understood,
     the channels fused, and how likely the evidence is to answer it (``relevance``)."""
     parsed = parse_question(query)
     anchor = parsed.anchor if parsed.relation != "none" else None
     scores = question_scores(query, anchor, embedder, passages, passage_vectors)
     hits = visual(anchor or query) if visual is not None else None
-    found = choose_evidence(parsed.relation, anchor, passages, scores, scenes, hits, options,
-                            named=names_held(query, passages))
+    found = choose_evidence(
+        parsed.relation, anchor, passages, scores, scenes, hits, options, named=names_held(query, passages)
+    )
     texts = [item.text for item in found.items if item.text is not None]
     relevance = measure(query, found.best_similarity, texts, rarity([p.text for p in passages]))
     return replace(found, relevance=relevance)
@@ -179,10 +197,16 @@ def scene_at(scenes: Sequence[Scene], time_s: float) -> int | None:
     return max(0, bisect.bisect_right(starts, time_s) - 1)
 
 
-def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passage],
-                    scores: PassageScores, scenes: Sequence[Scene],
-                    visual: Sequence[SceneHit] | None, options: RetrievalOptions,
-                    named: npt.NDArray[np.float64] | None = None) -> EvidenceSet:
+def choose_evidence(
+    relation: str,
+    anchor: str | None,
+    passages: Sequence[Passage],
+    scores: PassageScores,
+    scenes: Sequence[Scene],
+    visual: Sequence[SceneHit] | None,
+    options: RetrievalOptions,
+    named: npt.NDArray[np.float64] | None = None,
+) -> EvidenceSet:
     """Pick the evidence for one question from its passages' scores.
 
     ``passages`` are in time order and ``scores`` match the question (or, for a relational question,
@@ -200,12 +224,20 @@ def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passag
 
     def item(i: int, role: str) -> Evidence:
         p = passages[i]
-        return Evidence(channel=p.channel, start_s=p.start_s, end_s=p.end_s, text=p.text,
-                        scene=scene_of[i], similarity=float(scores.dense[i]), fused=float(fused[i]),
-                        role=role)
+        return Evidence(
+            channel=p.channel,
+            start_s=p.start_s,
+            end_s=p.end_s,
+            text=p.text,
+            scene=scene_of[i],
+            similarity=float(scores.dense[i]),
+            fused=float(fused[i]),
+            role=role,
+        )
 
-    picked = _pick(relation, passages, scores.dense, anchor_scores(scores.dense, scores.lexical, named),
-                   fused, options)
+    picked = _pick(
+        relation, passages, scores.dense, anchor_scores(scores.dense, scores.lexical, named), fused, options
+    )
     items = [item(i, role) for i, role in picked]
     if relation in ("after", "before") and anchor is not None and items:
         anchor_item = items[0]
@@ -214,9 +246,18 @@ def choose_evidence(relation: str, anchor: str | None, passages: Sequence[Passag
             items.insert(1, replace(anchor_item, text=tail, role=relation, in_anchor_sentence=True))
     if visual and relation == "none":
         best = visual[0]
-        items.append(Evidence(channel="visual", start_s=best.scene.start_s, end_s=best.scene.end_s,
-                              text=None, scene=best.scene.index, similarity=best.max_score, fused=0.0,
-                              role="match"))
+        items.append(
+            Evidence(
+                channel="visual",
+                start_s=best.scene.start_s,
+                end_s=best.scene.end_s,
+                text=None,
+                scene=best.scene.index,
+                similarity=best.max_score,
+                fused=0.0,
+                role="match",
+            )
+        )
     items.sort(key=lambda e: (e.start_s, e.channel))
     return EvidenceSet(items=tuple(items), relation=relation, anchor=anchor, best_similarity=best_similarity)
 
@@ -238,8 +279,11 @@ def sentence_part(sentence: str, anchor: str, relation: str) -> str | None:
     return None
 
 
-def anchor_scores(dense: npt.NDArray[np.float32], lexical: npt.NDArray[np.float64],
-                  named: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
+def anchor_scores(
+    dense: npt.NDArray[np.float32],
+    lexical: npt.NDArray[np.float64],
+    named: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
     """How well each passage matches the event a relational question points at: the dense score, plus
     the lexical one scaled to 0..LEXICAL_SHARE and the share of the question's names held, times
     NAME_SHARE. Of passages about "the yoga class", the one naming the person asked about ("what does
@@ -251,9 +295,14 @@ def anchor_scores(dense: npt.NDArray[np.float32], lexical: npt.NDArray[np.float6
     return dense.astype(np.float64) + LEXICAL_SHARE * scaled + NAME_SHARE * held
 
 
-def _pick(relation: str, passages: Sequence[Passage], dense: npt.NDArray[np.float32],
-          anchoring: npt.NDArray[np.float64], fused: npt.NDArray[np.float64],
-          options: RetrievalOptions) -> list[tuple[int, str]]:
+def _pick(
+    relation: str,
+    passages: Sequence[Passage],
+    dense: npt.NDArray[np.float32],
+    anchoring: npt.NDArray[np.float64],
+    fused: npt.NDArray[np.float64],
+    options: RetrievalOptions,
+) -> list[tuple[int, str]]:
     """(passage index, role) of the evidence for a question with this temporal relation; for
     "after"/"before", the anchor comes first."""
     if len(dense) == 0:
@@ -263,16 +312,16 @@ def _pick(relation: str, passages: Sequence[Passage], dense: npt.NDArray[np.floa
         chosen = time_window(passages, anchor, relation, options.window, options.window_s)
         return [(anchor, "anchor"), *((i, relation) for i in chosen)]
     if relation in ("first", "last", "when"):
-        return [(i, "match") for i in select_scenes(relation, anchoring,
-                                                    tolerance=options.repeat_tolerance)]
+        return [(i, "match") for i in select_scenes(relation, anchoring, tolerance=options.repeat_tolerance)]
     best = float(dense.max())
     order = np.argsort(-fused, kind="stable")
     close = [int(i) for i in order if dense[i] >= best - options.keep_within]
-    return [(i, "match") for i in close[:options.top_k]]
+    return [(i, "match") for i in close[: options.top_k]]
 
 
-def time_window(passages: Sequence[Passage], anchor: int, relation: str, count: int,
-                seconds: float) -> list[int]:
+def time_window(
+    passages: Sequence[Passage], anchor: int, relation: str, count: int, seconds: float
+) -> list[int]:
     """Indices of up to ``count`` passages following ("after") or preceding ("before") passage
     ``anchor`` within ``seconds`` of it, nearest first; the nearest one is taken however far it is.
     ``passages`` are in time order; one with the anchor's own text (a sign still on screen) is skipped."""

@@ -42,8 +42,12 @@ class _Rule:
 
 
 def _rule(relation: str, words: str, anchor: str, closing: str | None = None) -> _Rule:
-    return _Rule(relation, re.compile(words, re.IGNORECASE), anchor,
-                 re.compile(closing, re.IGNORECASE) if closing is not None else None)
+    return _Rule(
+        relation,
+        re.compile(words, re.IGNORECASE),
+        anchor,
+        re.compile(closing, re.IGNORECASE) if closing is not None else None,
+    )
 
 
 # Tried in order. First/last come before "when" so that "when does X happen for the first time" is a
@@ -56,18 +60,34 @@ _RULES = (
     _rule("last", r" for the (?:last|final) time\b", "before"),
     _rule("last", rf"\bwhen (?:{_VERBS}) ", "between", r" (?:last|finally)\b"),
     # "what did she do when the class ended": the moment the event is over, so what follows it.
-    _rule("after", r"\b(?:when|once|as soon as) ", "between",
-          r" (?:ended|finished|was over|were over|had ended|had finished|stopped|was done|were done)\b"),
+    _rule(
+        "after",
+        r"\b(?:when|once|as soon as) ",
+        "between",
+        r" (?:ended|finished|was over|were over|had ended|had finished|stopped|was done|were done)\b",
+    ),
     _rule("after", r"\bwhat (?:follows|comes after|came after) ", "after"),
     # Not "written after LOCKER" or "listed after the name": there "after" is about position, not time.
-    _rule("after", r"(?<!written )(?<!printed )(?<!shown )(?<!listed )(?<!displayed )(?<!appears )"
-                   r"(?<!appear )(?<!comes )\b(?:(?:right|just|immediately|shortly|soon) )?"
-                   r"(?:after|following|once|since) ", "after"),
+    _rule(
+        "after",
+        r"(?<!written )(?<!printed )(?<!shown )(?<!listed )(?<!displayed )(?<!appears )"
+        r"(?<!appear )(?<!comes )\b(?:(?:right|just|immediately|shortly|soon) )?"
+        r"(?:after|following|once|since) ",
+        "after",
+    ),
     _rule("before", r"\bwhat (?:precedes|preceded|comes before|came before) ", "after"),
-    _rule("before", r"\b(?:(?:right|just|immediately|shortly) )?"
-                    r"(?:before|prior to|until|leading up to|led up to) ", "after"),
-    _rule("when", rf"\b(?:when|at what (?:time|point|moment)|what time|at which (?:point|moment)|"
-                  rf"how far (?:in|into the video)) (?:(?:{_VERBS}|will)\b ?)?", "after"),
+    _rule(
+        "before",
+        r"\b(?:(?:right|just|immediately|shortly) )?"
+        r"(?:before|prior to|until|leading up to|led up to) ",
+        "after",
+    ),
+    _rule(
+        "when",
+        rf"\b(?:when|at what (?:time|point|moment)|what time|at which (?:point|moment)|"
+        rf"how far (?:in|into the video)) (?:(?:{_VERBS}|will)\b ?)?",
+        "after",
+    ),
 )
 _WORD_CHAR = re.compile(r"\w")
 _TRAILING = " ?.!,;:"
@@ -101,8 +121,9 @@ def check_question(question: str) -> str:
     if not question.strip():
         raise QuestionError("the question is empty; ask something about the video")
     if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(f"the question is {len(question):,} characters long; ask in at most "
-                            f"{MAX_QUESTION_CHARS:,}")
+        raise QuestionError(
+            f"the question is {len(question):,} characters long; ask in at most {MAX_QUESTION_CHARS:,}"
+        )
     return question
 
 
@@ -142,17 +163,18 @@ def _find(rule: _Rule, text: str) -> _Found | None:
         if words is None:
             return None
         start = first_word.start()
-        return _Found(start, words.end(), start, text[start: words.start()])
+        return _Found(start, words.end(), start, text[start : words.start()])
     words = rule.words.search(text)
     if words is None or words.end() == len(text):
         return None
     if rule.closing is None:
-        return _Found(words.start(), len(text), words.end(), text[words.end():])
+        return _Found(words.start(), len(text), words.end(), text[words.end() :])
     closing = rule.closing.search(text, words.end() + 1)
     if closing is None:
         return None
-    return _Found(words.start(), len(text), words.end(), text[words.end(): closing.start()],
-                  text[closing.end():])
+    return _Found(
+        words.start(), len(text), words.end(), text[words.end() : closing.start()], text[closing.end() :]
+    )
 
 
 def _clause(anchor: str) -> str:
@@ -175,22 +197,27 @@ def order_in_sentence(text: str) -> tuple[str, str] | None:
     after X" can itself hold the answer.
     """
     parsed = parse_question(text)
-    if parsed.relation in ("after", "before") and parsed.anchor and parsed.rest \
-            and _WORD_CHAR.search(parsed.rest):
+    if (
+        parsed.relation in ("after", "before")
+        and parsed.anchor
+        and parsed.rest
+        and _WORD_CHAR.search(parsed.rest)
+    ):
         if parsed.relation == "after":
             return parsed.anchor, parsed.rest
         return parsed.rest, parsed.anchor
     single = " ".join(text.split())
     then = _THEN.search(single, 1)
     if then is not None:
-        earlier, later = _clean(single[: then.start()]), _clean(single[then.end():])
+        earlier, later = _clean(single[: then.start()]), _clean(single[then.end() :])
         if earlier and later:
             return earlier, later
     return None
 
 
-def select_scenes(relation: str, anchor_scores: npt.NDArray[np.floating], window: int = 2,
-                  tolerance: float = 0.02) -> list[int]:
+def select_scenes(
+    relation: str, anchor_scores: npt.NDArray[np.floating], window: int = 2, tolerance: float = 0.02
+) -> list[int]:
     """Indices of the scenes a question with ``relation`` is about, in time order.
 
     ``anchor_scores`` (n_scenes,) says how well each scene (in time order) matches the anchor. "after"

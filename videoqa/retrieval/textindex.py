@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videoqa")
 
+
 @dataclass(frozen=True)
 class PassageScores:
     """How every passage of a video matches one query (arrays aligned with the passages)."""
@@ -33,25 +34,36 @@ class PassageScores:
     lexical: npt.NDArray[np.float64]  # BM25 of the query's tokens, 0 when none occurs
 
 
-
 # --- lexical ----------------------------------------------------------------------------------------
+
 
 def word_list(text: str) -> list[str]:
     """The words of a space-separated literal: long word lists read better as one string."""
     return text.split()
 
 
-_NUMBER_WORDS = {word: str(value) for value, word in enumerate(word_list(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"))}
-_TENS = {word: 10 * (i + 2) for i, word in enumerate(word_list(
-    "twenty thirty forty fifty sixty seventy eighty ninety"))}
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        word_list(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+            "sixteen seventeen eighteen nineteen"
+        )
+    )
+}
+_TENS = {
+    word: 10 * (i + 2)
+    for i, word in enumerate(word_list("twenty thirty forty fifty sixty seventy eighty ninety"))
+}
 # Words that carry no meaning for search; kept short on purpose: "after", "first" and the like matter.
-STOPWORDS = frozenset(word_list(
-    "a an the is are was were be been being do does did of to in on at by for with and or but what which "
-    "who whom whose how why where there this that these those it its as from into than then so if "
-    "has have had i you he she we they me him her us them my your his our their can could would should "
-    "will shall may might must about video show shows shown say says said"))
+STOPWORDS = frozenset(
+    word_list(
+        "a an the is are was were be been being do does did of to in on at by for with and or but what which "
+        "who whom whose how why where there this that these those it its as from into than then so if "
+        "has have had i you he she we they me him her us them my your his our their can could would should "
+        "will shall may might must about video show shows shown say says said"
+    )
+)
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -92,8 +104,13 @@ def lexical_scores(query: str, passages: Sequence[str]) -> npt.NDArray[np.float6
     return np.where(holds, np.maximum(scores, 1e-6), 0.0)
 
 
-def question_scores(question: str, anchor: str | None, embedder: TextEmbedder, passages: Sequence[Passage],
-                    passage_vectors: npt.NDArray[np.float32]) -> PassageScores:
+def question_scores(
+    question: str,
+    anchor: str | None,
+    embedder: TextEmbedder,
+    passages: Sequence[Passage],
+    passage_vectors: npt.NDArray[np.float32],
+) -> PassageScores:
     """Passages scored for a question; with an anchor event ("after the swim"), for the event *in* the
     question: the mean of the anchor's and the whole question's scores, so "what does Henry do after the
     swim" finds Henry's swim rather than anybody's."""
@@ -102,15 +119,24 @@ def question_scores(question: str, anchor: str | None, embedder: TextEmbedder, p
     vectors = embedder.embed([anchor, question])
     by_anchor = score_passages(anchor, vectors[0], passages, passage_vectors)
     by_question = score_passages(question, vectors[1], passages, passage_vectors)
-    return PassageScores(dense=((by_anchor.dense + by_question.dense) / 2).astype(np.float32),
-                         lexical=(by_anchor.lexical + by_question.lexical) / 2)
+    return PassageScores(
+        dense=((by_anchor.dense + by_question.dense) / 2).astype(np.float32),
+        lexical=(by_anchor.lexical + by_question.lexical) / 2,
+    )
 
 
-def score_passages(query: str, query_vector: npt.NDArray[np.float32], passages: Sequence[Passage],
-                   passage_vectors: npt.NDArray[np.float32]) -> PassageScores:
+def score_passages(
+    query: str,
+    query_vector: npt.NDArray[np.float32],
+    passages: Sequence[Passage],
+    passage_vectors: npt.NDArray[np.float32],
+) -> PassageScores:
     """Dense and lexical scores of every passage for one query."""
     if len(passages) != len(passage_vectors):
         raise ValueError(f"{len(passages)} passages but {len(passage_vectors)} vectors")
-    dense = (passage_vectors @ query_vector.reshape(-1)).astype(np.float32) if len(passages) else \
-        np.zeros(0, dtype=np.float32)
+    dense = (
+        (passage_vectors @ query_vector.reshape(-1)).astype(np.float32)
+        if len(passages)
+        else np.zeros(0, dtype=np.float32)
+    )
     return PassageScores(dense=dense, lexical=lexical_scores(query, [p.text for p in passages]))

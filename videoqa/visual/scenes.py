@@ -100,8 +100,12 @@ def pick_boundaries(depth: FloatArray, options: SceneOptions) -> npt.NDArray[np.
     return candidates[depth[candidates] > threshold].astype(np.int64)
 
 
-def segment(embeddings: npt.NDArray[np.floating], timestamps_s: FloatArray, duration_s: float,
-            options: SceneOptions | None = None) -> list[Scene]:
+def segment(
+    embeddings: npt.NDArray[np.floating],
+    timestamps_s: FloatArray,
+    duration_s: float,
+    options: SceneOptions | None = None,
+) -> list[Scene]:
     """Cut sampled frames into scenes.
 
     ``embeddings`` (n, d), one row per sampled frame; ``timestamps_s`` (n,) their times; ``duration_s``
@@ -126,8 +130,9 @@ def _edges_s(cuts: list[int], times: FloatArray, duration_s: float) -> list[floa
     return [0.0, *middles, max(duration_s, float(times[-1]))]
 
 
-def _merge_short(cuts: set[int], similarity: FloatArray, times: FloatArray, duration_s: float,
-                 min_scene_s: float) -> set[int]:
+def _merge_short(
+    cuts: set[int], similarity: FloatArray, times: FloatArray, duration_s: float, min_scene_s: float
+) -> set[int]:
     """Drop cuts until no scene is shorter than ``min_scene_s`` (or only one scene is left).
 
     The shortest scene goes first; it joins the neighbour across the more similar of its two edges.
@@ -146,8 +151,9 @@ def _merge_short(cuts: set[int], similarity: FloatArray, times: FloatArray, dura
     return cuts
 
 
-def _split_long(cuts: set[int], depth: FloatArray, times: FloatArray, duration_s: float,
-                max_scene_s: float) -> set[int]:
+def _split_long(
+    cuts: set[int], depth: FloatArray, times: FloatArray, duration_s: float, max_scene_s: float
+) -> set[int]:
     """Add cuts until no scene is longer than ``max_scene_s``: at the deepest inner gap, else evenly."""
     cuts = set(cuts)
     ordered = sorted(cuts)
@@ -157,8 +163,11 @@ def _split_long(cuts: set[int], depth: FloatArray, times: FloatArray, duration_s
         before, last = pending.pop()
         first = before + 1
         start_s = 0.0 if before < 0 else (times[before] + times[first]) / 2.0
-        end_s = max(duration_s, float(times[-1])) if last == len(times) - 1 \
+        end_s = (
+            max(duration_s, float(times[-1]))
+            if last == len(times) - 1
             else (times[last] + times[last + 1]) / 2.0
+        )
         if end_s - start_s <= max_scene_s or last <= first:
             continue
         inner = depth[first:last]  # gaps between frames first..last
@@ -169,17 +178,26 @@ def _split_long(cuts: set[int], depth: FloatArray, times: FloatArray, duration_s
     return cuts
 
 
-def _scenes_from_cuts(cuts: list[int], embeddings: npt.NDArray[np.floating], times: FloatArray,
-                      duration_s: float) -> list[Scene]:
+def _scenes_from_cuts(
+    cuts: list[int], embeddings: npt.NDArray[np.floating], times: FloatArray, duration_s: float
+) -> list[Scene]:
     edges = _edges_s(cuts, times, duration_s)
     firsts = [0, *(cut + 1 for cut in cuts)]
     stops = [*(cut + 1 for cut in cuts), len(times)]
     scenes = []
     for index, (first, stop) in enumerate(zip(firsts, stops, strict=True)):
         keyframe = first + keyframe_index(embeddings[first:stop])
-        scenes.append(Scene(index=index, start_s=float(edges[index]), end_s=float(edges[index + 1]),
-                            first_frame=first, stop_frame=stop, keyframe=keyframe,
-                            keyframe_s=float(times[keyframe])))
+        scenes.append(
+            Scene(
+                index=index,
+                start_s=float(edges[index]),
+                end_s=float(edges[index + 1]),
+                first_frame=first,
+                stop_frame=stop,
+                keyframe=keyframe,
+                keyframe_s=float(times[keyframe]),
+            )
+        )
     return scenes
 
 
@@ -246,14 +264,17 @@ class StreamingSceneTiller:
         if previous < similarity:  # the climb to the left stops here: this gap is its own peak
             self._left_peak = similarity
         depth = self._left_peak - similarity
-        window = self._recent_depths[-self._options.window_frames:]
+        window = self._recent_depths[-self._options.window_frames :]
         self._recent_depths.append(depth)
-        threshold = max(self._options.min_depth,
-                        float(np.mean(window) + self._options.alpha * np.std(window)) if window else 0.0)
-        ahead = self._similarity[gap + 1: gap + 1 + self._options.lookahead_frames]
+        threshold = max(
+            self._options.min_depth,
+            float(np.mean(window) + self._options.alpha * np.std(window)) if window else 0.0,
+        )
+        ahead = self._similarity[gap + 1 : gap + 1 + self._options.lookahead_frames]
         is_local_minimum = all(similarity <= other for other in ahead)
-        long_enough = (self._times[gap] + self._times[gap + 1]) / 2.0 - self._scene_start_s \
-            >= self._options.min_scene_s
+        long_enough = (
+            self._times[gap] + self._times[gap + 1]
+        ) / 2.0 - self._scene_start_s >= self._options.min_scene_s
         return depth > threshold and is_local_minimum and long_enough
 
     def _too_long(self, gap: int) -> bool:
@@ -268,9 +289,15 @@ class StreamingSceneTiller:
     def _close(self, stop: int, end_s: float) -> Scene:
         """Emit frames [0, stop) as a scene and keep the rest as the start of the next one."""
         keyframe = keyframe_index(np.asarray(self._vectors[:stop]))
-        scene = Scene(index=self._index, start_s=self._scene_start_s, end_s=end_s,
-                      first_frame=self._first_frame, stop_frame=self._first_frame + stop,
-                      keyframe=self._first_frame + keyframe, keyframe_s=self._times[keyframe])
+        scene = Scene(
+            index=self._index,
+            start_s=self._scene_start_s,
+            end_s=end_s,
+            first_frame=self._first_frame,
+            stop_frame=self._first_frame + stop,
+            keyframe=self._first_frame + keyframe,
+            keyframe_s=self._times[keyframe],
+        )
         self._index += 1
         self._scene_start_s = end_s
         self._first_frame += stop

@@ -90,8 +90,10 @@ def _model_source(name: str) -> ModelSource:
     if name.startswith(HUB_PREFIX):
         hub_id = name.removeprefix(HUB_PREFIX).strip("/")
         if not hub_id:
-            raise EmbedderError(f"{name!r}: name a hub repository after {HUB_PREFIX}, e.g. "
-                                f"{HUB_PREFIX}openai/clip-vit-base-patch32")
+            raise EmbedderError(
+                f"{name!r}: name a hub repository after {HUB_PREFIX}, e.g. "
+                f"{HUB_PREFIX}openai/clip-vit-base-patch32"
+            )
         return ModelSource(label=hub_id, local_dir=CHECKPOINTS_DIR / hub_id.rsplit("/", 1)[-1], hub_id=hub_id)
     folder = Path(name).expanduser()
     return ModelSource(label=folder.resolve().name, local_dir=folder)

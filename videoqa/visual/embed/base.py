@@ -89,13 +89,15 @@ REGISTRY: dict[str, EmbedderSpec] = {
     "clip-vit-b32": EmbedderSpec("clip", "OpenAI CLIP ViT-B/32, 224 px", "openai/clip-vit-base-patch32"),
     "clip-vit-b16": EmbedderSpec("clip", "OpenAI CLIP ViT-B/16, 224 px", "openai/clip-vit-base-patch16"),
     "clip-vit-l14": EmbedderSpec("clip", "OpenAI CLIP ViT-L/14, 224 px", "openai/clip-vit-large-patch14"),
-    "siglip-b16-224": EmbedderSpec("clip", "Google SigLIP base, patch 16, 224 px",
-                                   "google/siglip-base-patch16-224"),
+    "siglip-b16-224": EmbedderSpec(
+        "clip", "Google SigLIP base, patch 16, 224 px", "google/siglip-base-patch16-224"
+    ),
 }
 
 
 def check_pixels(pixels: npt.NDArray[np.uint8]) -> None:
     """Raise ValueError unless ``pixels`` is a (n, height, width, 3) uint8 array."""
     if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
-        raise ValueError(f"frames must be a (n, height, width, 3) uint8 RGB array, "
-                         f"got shape {pixels.shape} {pixels.dtype}")
+        raise ValueError(
+            f"frames must be a (n, height, width, 3) uint8 RGB array, got shape {pixels.shape} {pixels.dtype}"
+        )

@@ -79,10 +79,11 @@ class ImagePreprocess:
             scale = self.size / min(height, width)
             out_h, out_w = max(self.size, round(height * scale)), max(self.size, round(width * scale))
         if (out_h, out_w) != (height, width):
-            images = F.interpolate(images, size=(out_h, out_w), mode="bicubic", antialias=True,
-                                   align_corners=False)
+            images = F.interpolate(
+                images, size=(out_h, out_w), mode="bicubic", antialias=True, align_corners=False
+            )
         top, left = (out_h - self.size) // 2, (out_w - self.size) // 2
-        images = images[:, :, top:top + self.size, left:left + self.size]
+        images = images[:, :, top : top + self.size, left : left + self.size]
         # Bicubic overshoots at edges; PIL, which these models were trained with, clips to the pixel range.
         images = images.clamp(0, 255) / 255
         mean = torch.tensor(self.mean, device=images.device).view(1, 3, 1, 1)
@@ -118,20 +119,32 @@ class BatchBackoff:
 
     def _shrink(self, failed_size: int) -> None:
         if failed_size == 1:
-            raise EmbedderError("out of GPU memory even one item at a time; free GPU memory, pick a smaller "
-                                "model or use device cpu")
+            raise EmbedderError(
+                "out of GPU memory even one item at a time; free GPU memory, pick a smaller "
+                "model or use device cpu"
+            )
         self.batch_size = failed_size // 2
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        log.warning("out of GPU memory embedding %d items at a time; using %d from now on",
-                    failed_size, self.batch_size)
+        log.warning(
+            "out of GPU memory embedding %d items at a time; using %d from now on",
+            failed_size,
+            self.batch_size,
+        )
 
 
 class ClipEmbedder:
     """Frame and text embeddings from a CLIP or SigLIP model; build one with ``load_clip``."""
 
-    def __init__(self, model: Any, tokenizer: Any, preprocess: ImagePreprocess, text_padding: str,
-                 name: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        preprocess: ImagePreprocess,
+        text_padding: str,
+        name: str,
+        batch_size: int,
+    ) -> None:
         self._model = model
         self._tokenizer = tokenizer
         self._preprocess = preprocess
@@ -149,13 +162,13 @@ class ClipEmbedder:
     def embed_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """(n, height, width, 3) uint8 RGB frames -> (n, dim) float32 rows of unit length."""
         check_pixels(pixels)
-        return self._stack(self._batches.map(lambda start, stop: self._images(pixels[start:stop]),
-                                             len(pixels)))
+        return self._stack(
+            self._batches.map(lambda start, stop: self._images(pixels[start:stop]), len(pixels))
+        )
 
     def embed_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """n texts -> (n, dim) float32 rows of unit length; longer texts are cut at the model's limit."""
-        return self._stack(self._batches.map(lambda start, stop: self._texts(texts[start:stop]),
-                                             len(texts)))
+        return self._stack(self._batches.map(lambda start, stop: self._texts(texts[start:stop]), len(texts)))
 
     def _images(self, pixels: npt.NDArray[np.uint8]) -> torch.Tensor:
         # torch.tensor copies: frames may come read-only or strided from the decoder.
@@ -165,10 +178,18 @@ class ClipEmbedder:
             return _unit_rows(self._model.get_image_features(pixel_values=images))
 
     def _texts(self, texts: list[str]) -> torch.Tensor:
-        tokens = self._tokenizer(texts, padding=self._text_padding, truncation=True,
-                                 max_length=self._max_tokens, return_tensors="pt")
-        inputs = {key: tokens[key].to(self._model.device)
-                  for key in ("input_ids", "attention_mask") if key in tokens}
+        tokens = self._tokenizer(
+            texts,
+            padding=self._text_padding,
+            truncation=True,
+            max_length=self._max_tokens,
+            return_tensors="pt",
+        )
+        inputs = {
+            key: tokens[key].to(self._model.device)
+            for key in ("input_ids", "attention_mask")
+            if key in tokens
+        }
         with torch.inference_mode():
             return _unit_rows(self._model.get_text_features(**inputs))
 
@@ -199,22 +220,25 @@ def load_clip(source: ModelSource, options: EmbedOptions) -> ClipEmbedder:
     model, tokenizer = _load_parts(folder, resolve_dtype(options.dtype, device))
     preprocess = _image_preprocess(folder, family, int(model.config.vision_config.image_size))
     name = f"{model_type}:{source.label}@{_fingerprint(folder)}"
-    return ClipEmbedder(model.to(device).eval(), tokenizer, preprocess, family.text_padding, name,
-                        options.batch_size)
+    return ClipEmbedder(
+        model.to(device).eval(), tokenizer, preprocess, family.text_padding, name, options.batch_size
+    )
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" -> the first of cuda, mps and cpu that is present; a device named outright must be present."""
+    """ "auto" -> the first of cuda, mps and cpu that is present; a device named outright must be present."""
     if name == "auto":
         name = next(kind for kind, available in _DEVICES.items() if available())
     elif not _DEVICES[name]():
-        raise EmbedderError(f"device {name!r} is not available to torch {torch.__version__} on this machine; "
-                            "use device auto or cpu")
+        raise EmbedderError(
+            f"device {name!r} is not available to torch {torch.__version__} on this machine; "
+            "use device auto or cpu"
+        )
     return torch.device(name)
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """"auto" -> float16 on CUDA, float32 elsewhere (half precision is slow or unsupported off CUDA)."""
+    """ "auto" -> float16 on CUDA, float32 elsewhere (half precision is slow or unsupported off CUDA)."""
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     return _DTYPES[name]
@@ -224,11 +248,15 @@ def _model_folder(source: ModelSource) -> Path:
     if source.local_dir.is_dir():
         return source.local_dir
     if source.local_dir.exists():
-        raise EmbedderError(f"{source.local_dir}: not a folder; give a folder holding a CLIP or SigLIP "
-                            "model saved with save_pretrained")
+        raise EmbedderError(
+            f"{source.local_dir}: not a folder; give a folder holding a CLIP or SigLIP "
+            "model saved with save_pretrained"
+        )
     if source.hub_id is None:
-        raise EmbedderError(f"{source.local_dir}: no such folder; give a folder holding a CLIP or SigLIP "
-                            f"model saved with save_pretrained, or one of: {', '.join(REGISTRY)}")
+        raise EmbedderError(
+            f"{source.local_dir}: no such folder; give a folder holding a CLIP or SigLIP "
+            f"model saved with save_pretrained, or one of: {', '.join(REGISTRY)}"
+        )
     return _download(source.hub_id, source.local_dir)
 
 
@@ -238,27 +266,37 @@ def _download(hub_id: str, local_dir: Path) -> Path:
     try:
         return Path(snapshot_download(hub_id, allow_patterns=list(_MODEL_FILES)))
     except OSError as exc:
-        raise EmbedderError(f"cannot download {hub_id} ({_first_line(exc)}); without a network, save the "
-                            f"model with save_pretrained into {local_dir}/ on another machine and copy "
-                            "that folder here") from None
+        raise EmbedderError(
+            f"cannot download {hub_id} ({_first_line(exc)}); without a network, save the "
+            f"model with save_pretrained into {local_dir}/ on another machine and copy "
+            "that folder here"
+        ) from None
 
 
 def _check_folder(folder: Path) -> str:
     """The folder's model_type, once it is known to hold a supported model with safetensors weights."""
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise EmbedderError(f"{folder}: no config.json, so no model saved with save_pretrained; give a "
-                            "folder holding a CLIP or SigLIP model")
+        raise EmbedderError(
+            f"{folder}: no config.json, so no model saved with save_pretrained; give a "
+            "folder holding a CLIP or SigLIP model"
+        )
     model_type = _read_json(config_file).get("model_type")
     if model_type not in FAMILIES:
-        raise EmbedderError(f"{folder}: holds a {model_type!r} model; frames can be embedded only by "
-                            f"model types {', '.join(FAMILIES)}")
+        raise EmbedderError(
+            f"{folder}: holds a {model_type!r} model; frames can be embedded only by "
+            f"model types {', '.join(FAMILIES)}"
+        )
     if not any(folder.glob("*.safetensors")):
-        raise EmbedderError(f"{folder}: no .safetensors weights, and pickled weights (.bin, .pt) are not "
-                            "loaded; re-save the model with save_pretrained(folder, safe_serialization=True)")
+        raise EmbedderError(
+            f"{folder}: no .safetensors weights, and pickled weights (.bin, .pt) are not "
+            "loaded; re-save the model with save_pretrained(folder, safe_serialization=True)"
+        )
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
-        raise EmbedderError(f"{folder}: no tokenizer ({' or '.join(_TOKENIZER_FILES)}); save the model's "
-                            "tokenizer or processor into the folder with save_pretrained too")
+        raise EmbedderError(
+            f"{folder}: no tokenizer ({' or '.join(_TOKENIZER_FILES)}); save the model's "
+            "tokenizer or processor into the folder with save_pretrained too"
+        )
     return str(model_type)
 
 
@@ -285,12 +323,17 @@ def _image_preprocess(folder: Path, family: Family, size: int) -> ImagePreproces
     if config_file.is_file():
         settings = _read_json(config_file)
     else:
-        log.warning("%s: no preprocessor_config.json; using the standard mean, std and cropping of its "
-                    "model family", folder)
+        log.warning(
+            "%s: no preprocessor_config.json; using the standard mean, std and cropping of its model family",
+            folder,
+        )
         settings = {}
-    return ImagePreprocess(size=size, mean=_per_channel(settings.get("image_mean", family.image_mean)),
-                           std=_per_channel(settings.get("image_std", family.image_std)),
-                           center_crop=bool(settings.get("do_center_crop", family.center_crop)))
+    return ImagePreprocess(
+        size=size,
+        mean=_per_channel(settings.get("image_mean", family.image_mean)),
+        std=_per_channel(settings.get("image_std", family.image_std)),
+        center_crop=bool(settings.get("do_center_crop", family.center_crop)),
+    )
 
 
 def _per_channel(value: Any) -> tuple[float, ...]:

@@ -31,8 +31,13 @@ class PixelEmbedder:
         check_pixels(pixels)
         if len(pixels) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        parts = np.concatenate([np.sqrt(_HIST_WEIGHT) * _sqrt_histograms(pixels),
-                                np.sqrt(1 - _HIST_WEIGHT) * _centred_thumbnails(pixels)], axis=1)
+        parts = np.concatenate(
+            [
+                np.sqrt(_HIST_WEIGHT) * _sqrt_histograms(pixels),
+                np.sqrt(1 - _HIST_WEIGHT) * _centred_thumbnails(pixels),
+            ],
+            axis=1,
+        )
         return _unit_rows(parts)
 
     def embed_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
@@ -40,15 +45,19 @@ class PixelEmbedder:
         raise EmbedderError(
             "the pixel embedder cannot embed text, so questions cannot be matched to frames; put a CLIP "
             "or SigLIP model saved with save_pretrained in checkpoints/NAME/ and pass "
-            "--embedder checkpoints/NAME")
+            "--embedder checkpoints/NAME"
+        )
 
 
 def _sqrt_histograms(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     """Square roots of each frame's normalised RGB histogram: unit vectors whose dot product is the
     Bhattacharyya coefficient of two colour distributions."""
     levels = pixels >> (8 - _BIN_BITS)
-    codes = ((levels[..., 0].astype(np.uint16) << (2 * _BIN_BITS))
-             | (levels[..., 1].astype(np.uint16) << _BIN_BITS) | levels[..., 2])
+    codes = (
+        (levels[..., 0].astype(np.uint16) << (2 * _BIN_BITS))
+        | (levels[..., 1].astype(np.uint16) << _BIN_BITS)
+        | levels[..., 2]
+    )
     # One bincount per frame on 16-bit codes: over 10x faster than one bincount over the batch, which needs
     # 64-bit codes offset per frame.
     counts = np.stack([np.bincount(frame.ravel(), minlength=_BINS**3) for frame in codes])

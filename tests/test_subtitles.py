@@ -9,7 +9,8 @@ import pytest
 import srt
 import webvtt
 
-from videoqa.respond.subtitles import Cue, SubtitleFile, render_srt, render_vtt, subtitle_time
+from videoqa.respond.subtitles import SubtitleFile
+from videoqa.respond.writers import Cue, render_srt, render_vtt, subtitle_time
 
 CUES = [
     Cue(0.0, 4.02, "A man opens the door."),

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from videoqa.cli.options import ModelChoice, assistant_options, model_options
 from videoqa.cli.util import FetchProgress, VideoProgress, reports_user_errors
-from videoqa.media.timefmt import format_clock
-
-if TYPE_CHECKING:
-    from videoqa.respond.answer import Answer
 
 ASK_EPILOG = """\b
 Examples:
@@ -45,6 +40,7 @@ def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: An
     """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
     from videoqa.assistant import Assistant
     from videoqa.media.video import check_file
+    from videoqa.respond.writers import AskResult, Timing, writer
     from videoqa.retrieval.retrieve import RetrievalOptions
     from videoqa.retrieval.temporal import check_question
 
@@ -63,54 +59,7 @@ def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: An
         assistant.knowledge(video)
         indexed = time.perf_counter()
         result = assistant.ask(video, question)
-    timing = {
-        "models_s": round(loaded - started, 3),
-        "index_s": round(indexed - loaded, 3),
-        "answer_s": round(time.perf_counter() - indexed, 3),
-    }
-    click.echo(json.dumps(_as_json(result, video, timing), indent=2) if as_json else _as_text(result))
-
-
-def _as_text(result: Answer) -> str:
-    from videoqa.respond.answer import evidence_line
-
-    lines = [result.text]
-    if result.evidence:
-        lines += ["", "evidence:"]
-        lines += [f"  {evidence_line(item)}{_scene_note(item.scene)}" for item in result.evidence]
-    return "\n".join(lines)
-
-
-def _scene_note(scene: int | None) -> str:
-    return f"  (scene {scene + 1})" if scene is not None else ""
-
-
-def _as_json(result: Answer, video: str, timing: dict[str, float]) -> dict[str, Any]:
-    return {
-        "video": video,
-        "question": result.question,
-        "answer": result.text,
-        "abstained": result.abstained,
-        "quoted": result.quoted,
-        "model_reply": result.model_reply,
-        "relation": result.relation,
-        "best_similarity": round(result.best_similarity, 4),
-        "relevance": round(result.relevance, 4) if result.relevance is not None else None,
-        "evidence": [
-            {
-                "channel": e.channel,
-                "start_s": round(e.start_s, 3),
-                "end_s": round(e.end_s, 3),
-                "start": format_clock(e.start_s, 0),
-                "end": format_clock(e.end_s, 0),
-                "text": e.text,
-                "scene": e.scene,
-                "similarity": round(e.similarity, 4),
-                "fused": round(e.fused, 5),
-                "role": e.role,
-            }
-            for e in result.evidence
-        ],
-        "models": result.models,
-        "timing": timing,
-    }
+    timing = Timing(
+        models_s=loaded - started, index_s=indexed - loaded, answer_s=time.perf_counter() - indexed
+    )
+    click.echo(writer("json" if as_json else "text").render(AskResult(video, result, timing)), nl=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ import click
 
 from videoqa.cli.options import ModelChoice, assistant_options, model_options
 from videoqa.cli.util import FetchProgress, UserError, VideoProgress, reports_user_errors
+from videoqa.errors import InputError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,6 +58,7 @@ def caption(
     from videoqa.assistant import Assistant
     from videoqa.media.video import check_file
     from videoqa.respond.captions import QuietMerger
+    from videoqa.respond.writers import Captions, writer
 
     check_file(video)
     options = assistant_options(ModelChoice(**model_choice))
@@ -73,10 +74,15 @@ def caption(
             assistant.knowledge(video)  # indexing shows its progress; captions then print plainly
     written: list[CaptionEvent] = []
     merger = QuietMerger(options.captioning.quiet_merge_s)
+    model = assistant.llm.id
+    # JSON of the whole video is printed once every caption is in; text and JSON lines as each comes
+    lines = None if as_json and not stream else writer("jsonl" if as_json else "text")
 
     def emit(events: list[CaptionEvent]) -> None:
         for event in events:
-            _emit(event, files, written, as_json and not stream, as_json and stream)
+            _keep(event, files, written)
+            if lines is not None:
+                click.echo(lines.render(Captions(video, model, (event,))), nl=False)
 
     try:
         for event in scene_captions(assistant, video, stream):
@@ -89,13 +95,8 @@ def caption(
             f"interrupted after {len(written)} captions" + (f"; {kept} hold them" if kept else ""), err=True
         )
         sys.exit(INTERRUPTED_EXIT)
-    if as_json and not stream:
-        click.echo(
-            json.dumps(
-                {"video": video, "captions": [_event_json(e) for e in written], "model": assistant.llm.id},
-                indent=2,
-            )
-        )
+    if lines is None:
+        click.echo(writer("json").render(Captions(video, model, tuple(written))), nl=False)
 
 
 def scene_captions(
@@ -123,34 +124,16 @@ def _subtitle_files(srt: Path | None, vtt: Path | None) -> list[SubtitleFile]:
         raise click.UsageError("--srt and --vtt name the same file")
     try:
         return [SubtitleFile(path, fmt) for path, fmt in ((srt, "srt"), (vtt, "vtt")) if path is not None]
-    except ValueError as exc:  # what SubtitleFile checks first: the paths given (a folder, no such folder)
+    except InputError as exc:  # what SubtitleFile checks first: the paths given (a folder, no such folder)
         raise UserError(str(exc)) from None
 
 
-def _emit(
-    event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent], hold: bool, json_line: bool
-) -> None:
-    from videoqa.respond.subtitles import Cue
+def _keep(event: CaptionEvent, files: list[SubtitleFile], written: list[CaptionEvent]) -> None:
+    """Add ``event`` to the subtitle files (unless it shows nothing) and to what was written."""
+    from videoqa.respond.writers import cue_of
 
-    if event.end_s > event.start_s and event.source != "empty":  # no subtitle saying there is nothing
+    cue = cue_of(event)
+    if cue is not None:
         for file in files:
-            file.add(Cue(event.start_s, event.end_s, event.text))
+            file.add(cue)
     written.append(event)
-    if json_line:
-        click.echo(json.dumps(_event_json(event)))
-    elif not hold:
-        click.echo(f"[{event.span}] {event.text}")
-
-
-def _event_json(event: CaptionEvent) -> dict[str, Any]:
-    return {
-        "scene": event.index,
-        "start_s": round(event.start_s, 3),
-        "end_s": round(event.end_s, 3),
-        "span": event.span,
-        "scenes": list(event.covers),
-        "caption": event.text,
-        "source": event.source,
-        "speech": event.speech,
-        "screen": event.screen,
-    }

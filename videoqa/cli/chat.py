@@ -17,7 +17,7 @@ import click
 
 from videoqa.cli.options import ModelChoice, assistant_options, model_options
 from videoqa.cli.util import FetchProgress, VideoProgress, reports_user_errors
-from videoqa.errors import VideoqaError
+from videoqa.errors import InputError, VideoqaError
 from videoqa.media.timefmt import format_clock
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def _save(session: ChatSession, argument: str) -> None:
     path = Path(argument).expanduser()
     try:
         kind = session.save(path)
-    except (ValueError, OSError) as exc:
+    except (InputError, OSError) as exc:
         click.echo(f"error: cannot save: {exc}", err=True)
         return
     click.echo(f"saved {len(session.turns)} turns to {path} ({kind})", err=True)

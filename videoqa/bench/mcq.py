@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videoqa.errors import InputError, VideoError
+from videoqa.media.formats import VIDEO_SUFFIXES
 from videoqa.respond.prompt import load_prompt
 
 if TYPE_CHECKING:
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("videoqa")
 
 FORMATS = ("egoschema", "nextqa", "mlvu")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 # Option letters, A to H at most: the next letter, "I", is a word a reply uses.
 LETTERS = "ABCDEFGH"
 # Room for "Answer: (B)" and little more: a longer reply is an essay, not a choice.

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videoqa.errors import OptionsError
+from videoqa.media.formats import VIDEO_SUFFIXES
 from videoqa.store.paths import user_dir
 from videoqa.testmedia import facts, voices
 from videoqa.testmedia.story import StoryOptions, TimedEvent, filler, render_events
@@ -43,7 +44,6 @@ log = logging.getLogger("videoqa")
 KINDS = ("speech", "text")
 DEFAULT_LENGTHS_MIN = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0)
 DEFAULT_DEPTHS = (0, 25, 50, 75, 100)
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 _FORMAT_VERSION = 1
 NEEDLE_S = 4.0  # how long a needle is heard or shown
 EDGE_S = 2.0  # depth 0 starts this far in, depth 100 ends this far before the end

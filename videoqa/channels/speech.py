@@ -36,13 +36,15 @@ from videoqa.host.cores import available_cores
 from videoqa.media.decoders import DecoderStalled, run_with_watchdog
 from videoqa.media.timefmt import format_clock
 from videoqa.store import models
+from videoqa.store.devices import devices_for
+from videoqa.store.registry import SPEECH
 from videoqa.types import VideoInfo
 
 log = logging.getLogger("videoqa")
 
 SAMPLE_RATE_HZ = 16_000  # what Whisper models listen at
 DEFAULT_MODEL = models.DEFAULT_SPEECH_MODEL
-DEVICES = ("auto", "cpu", "cuda")
+SPEECH_DEVICES = devices_for(SPEECH)
 # CTranslate2's computation types; "auto" is int8 on CPU and float16 on CUDA.
 COMPUTE_TYPES = (
     "auto",
@@ -124,8 +126,8 @@ class SpeechOptions:
             raise OptionsError("model must name a model or a folder, got an empty string")
         if self.backend not in BACKENDS:
             raise OptionsError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.device not in DEVICES:
-            raise OptionsError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.device not in SPEECH_DEVICES:
+            raise OptionsError(f"device must be one of {', '.join(SPEECH_DEVICES)}, got {self.device!r}")
         if self.compute_type not in COMPUTE_TYPES:
             raise OptionsError(
                 f"compute_type must be one of {', '.join(COMPUTE_TYPES)}, got {self.compute_type!r}"

@@ -14,12 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import VideoqaError
+from videoqa.store.devices import devices_for
+from videoqa.store.registry import DEFAULT_TEXT_EMBEDDER as DEFAULT_TEXT_EMBEDDER  # re-exported
+from videoqa.store.registry import TEXT_EMBEDDING
 
 if TYPE_CHECKING:
     from videoqa.types import Passage
 
-DEFAULT_TEXT_EMBEDDER = "all-minilm-l6-v2"
-TEXT_DEVICES = ("auto", "cpu", "cuda", "mps")
+TEXT_DEVICES = devices_for(TEXT_EMBEDDING)
 
 
 class TextEmbedderError(VideoqaError):
@@ -93,13 +95,13 @@ def load_text_embedder(
     from videoqa.store import models
 
     if name_or_path in models.REGISTRY:
-        if models.REGISTRY[name_or_path].task != "text-embedding":
+        if models.REGISTRY[name_or_path].kind != TEXT_EMBEDDING:
             raise TextEmbedderError(f"{name_or_path} is not a text embedding model")
         folder = (fetch or models.model_dir)(name_or_path)
     else:
         folder = Path(name_or_path).expanduser()
         if not folder.is_dir():
-            known = ", ".join(n for n, s in models.REGISTRY.items() if s.task == "text-embedding")
+            known = ", ".join(n for n, s in models.REGISTRY.items() if s.kind == TEXT_EMBEDDING)
             raise TextEmbedderError(f"{name_or_path}: no such folder, and not a known text model ({known})")
     return SentenceEmbedder(folder, device)
 

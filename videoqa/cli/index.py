@@ -11,7 +11,7 @@ import click
 
 from videoqa.cli.util import UserError, VideoProgress, reports_user_errors
 from videoqa.cli.visual import embedder_option, sampling_options
-from videoqa.store.models import DEFAULT_SPEECH_MODEL, default_speech_model
+from videoqa.store.registry import DEFAULT_SPEECH_MODEL, default_speech_model
 
 if TYPE_CHECKING:
     from videoqa.assistant import Assistant

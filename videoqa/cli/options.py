@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from videoqa.cli.util import UserError, check_device
-from videoqa.cli.visual import DEVICE_CHOICES, embedder_option
-from videoqa.store.models import (
+from videoqa.cli.visual import embedder_option
+from videoqa.store.devices import DEVICES, QUANTIZATIONS
+from videoqa.store.registry import (
     DEFAULT_LLM,
     DEFAULT_SPEECH_MODEL,
     FAST_LLM,
@@ -72,7 +73,7 @@ def model_options(command: F) -> F:
         click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out."),
         click.option(
             "--device",
-            type=click.Choice(DEVICE_CHOICES),
+            type=click.Choice(DEVICES),
             default="auto",
             show_default=True,
             callback=check_device,
@@ -80,7 +81,7 @@ def model_options(command: F) -> F:
         ),
         click.option(
             "--quantize",
-            type=click.Choice(["none", "4bit", "8bit"]),
+            type=click.Choice(QUANTIZATIONS),
             default="none",
             show_default=True,
             help="Load a transformers VLM's weights in 4 or 8 bits (bitsandbytes).",

@@ -13,6 +13,8 @@ import click
 
 from videoqa.cli.util import UserError, VideoProgress, check_device, reports_user_errors
 from videoqa.media.timefmt import format_clock
+from videoqa.store.devices import devices_for
+from videoqa.store.registry import DEFAULT_IMAGE_EMBEDDER, IMAGE_EMBEDDING
 
 if TYPE_CHECKING:
     from videoqa.types import Scene, SceneHit, VideoIndex
@@ -21,14 +23,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videoqa")
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # kept in step with videoqa.visual.embed.DEVICES by a test
-
 
 def embedder_option(command: Any) -> Any:
     return click.option(
         "--embedder",
-        default=lambda: os.environ.get("VIDEOQA_EMBEDDER", "pixel"),
-        show_default="pixel, or $VIDEOQA_EMBEDDER",
+        default=lambda: os.environ.get("VIDEOQA_EMBEDDER", DEFAULT_IMAGE_EMBEDDER),
+        show_default=f"{DEFAULT_IMAGE_EMBEDDER}, or $VIDEOQA_EMBEDDER",
         help="Image model: a registered name (pixel, clip-vit-b32, ...), a folder holding a CLIP or "
         "SigLIP model, or hf-hub:ORG/MODEL.",
     )(command)
@@ -40,7 +40,7 @@ def sampling_options(command: Any) -> Any:
     )(command)
     return click.option(
         "--device",
-        type=click.Choice(DEVICE_CHOICES),
+        type=click.Choice(devices_for(IMAGE_EMBEDDING)),
         default="auto",
         show_default=True,
         callback=check_device,

@@ -11,10 +11,12 @@ import numpy.typing as npt
 
 from videoqa.errors import OptionsError, VideoqaError
 from videoqa.host.cores import available_cores
-from videoqa.store.models import DEFAULT_LLM as DEFAULT_LLM  # re-exported: llm.DEFAULT_LLM
+from videoqa.store.devices import QUANTIZATIONS as QUANTIZATIONS  # re-exported: llm.QUANTIZATIONS
+from videoqa.store.devices import devices_for
+from videoqa.store.registry import ANSWER
+from videoqa.store.registry import DEFAULT_LLM as DEFAULT_LLM  # re-exported: llm.DEFAULT_LLM
 
-LLM_DEVICES = ("auto", "cpu", "cuda")
-QUANTIZATIONS = ("none", "4bit", "8bit")  # bitsandbytes weight quantisation for transformers models
+LLM_DEVICES = devices_for(ANSWER)  # the same for VLMs, which LlmOptions load too (tests/test_registry.py)
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # "auto": bf16 (or fp16) on a GPU, fp32 on the CPU
 # Where injected visual tokens go in the last user message; without it they go before its text.
 VISUAL_SLOT = "<visual>"

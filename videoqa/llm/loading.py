@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from videoqa.llm.base import DEFAULT_LLM, LlmError, LlmOptions, TextGenerator
+from videoqa.store.registry import ANSWER, CHECKPOINTS_DIR
 
-CHECKPOINTS_DIR = Path("checkpoints")
 StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed folder
 
 
@@ -19,7 +19,7 @@ def load_llm(
     """Load a model: a model-store name (installed through ``fetch`` when missing); a ``.gguf`` file, or
     a folder under ``checkpoints/`` (or anywhere) holding one — with a vision projector (``mmproj*.gguf``
     beside it, or ``options.mmproj``) it reads pictures too; or a transformers VLM: a folder with a
-    ``config.json``, a name from ``VLM_REGISTRY``, or ``hf-hub:ORG/NAME``."""
+    ``config.json``, a VLM name from the model registry, or ``hf-hub:ORG/NAME``."""
     from videoqa.llm.transformers_vlm import load_transformers_vlm, resolve_vlm_source
     from videoqa.store import models
 
@@ -61,8 +61,8 @@ def _gguf_path(name_or_path: str, fetch: StoreFetcher | None) -> Path:
 
     spec = models.REGISTRY.get(name_or_path)
     if spec is not None:
-        if spec.task != "answer":
-            raise LlmError(f"{name_or_path} is a {spec.task} model, not a language model")
+        if spec.kind != ANSWER:
+            raise LlmError(f"{name_or_path} is a {spec.kind} model, not a language model")
         return models.main_file(name_or_path, (fetch or models.model_dir)(name_or_path))
     path = Path(os.path.expanduser(name_or_path))
     if not path.exists() and (CHECKPOINTS_DIR / name_or_path).exists():
@@ -74,5 +74,5 @@ def _gguf_path(name_or_path: str, fetch: StoreFetcher | None) -> Path:
         return ggufs[0]
     if path.is_file():
         return path
-    known = ", ".join(n for n, s in models.REGISTRY.items() if s.task == "answer")
+    known = ", ".join(n for n, s in models.REGISTRY.items() if s.kind == ANSWER)
     raise LlmError(f"{name_or_path}: no such file or folder, and not a known model ({known})")

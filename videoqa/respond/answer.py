@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from videoqa.errors import OptionsError
-from videoqa.llm import GenerationOptions, Message, TextGenerator
+from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message, TextGenerator
 from videoqa.media.timefmt import format_clock
 from videoqa.respond.prompt import load_prompt
 from videoqa.retrieval.relevance import MIN_PROBABILITY, measure
@@ -57,8 +58,12 @@ _NOT_IN_VIDEO = re.compile(
     re.IGNORECASE,
 )
 _CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+# The notes a model that sees is given when no speech or screen text matched the question.
+_NO_NOTES = "(no speech or on-screen text matched the question)"
 
 Feed = Callable[[str], None]  # receives the answer's text piece by piece as it is generated
+# What an answering model is given besides the text: nothing, pictures, or visual tokens (videollm.py)
+Pictures = Literal["none", "frames", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,8 @@ def answer(
     abstain = load_prompt("abstain").section("answer")
     if not texts or likely < options.min_relevance:
         return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None, **common)  # type: ignore[arg-type]
-    reply = _generate(question, found.items, llm, options, feed, history, system)
+    messages = answer_messages(question, found.items, history, system)
+    reply = collect_reply(llm.generate(messages, options.generation), feed)
     if says_not_in_video(reply):
         return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply, **common)  # type: ignore[arg-type]
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
@@ -217,27 +223,36 @@ def with_time(reply: str, cited: Sequence[Evidence]) -> str:
     return f"{body.rstrip('.!?')} (at {when}){end}"
 
 
-def _generate(
+def answer_messages(
     question: str,
     items: Sequence[Evidence],
-    llm: TextGenerator,
-    options: AnswerOptions,
-    feed: Feed | None,
-    history: Sequence[Message],
-    system: str | None,
-) -> str:
+    history: Sequence[Message] = (),
+    system: str | None = None,
+    pictures: Pictures = "none",
+) -> list[Message]:
+    """What an answering model is given, from the answer prompt: the system prompt (``system``, or the
+    prompt's own), ``history`` (earlier turns of a chat), then the notes (a line for each of ``items``
+    that ``shown_to_model`` keeps) and the question. The text and the seeing paths both send these.
+
+    ``pictures`` says what else a model that sees is given: "frames" (pictures, placed by its chat
+    template) or "tokens" (visual tokens, injected where ``VISUAL_SLOT`` opens the question). Either way
+    it is asked even when no text matched, as it has the scenes to look at; the notes say so.
+    """
     template = load_prompt("answer")
-    # The anchor of "what happens after X" is cited but not shown: given X and what followed, a small
-    # model tends to retell X. What its own sentence says followed it is shown (role "after").
-    evidence = "\n".join(
-        evidence_line(item) for item in items if item.text is not None and item.role != "anchor"
-    )
-    messages = [
-        Message("system", system or template.section("system")),
-        *history,
-        Message("user", template.fill("user", evidence=evidence, question=question)),
-    ]
-    return collect_reply(llm.generate(messages, options.generation), feed)
+    evidence = "\n".join(evidence_line(item) for item in shown_to_model(items))
+    if pictures != "none":
+        evidence = evidence or _NO_NOTES
+    user = template.fill("user", evidence=evidence, question=question)
+    if pictures == "tokens":
+        user = f"{VISUAL_SLOT}\n{user}"
+    return [Message("system", system or template.section("system")), *history, Message("user", user)]
+
+
+def shown_to_model(items: Sequence[Evidence]) -> list[Evidence]:
+    """The items an answering model reads: those with text, but not the anchor of "what happens after X".
+    Given X and what followed, a small model tends to retell X; what its own sentence says followed it is
+    shown (role "after"). The anchor is still cited."""
+    return [item for item in items if item.text is not None and item.role != "anchor"]
 
 
 def collect_reply(pieces: Iterable[str], feed: Feed | None) -> str:

@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError
-from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, VisualGenerator
+from videoqa.llm import Frame, GenerationOptions, Message, VisualGenerator
 from videoqa.memory.recurrent import MemoryBridge, MemoryState, pool_tokens
-from videoqa.respond.answer import Answer, Feed, collect_reply, evidence_line, says_not_in_video
+from videoqa.respond.answer import Answer, Feed, Pictures, answer_messages, collect_reply, says_not_in_video
 from videoqa.respond.prompt import load_prompt
 from videoqa.retrieval.retrieve import EvidenceSet
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
@@ -158,15 +158,8 @@ def answer_looking(
     """Ask a seeing model: ``context`` tokens injected (or, for models that take frames only, the
     ``keyframes``), the evidence text, the question. The model's reply is the answer: it saw the scenes,
     so it is not held to the words of the text evidence."""
-    template = load_prompt("answer")
-    evidence = (
-        "\n".join(evidence_line(item) for item in found.items if item.text is not None)
-        or "(no speech or on-screen text matched the question)"
-    )
-    user = template.fill("user", evidence=evidence, question=question)
-    if context is not None:
-        user = f"{VISUAL_SLOT}\n{user}"
-    messages = [Message("system", system or template.section("system")), *history, Message("user", user)]
+    pictures: Pictures = "tokens" if context is not None else "frames"
+    messages = answer_messages(question, found.items, history, system, pictures)
     stream = (
         model.generate(messages, generation, visual_tokens=context)
         if context is not None

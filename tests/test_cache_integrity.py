@@ -68,7 +68,7 @@ class ConstantTextEmbedder:
 
 def readers(transcriber: LoudnessTranscriber) -> Readers:
     return Readers(
-        transcriber=lambda: transcriber, screen_reader=BlankReader, text_embedder=ConstantTextEmbedder()
+        transcriber=lambda: transcriber, screen_reader=BlankReader, text_embedder=ConstantTextEmbedder
     )
 
 

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import srt
 import webvtt
 
 from videoqa.channels.ocr import load_reader
 from videoqa.channels.speech import SpeechOptions, load_transcriber
+from videoqa.knowledge.build import Readers
+from videoqa.knowledge.pipeline import Pipeline
 from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message
 from videoqa.media.video import probe
 from videoqa.memory.recurrent import MemoryOptions, TrainingFreeBridge
@@ -28,17 +31,17 @@ from videoqa.respond.captions import (
     CaptionEvent,
     CaptionOptions,
     SceneMaterial,
-    StreamSources,
     borrows_names,
     cached_captions,
     denies_scene,
     distinct_readings,
     doubles_screen_text,
     merge_quiet,
-    stream_materials,
+    scene_material,
     without_repeats,
 )
-from videoqa.respond.subtitles import Cue, SubtitleFile
+from videoqa.respond.subtitles import SubtitleFile
+from videoqa.respond.writers import Cue
 from videoqa.store.cache import IndexCache
 from videoqa.testmedia.story import Story
 from videoqa.testmedia.synth import SynthVideo
@@ -419,14 +422,28 @@ def test_a_seeing_model_gets_memory_tokens_and_the_pooled_scene_each_time() -> N
     assert captioner.memory is not None and captioner.memory.scenes_seen == 12
 
 
+class _ConstantTextEmbedder:
+    id = "constant-text-1"
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+
+def _pipeline(cache: IndexCache) -> Pipeline:
+    transcriber = load_transcriber(SpeechOptions(cpu_threads=2))
+    reader = load_reader()
+    readers = Readers(lambda: transcriber, lambda: reader, _ConstantTextEmbedder)
+    return Pipeline(ThumbnailEmbedder(), readers, IndexOptions(), cache)
+
+
 def test_streaming_reads_scenes_in_order_with_their_speech_and_screen_text(
-    narrated: SynthVideo, installed_models: None
+    narrated: SynthVideo, installed_models: None, tmp_path: Path
 ) -> None:
     info = probe(narrated.path)
-    sources = StreamSources(
-        ThumbnailEmbedder(), load_transcriber(SpeechOptions(cpu_threads=2)), load_reader()
+    contents = list(
+        _pipeline(IndexCache(tmp_path)).stream(narrated.path, keyframes=True, speech_chunk_s=60.0)
     )
-    found = list(stream_materials(info, sources, IndexOptions(), CaptionOptions(), with_keyframes=True))
+    found = [scene_material(content) for content in contents]
     starts = [m.scene.start_s for m in found]
     assert starts[0] == 0.0 and found[-1].scene.end_s == pytest.approx(info.duration_s, abs=0.1)
     assert all(a.scene.end_s == b.scene.start_s for a, b in itertools.pairwise(found))
@@ -436,6 +453,21 @@ def test_streaming_reads_scenes_in_order_with_their_speech_and_screen_text(
     assert "GATE 42" in found[1].screen and "GATE" not in found[0].screen and found[2].screen == ""
     assert "noon" in found[2].speech.lower() and found[0].speech == found[1].speech == ""
     assert all(m.keyframe is not None and m.keyframe.ndim == 3 for m in found)
+
+
+def test_streaming_and_indexing_give_a_scene_the_same_screen_text_and_speech(
+    narrated: SynthVideo, installed_models: None, tmp_path: Path
+) -> None:
+    """One driver, one set of stages and settings: a scene's material does not depend on the mode."""
+    pipeline = _pipeline(IndexCache(tmp_path))
+    streamed = [
+        scene_material(c) for c in pipeline.stream(narrated.path, keyframes=False, speech_chunk_s=60.0)
+    ]
+    indexed = [scene_material(c) for c in pipeline.scenes(pipeline.knowledge(narrated.path), keyframes=False)]
+    spans = [(m.scene.start_s, m.scene.end_s) for m in indexed]
+    assert np.allclose(spans, [(m.scene.start_s, m.scene.end_s) for m in streamed], atol=0.6)
+    assert [m.screen for m in indexed] == [m.screen for m in streamed]
+    assert [m.speech.lower() for m in indexed] == [m.speech.lower() for m in streamed]
 
 
 def _srt_spans(path: Path) -> list[tuple[float, float, str]]:

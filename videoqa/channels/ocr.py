@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from videoqa.errors import OptionsError, VideoqaError
 from videoqa.media.video import SamplingOptions, probe, read_frames
+from videoqa.store import registry
 from videoqa.types import VideoInfo
 
 log = logging.getLogger("videoqa")
@@ -59,7 +60,7 @@ _MAX_REPEAT = 3
 # Two readings of one caption on neighbouring frames differ by a character or two of OCR noise; readings
 # this alike (difflib's ratio on their letters and digits) count as the same text.
 _SAME_TEXT_RATIO = 0.9
-_FRAMES_PER_BATCH = 8  # frames decoded and read together by read_screen_text
+_FRAMES_PER_BATCH = 8  # frames decoded and read together by ScreenTextPass
 # tesseract takes 0.1-1 s for a frame, but minutes for some dense textures (cellular automata, foliage):
 # past this, a frame reads as empty, with a warning.
 _TESSERACT_SECONDS_PER_FRAME = 10.0
@@ -96,37 +97,32 @@ class OcrError(VideoqaError):
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """A registered OCR engine."""
+    """How videoqa runs an OCR engine of the model registry (``store/registry.py``)."""
 
-    summary: str  # one line for listings
-    install: str  # what a user runs to get it
+    summary: str  # one line for listings (the registry's)
+    install: str  # what a user runs to get it (the registry's)
     languages: tuple[str, ...] | None  # language codes its models read; None: the installed tesseract data
     # Pieces scored lower are dropped by default; each engine scores on its own scale (benchmarks/ocr.py).
     min_confidence: float
 
 
+def _engine(name: str, languages: tuple[str, ...] | None, min_confidence: float) -> EngineSpec:
+    """The settings of the registry's OCR engine ``name``, with its summary and install command."""
+    spec = registry.MODELS[name]
+    if spec.kind != registry.OCR or not isinstance(spec.source, registry.Package | registry.Program):
+        raise ValueError(f"{name} is not an OCR engine that a package or program installs")
+    return EngineSpec(spec.summary, spec.source.install, languages, min_confidence)
+
+
 ENGINES: dict[str, EngineSpec] = {
-    "rapidocr": EngineSpec(
-        "PP-OCRv4 text detector + recogniser on onnxruntime, models inside the wheel",
-        # --no-deps: its metadata asks for the GUI opencv-python, which would share cv2/ with the headless one
-        "pip install --no-deps rapidocr-onnxruntime==1.4.4 (Python 3.10-3.12) && pip install pyclipper "
-        "shapely six opencv-python-headless",
-        ("eng", "chi_sim"),  # one recogniser reads Chinese and Latin script alike
-        0.7,
-    ),  # 0.6-0.8 read alike on both benchmark sets; 0.5 let junk through on one
-    "tesseract": EngineSpec(
-        "the tesseract program (LSTM models), one run per frame",
-        "apt-get install tesseract-ocr (macOS: brew install tesseract)",
-        None,
-        # Its words on textures (foliage, cellular automata) score up to 0.8: at 0.7 it read text on about
-        # 20% of frames with none, at 0.8 on 6-14%; 0.85 lost words of slides on one benchmark set.
-        0.8,
-    ),
+    # One recogniser reads Chinese and Latin script alike. Floors of 0.6-0.8 read alike on both benchmark
+    # sets; 0.5 let junk through on one.
+    "rapidocr": _engine("rapidocr", ("eng", "chi_sim"), 0.7),
+    # Its words on textures (foliage, cellular automata) score up to 0.8: at 0.7 it read text on about
+    # 20% of frames with none, at 0.8 on 6-14%; 0.85 lost words of slides on one benchmark set.
+    "tesseract": _engine("tesseract", None, 0.8),
 }
-# In benchmarks/ocr.py rapidocr read 88-89% of the texts exactly (97% but for a lost space) and nothing on
-# frames without text; tesseract read 38-46%, almost none of the text drawn on footage, and junk on 6-8% of
-# empty frames, at about 1.3-2x the time per frame. Only on plain slides does tesseract do better (spaces).
-DEFAULT_ENGINE = "rapidocr"
+DEFAULT_ENGINE = registry.DEFAULT_OCR_ENGINE  # why rapidocr: see the registry
 
 
 @dataclass(frozen=True)
@@ -320,33 +316,46 @@ def read_screen_text(
     every_s: float = DEFAULT_EVERY_S,
     on_progress: ProgressCallback | None = None,
 ) -> list[ScreenText]:
-    """The text on screen in ``spans`` of a video, in order of time.
+    """The text on screen in ``spans`` of a video, in order of time (see ``ScreenTextPass``)."""
+    info = video if isinstance(video, VideoInfo) else probe(video)
+    return ScreenTextPass(info, reader, every_s).read(spans, on_progress)
+
+
+class ScreenTextPass:
+    """Reads the text on screen of one video, span after span in time order.
 
     ``spans`` are (start_s, end_s, keyframe_s) triples, e.g. a video's scenes. The keyframe of each span is
     read, plus a frame every ``every_s`` seconds of a span longer than that (captions, slides and lower
     thirds come and go within one shot). Frames are decoded at full size; a frame that looks like the last
-    one read (see ``_CHANGE_LEVELS``) takes its reading instead of being read again. Neighbouring frames
-    that read the same text (up to OCR noise, see ``same_text``) give one ScreenText that covers them
-    all; frames with no text give none.
+    one read (see ``_CHANGE_LEVELS``) takes its reading instead of being read again, across calls too.
+    Neighbouring frames that read the same text (up to OCR noise, see ``same_text``) give one ScreenText
+    that covers them all; frames with no text give none. The same pass reads a whole indexed video at
+    once or, when streaming, each scene as it closes: both see the same frames with the same settings.
     """
-    if not every_s > 0:
-        raise ValueError(f"every_s must be positive, got {every_s!r}")
-    info = video if isinstance(video, VideoInfo) else probe(video)
-    samples = _plan(spans, every_s, info.duration_s)
-    if not samples:
-        return []
-    times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
-    read: list[tuple[_Sample, float, str]] = []
-    last: _LastRead | None = None
-    for batch in read_frames(info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
-        texts, last = _read_changed(batch.pixels, reader, last)
-        for frame_s, text in zip(batch.timestamps_s.tolist(), texts, strict=True):
-            # A decoder returns the frame shown at a target time: the first target at or after its time.
-            index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
-            read.append((samples[index], frame_s, text))
-        if on_progress is not None:
-            on_progress(read[-1][0].end_s, info.duration_s)
-    return _merge_runs(read)
+
+    def __init__(self, info: VideoInfo, reader: TextReader, every_s: float = DEFAULT_EVERY_S) -> None:
+        if not every_s > 0:
+            raise ValueError(f"every_s must be positive, got {every_s!r}")
+        self.info, self.reader, self.every_s = info, reader, every_s
+        self._last: _LastRead | None = None
+
+    def read(
+        self, spans: Sequence[tuple[float, float, float]], on_progress: ProgressCallback | None = None
+    ) -> list[ScreenText]:
+        samples = _plan(spans, self.every_s, self.info.duration_s)
+        if not samples:
+            return []
+        times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
+        read: list[tuple[_Sample, float, str]] = []
+        for batch in read_frames(self.info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
+            texts, self._last = _read_changed(batch.pixels, self.reader, self._last)
+            for frame_s, text in zip(batch.timestamps_s.tolist(), texts, strict=True):
+                # A decoder returns the frame shown at a target time: the first target at or after its time.
+                index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
+                read.append((samples[index], frame_s, text))
+            if on_progress is not None:
+                on_progress(read[-1][0].end_s, self.info.duration_s)
+        return _merge_runs(read)
 
 
 @dataclass(frozen=True)
@@ -408,11 +417,13 @@ def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_
 
 def _span_times(start_s: float, end_s: float, keyframe_s: float, every_s: float) -> list[float]:
     """The keyframe, plus the middles of every_s-long steps across a longer span, skipping those the
-    keyframe already stands for."""
+    keyframe already stands for: the ones within a quarter step of it. (Half a step skipped too much: a
+    keyframe near the edge of its step stood for the whole step, and a 2-s card in the step's middle was
+    never read.)"""
     if end_s - start_s <= every_s:
         return [keyframe_s]
     steps = start_s + every_s * (np.arange(np.ceil((end_s - start_s) / every_s)) + 0.5)
-    extra = steps[(steps < end_s) & (np.abs(steps - keyframe_s) >= every_s / 2)]
+    extra = steps[(steps < end_s) & (np.abs(steps - keyframe_s) >= every_s / 4)]
     return [keyframe_s, *extra.tolist()]
 
 

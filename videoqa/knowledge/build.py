@@ -1,8 +1,9 @@
 """Everything videoqa knows about one video, built once and cached: frames, speech, on-screen text.
 
-``build_knowledge`` runs the stages a question needs — the visual index (``index.py``), the transcript
-(``speech.py``), the text on screen in each scene (``ocr.py``) — and turns the text channels into
-time-stamped passages with their sentence embeddings (``textindex.py``). Each stage has its own cache
+``build_knowledge`` runs the stages a question needs — the visual index (``visual/index.py``), the
+transcript (``channels/speech.py``), the text on screen in each scene (``channels/ocr.py``) — and turns the
+text channels into time-stamped passages with their sentence embeddings (``channels/text_embedder.py``).
+``pipeline.py`` drives it, and runs the same stages as the video plays. Each stage has its own cache
 entry, keyed by the video's content and by what changes that stage's output, so a second question costs
 no decoding, a new speech model re-runs only the speech stage, and a damaged entry is rebuilt alone. The
 content is fingerprinted once, and each stage that reads the file checks that it still holds that
@@ -27,6 +28,7 @@ from videoqa.channels.ocr import ScreenText, read_screen_text
 from videoqa.channels.passages import build_passages
 from videoqa.channels.speech import SpeechSegment, Transcript, audio_problem, transcribe_video
 from videoqa.channels.text_embedder import embedding_text
+from videoqa.media.source import VideoSource, open_video
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
 from videoqa.types import Passage, VideoIndex, VideoInfo
 from videoqa.visual.index import IndexOptions, index_video
@@ -62,23 +64,22 @@ class Readers:
 
     transcriber: Callable[[], Transcriber] | None  # loaded only when a transcript must be made
     screen_reader: Callable[[], TextReader] | None
-    text_embedder: TextEmbedder
+    text_embedder: Callable[[], TextEmbedder]  # loaded when the passages are embedded (not by streaming)
 
 
 def build_knowledge(
-    path: Path,
+    video: Path | VideoSource,
     embedder: ImageEmbedder,
     readers: Readers,
     options: IndexOptions,
     cache: IndexCache,
     progress: StageProgress | None = None,
 ) -> VideoKnowledge:
-    """Index ``path`` (or load what earlier runs cached) and gather its text channels."""
+    """Index ``video`` (or load what earlier runs cached) and gather its text channels."""
     stage = progress or (lambda _label: None)
-    content = cache.fingerprint(path)  # every stage's cache key starts from it
-    visual = index_video(
-        path, embedder, options, cache, on_progress=stage("frames"), content_fingerprint=content
-    )
+    source = open_video(video, cache)
+    content = source.content  # every stage's cache key starts from it
+    visual = index_video(source, embedder, options, cache, on_progress=stage("frames"))
     transcript = (
         _transcript(visual, content, readers, cache, stage("speech"))
         if readers.transcriber is not None
@@ -90,14 +91,15 @@ def build_knowledge(
         else []
     )
     passages = build_passages(transcript.segments, screen)
-    vectors = _passage_vectors(passages, content, readers.text_embedder, cache)
+    text_embedder = readers.text_embedder()
+    vectors = _passage_vectors(passages, content, text_embedder, cache)
     return VideoKnowledge(
         visual=visual,
         transcript=transcript,
         screen=tuple(screen),
         passages=passages,
         passage_vectors=vectors,
-        text_embedder_id=readers.text_embedder.id,
+        text_embedder_id=text_embedder.id,
     )
 
 

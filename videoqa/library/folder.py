@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import VideoqaError
+from videoqa.media.formats import VIDEO_SUFFIXES
+from videoqa.media.source import VideoSource
 from videoqa.store.cache import IndexCache
 from videoqa.store.paths import replace_atomically
 from videoqa.types import SceneHit, VideoIndex
@@ -28,9 +30,6 @@ from videoqa.visual.index import IndexOptions, index_video, load_index
 if TYPE_CHECKING:
     from videoqa.visual.embed import ImageEmbedder
 
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
-)
 MANIFEST_VERSION = 2  # 2: fingerprints of whole files (cache.FORMAT_VERSION 2)
 # Frames fetched from the vector index per requested scene: several frames of one scene often rank
 # together, and they collapse into one hit.
@@ -132,9 +131,8 @@ class Library:
                 removed.append(name)
             try:
                 progress = on_video(path) if on_video else None
-                index = index_video(
-                    path, self._embedder, self._options, self._cache, progress, content_fingerprint=content
-                )
+                source = VideoSource(path, content)
+                index = index_video(source, self._embedder, self._options, self._cache, progress)
             except VideoqaError as exc:
                 failed.append((name, str(exc)))
                 continue

@@ -1,10 +1,8 @@
 """Captions, one a scene: in time order as the video is read (streaming), or for a whole indexed video.
 
-Streaming reads the frames once, in order: each batch is embedded and fed to the streaming SceneTilling
-(``scenes.StreamingSceneTiller``); when a scene closes, what it holds — the speech said in it (audio is
-transcribed a chunk ahead), the text on its frames, its keyframe — is captioned at once and emitted as
-a ``CaptionEvent``. The whole-video path captions the scenes of the cached index (``knowledge.py``),
-sharing its speech and screen text with ``ask``.
+The scenes and what each holds come from the pipeline driver (``knowledge/pipeline.py``): as the video
+plays (streaming: each scene is captioned as soon as it closes and emitted as a ``CaptionEvent``), or
+from the cached index, sharing its speech and screen text with ``ask``.
 
 The captioner carries memory from scene to scene so a caption can follow the story (see ``memory.py``):
 
@@ -33,7 +31,6 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message, TextGenerator, is_visual
@@ -44,14 +41,10 @@ from videoqa.respond.prompt import load_prompt
 from videoqa.retrieval.textindex import STOPWORDS, tokenize, word_list
 
 if TYPE_CHECKING:
-    from videoqa.channels.ocr import TextReader
-    from videoqa.channels.speech import AudioChunk, SpeechSegment, Transcriber
-    from videoqa.knowledge.build import VideoKnowledge
+    from videoqa.knowledge.pipeline import SceneContent
     from videoqa.llm import VisualGenerator
     from videoqa.store.cache import IndexCache
-    from videoqa.types import FrameBatch, Scene, VideoInfo
-    from videoqa.visual.embed import ImageEmbedder
-    from videoqa.visual.index import IndexOptions
+    from videoqa.types import Scene
 
 log = logging.getLogger("videoqa")
 
@@ -607,11 +600,6 @@ def cached_captions(
 # --- what a scene holds ----------------------------------------------------------------------------
 
 
-def text_in(segments: Sequence[SpeechSegment], start_s: float, end_s: float) -> str:
-    """What was said in [start_s, end_s): the segments whose middle falls in it."""
-    return " ".join(s.text.strip() for s in segments if start_s <= (s.start_s + s.end_s) / 2 < end_s).strip()
-
-
 def distinct_readings(readings: Sequence[str]) -> str:
     """Readings of consecutive frames, each distinct text once (OCR noise tolerated), one a line. A
     reading whose words all lie in another (a sign read in part as it fades in or out) gives way to the
@@ -628,177 +616,7 @@ def distinct_readings(readings: Sequence[str]) -> str:
     return "\n".join(kept)
 
 
-KeyframeReader = Callable[[list[float]], Iterator[Frame]]  # frames shown at given times, in order
-
-
-def indexed_materials(known: VideoKnowledge, keyframes: KeyframeReader | None) -> Iterator[SceneMaterial]:
-    """The scenes of an indexed video with their speech and screen text; keyframes only when asked
-    (read as the scenes go, so a long video's keyframes are never all held at once)."""
-    scenes = known.visual.scenes
-    pictures: Iterator[Frame | None] = (
-        keyframes([s.keyframe_s for s in scenes]) if keyframes else iter([None] * len(scenes))
-    )
-    for scene in scenes:
-        screen = [
-            item.text for item in known.screen if item.start_s < scene.end_s and item.end_s > scene.start_s
-        ]
-        yield SceneMaterial(
-            scene,
-            text_in(known.transcript.segments, scene.start_s, scene.end_s),
-            distinct_readings(screen),
-            next(pictures, None),
-        )
-
-
-def keyframe_pixels(info: VideoInfo, max_side: int = 448) -> KeyframeReader:
-    """Reads the frames shown at given times (the scenes' keyframes) in one pass, as they are wanted. A
-    truncated file ends early: its last frame stands in for the times past the end."""
-    from videoqa.media.video import SamplingOptions, read_frames
-
-    def read(times_s: list[float]) -> Iterator[Frame]:
-        wanted = np.asarray(times_s, dtype=np.float64)
-        given = 0
-        last: Frame | None = None
-        for batch in read_frames(info, wanted, SamplingOptions(max_side=max_side)):
-            for frame in batch.pixels:
-                given, last = given + 1, frame
-                yield frame
-        if last is not None:
-            yield from [last] * (len(times_s) - given)
-
-    return read
-
-
-# --- streaming -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamSources:
-    """The models a streaming run reads a video with; a channel whose model is None is left out."""
-
-    embedder: ImageEmbedder
-    transcriber: Transcriber | None
-    reader: TextReader | None
-
-
-def stream_materials(
-    info: VideoInfo,
-    sources: StreamSources,
-    index: IndexOptions,
-    options: CaptionOptions,
-    with_keyframes: bool,
-    on_progress: Callable[[float, float], None] | None = None,
-) -> Iterator[SceneMaterial]:
-    """Scenes as they close while the video is read in time order, each with what it holds."""
-    from videoqa.media.video import plan_times, read_frames
-    from videoqa.visual.scenes import StreamingSceneTiller
-
-    tiller = StreamingSceneTiller(index.scenes)
-    window = _OpenScene()
-    speech = _SpeechAhead(info, sources.transcriber, options.speech_chunk_s)
-    times = plan_times(info, index.sampling)
-
-    def material(scene: Scene) -> SceneMaterial:
-        frames = window.close(scene)
-        return SceneMaterial(
-            scene,
-            speech.said(scene.start_s, scene.end_s),
-            _screen_text(frames, scene, sources.reader),
-            frames.pixels[scene.keyframe - scene.first_frame] if with_keyframes else None,
-        )
-
-    for batch in read_frames(info, times, index.sampling):
-        window.add(batch)
-        for scene in tiller.push(sources.embedder.embed_images(batch.pixels), batch.timestamps_s):
-            yield material(scene)
-        if on_progress is not None:
-            on_progress(float(batch.timestamps_s[-1]), info.duration_s)
-    for scene in tiller.finish(info.duration_s):
-        yield material(scene)
-
-
-class _OpenScene:
-    """The sampled frames not yet given to a closed scene (the open scene and the tiller's lookahead)."""
-
-    def __init__(self) -> None:
-        self._first = 0  # global index of the first frame held
-        self._times: list[npt.NDArray[np.float64]] = []
-        self._pixels: list[npt.NDArray[np.uint8]] = []
-
-    def add(self, batch: FrameBatch) -> None:
-        self._times.append(batch.timestamps_s)
-        self._pixels.append(batch.pixels)
-
-    def close(self, scene: Scene) -> FrameBatch:
-        """The scene's frames; they are dropped from the window."""
-        from videoqa.types import FrameBatch
-
-        times, pixels = np.concatenate(self._times), np.concatenate(self._pixels)
-        start, stop = scene.first_frame - self._first, scene.stop_frame - self._first
-        self._times, self._pixels = [times[stop:]], [pixels[stop:]]
-        self._first = scene.stop_frame
-        return FrameBatch(times[start:stop], pixels[start:stop])
-
-
-_SCREEN_EVERY_S = 2.0  # captions and slides change within a shot; a 2-s card is still caught
-
-
-def _screen_text(frames: FrameBatch, scene: Scene, reader: TextReader | None) -> str:
-    """The text on the scene's keyframe and on a frame every few seconds of it."""
-    if reader is None or not len(frames):
-        return ""
-    from videoqa.channels.ocr import join_lines
-
-    picks = {scene.keyframe - scene.first_frame}
-    next_s = -np.inf
-    for position, time_s in enumerate(frames.timestamps_s.tolist()):
-        if time_s >= next_s:
-            picks.add(position)
-            next_s = time_s + _SCREEN_EVERY_S
-    chosen = sorted(picks)
-    readings = [join_lines(lines) for lines in reader.read(frames.pixels[chosen])]
-    return distinct_readings(readings)
-
-
-class _SpeechAhead:
-    """The transcript, made a chunk of audio at a time as far as the scenes need it."""
-
-    def __init__(self, info: VideoInfo, transcriber: Transcriber | None, chunk_s: float) -> None:
-        from videoqa.channels.speech import audio_chunks, audio_problem
-
-        self._segments: list[SpeechSegment] = []
-        self._done_s = 0.0
-        self._transcriber = transcriber
-        self._chunks: Iterator[AudioChunk] | None = None
-        if transcriber is not None:
-            problem = audio_problem(info)
-            if problem is None:
-                self._chunks = audio_chunks(info, chunk_s)
-            else:
-                log.warning("%s: %s; captions are made without its speech", info.path, problem)
-
-    def said(self, start_s: float, end_s: float) -> str:
-        self._transcribe_through(end_s)
-        text = text_in(self._segments, start_s, end_s)
-        self._segments = [s for s in self._segments if (s.start_s + s.end_s) / 2 >= end_s]
-        return text
-
-    def _transcribe_through(self, end_s: float) -> None:
-        from videoqa.channels.speech import AudioError, SpeechSegment
-
-        while self._chunks is not None and self._done_s < end_s:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                self._chunks = None
-                return
-            except AudioError as exc:
-                log.warning("%s; captions after %.0f s are made without speech", exc, self._done_s)
-                self._chunks = None
-                return
-            assert self._transcriber is not None
-            found = self._transcriber.transcribe(chunk.samples)
-            self._segments += [
-                SpeechSegment(chunk.start_s + s.start_s, chunk.start_s + s.end_s, s.text) for s in found
-            ]
-            self._done_s = chunk.end_s
+def scene_material(content: SceneContent) -> SceneMaterial:
+    """What the captioner is given for a scene: its screen texts as one reading each (see
+    ``distinct_readings``), with its speech and keyframe as the pipeline found them."""
+    return SceneMaterial(content.scene, content.speech, distinct_readings(content.screen), content.keyframe)

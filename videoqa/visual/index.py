@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import VideoError
-from videoqa.media.video import SamplingOptions, check_file, plan_times, probe, read_frames
+from videoqa.media.source import VideoSource, open_video
+from videoqa.media.video import SamplingOptions, plan_times, read_frames
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
 from videoqa.types import AudioInfo, Scene, VideoIndex, VideoInfo
 from videoqa.visual.scenes import SceneOptions, segment
@@ -40,33 +41,33 @@ class IndexOptions:
 
 
 def index_video(
-    path: str | os.PathLike[str],
+    video: str | os.PathLike[str] | VideoSource,
     embedder: ImageEmbedder,
     options: IndexOptions | None = None,
     cache: IndexCache | None = None,
     on_progress: ProgressCallback | None = None,
-    content_fingerprint: str | None = None,
 ) -> VideoIndex:
     """Index one video, reusing its cache entry when the same content was indexed the same way.
 
-    ``content_fingerprint`` is the file's ``cache.fingerprint`` when the caller already has it. Raises
-    ContentChangedError, caching nothing, when the file no longer holds that content once it is read.
+    ``video`` is a path or, from a caller that has already checked and fingerprinted the file, its
+    ``VideoSource``. Raises ContentChangedError, caching nothing, when the file no longer holds that
+    content once it is read.
     """
     options = options or IndexOptions()
     cache = cache or IndexCache()
-    file = check_file(path)
-    content = content_fingerprint or cache.fingerprint(file)
+    source = open_video(video, cache)
     # The key needs only the content, so a warm cache answers without probing or decoding the video.
-    key = entry_key(content, {"embedder": embedder.id, "sampling": _sampling_recipe(options.sampling)})
+    key = entry_key(source.content, {"embedder": embedder.id, "sampling": _sampling_recipe(options.sampling)})
 
     def build() -> CacheEntry:
-        built = _build_entry(probe(file), embedder, options, on_progress)
-        cache.check_unchanged(file, content)  # the frames read must be of the content the key names
+        built = _build_entry(source.info, embedder, options, on_progress)
+        # the frames read must be of the content the key names
+        cache.check_unchanged(source.path, source.content)
         return built
 
     entry, cached = cache.get_or_build(key, build)
     # The probe stored with the entry, but for this file's path (a renamed file hits the cache).
-    info = replace(_stored_info(entry), path=str(file))
+    info = replace(_stored_info(entry), path=str(source.path))
     if entry.header.get("scene_options") != asdict(options.scenes):
         entry = _with_scenes(entry, info, options.scenes)
         cache.save(key, entry)

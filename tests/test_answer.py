@@ -21,6 +21,7 @@ from videoqa.retrieval.retrieve import (
     Evidence,
     EvidenceSet,
     RetrievalOptions,
+    ScoredPassages,
     anchor_scores,
     choose_evidence,
     rrf,
@@ -179,7 +180,9 @@ def test_choose_evidence_applies_the_temporal_relation(
     relation: str, expected: list[tuple[int, str]]
 ) -> None:
     scores = _scores(0.1, 0.2, 0.8, 0.3, 0.78, 0.1)
-    found = choose_evidence(relation, "x", _passages(), scores, _scenes(), None, RetrievalOptions())
+    found = choose_evidence(
+        relation, "x", ScoredPassages(_passages(), scores), _scenes(), None, RetrievalOptions()
+    )
     assert [(round(e.start_s / 10), e.role) for e in found.items] == expected
     assert found.best_similarity == pytest.approx(0.8)
     assert all(e.scene == int(e.start_s // 20) for e in found.items)
@@ -187,12 +190,14 @@ def test_choose_evidence_applies_the_temporal_relation(
 
 def test_choose_evidence_leaves_out_weak_matches_and_keeps_time_order() -> None:
     scores = _scores(0.5, 0.1, 0.7, 0.62, 0.3, 0.66)
-    found = choose_evidence("none", None, _passages(), scores, _scenes(), None, RetrievalOptions(top_k=3))
+    found = choose_evidence(
+        "none", None, ScoredPassages(_passages(), scores), _scenes(), None, RetrievalOptions(top_k=3)
+    )
     assert [e.start_s for e in found.items] == [20, 30, 50]
 
 
 def test_choose_evidence_without_passages_is_empty() -> None:
-    found = choose_evidence("none", None, [], _scores(), _scenes(), None, RetrievalOptions())
+    found = choose_evidence("none", None, ScoredPassages([], _scores()), _scenes(), None, RetrievalOptions())
     assert found.items == () and found.best_similarity == -1.0
 
 
@@ -356,7 +361,9 @@ def test_an_after_question_is_answered_from_the_anchor_sentence_itself() -> None
         (5, 8, "Nobody said much on the way home."),
     )
     scores = PassageScores(dense=np.array([0.8, 0.1], dtype=np.float32), lexical=np.zeros(2))
-    found = choose_evidence("after", "the swim", passages, scores, _scenes(), None, RetrievalOptions())
+    found = choose_evidence(
+        "after", "the swim", ScoredPassages(passages, scores), _scenes(), None, RetrievalOptions()
+    )
     assert [(e.role, e.text, e.in_anchor_sentence) for e in found.items] == [
         ("anchor", passages[0].text, False),
         ("after", "Henry rode a bicycle to the market", True),

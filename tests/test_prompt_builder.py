@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.llm import VISUAL_SLOT, Frame, GenerationOptions, Message
-from videoqa.respond.answer import AnswerOptions, answer, answer_messages
+from videoqa.respond.answer import AnswerOptions, Asking, answer, answer_messages
 from videoqa.respond.prompt import load_prompt
-from videoqa.respond.videollm import answer_looking
+from videoqa.respond.videollm import Sight, answer_looking
 from videoqa.retrieval.retrieve import Evidence, EvidenceSet
 
 from helpers import ScriptedLlm
@@ -84,7 +84,8 @@ def _text_messages(
 ) -> list[Any]:
     llm = ScriptedLlm("Tom bought 17 apples.")
     # min_relevance 0: the model is asked whatever the evidence, so its prompt can be read
-    answer(QUESTION, found, llm, AnswerOptions(min_relevance=0.0), MODELS, None, history, system)
+    asking = Asking(history=history, system=system)
+    answer(QUESTION, found, llm, AnswerOptions(min_relevance=0.0), MODELS, asking)
     return list(llm.prompts[0])
 
 
@@ -94,9 +95,8 @@ def _seeing_call(
     model = _SeeingModel("Tom bought 17 apples.")
     context = np.zeros((3, 4), np.float32) if tokens else None
     frames = () if tokens else [np.zeros((2, 2, 3), np.uint8)]
-    answer_looking(
-        QUESTION, found, model, context, frames, GenerationOptions(), MODELS, None, history, system
-    )
+    sight = Sight(context=context, keyframes=frames)
+    answer_looking(QUESTION, found, model, sight, GenerationOptions(), MODELS, Asking(history, system))
     return model.calls[0]
 
 

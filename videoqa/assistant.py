@@ -40,7 +40,7 @@ from videoqa.knowledge.pipeline import Pipeline
 from videoqa.llm import LlmOptions, Message, is_visual
 from videoqa.media.video import check_file
 from videoqa.memory.recurrent import MemoryOptions
-from videoqa.respond.answer import Answer, AnswerOptions, Feed, answer
+from videoqa.respond.answer import Answer, AnswerOptions, Asking, Feed, answer
 from videoqa.respond.captions import CaptionEvent, CaptionOptions
 from videoqa.respond.videollm import VisualOptions
 from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
@@ -270,11 +270,10 @@ class Assistant:
         check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
         known = self.knowledge(video)
         found = self._evidence_in(known, search or question)
+        asking = Asking(history=tuple(history), system=system, feed=feed)
         if is_visual(self.llm):
-            return self._ask_looking(known, question, found, feed, history, system)
-        return answer(
-            question, found, self.llm, self.options.answering, self.model_names(), feed, history, system
-        )
+            return self._ask_looking(known, question, found, asking)
+        return answer(question, found, self.llm, self.options.answering, self.model_names(), asking)
 
     def evidence(self, video: str | os.PathLike[str], query: str) -> EvidenceSet:
         """The passages (and, with a CLIP model, scenes) of a video that match ``query``, as ``ask`` picks
@@ -297,12 +296,11 @@ class Assistant:
         known: VideoKnowledge,
         question: str,
         found: EvidenceSet,
-        feed: Feed | None,
-        history: Sequence[Message],
-        system: str | None,
+        asking: Asking,
     ) -> Answer:
         from videoqa.knowledge.pipeline import keyframe_pixels
         from videoqa.respond.videollm import (
+            Sight,
             answer_looking,
             bridge_id,
             chosen_scenes,
@@ -316,18 +314,9 @@ class Assistant:
         read = keyframe_pixels(known.visual.info)
         if not model.accepts_visual_tokens:  # frames only: the chosen scenes' keyframes themselves
             frames = list(read([known.visual.scenes[i].keyframe_s for i in scenes]))
-            return answer_looking(
-                question,
-                found,
-                model,
-                None,
-                frames,
-                self.options.answering.generation,
-                self.model_names(),
-                feed,
-                history,
-                system,
-            )
+            sight = Sight(context=None, keyframes=frames)
+            generation = self.options.answering.generation
+            return answer_looking(question, found, model, sight, generation, self.model_names(), asking)
         memo = known.visual.cache_key
         if memo not in self._memories:  # once per video and session: chat turns reuse it
             self._memories[memo] = video_memory(
@@ -340,18 +329,9 @@ class Assistant:
                 memo,
             )
         memory = self._memories[memo]
-        return answer_looking(
-            question,
-            found,
-            model,
-            visual_context(memory, scenes, options),
-            (),
-            self.options.answering.generation,
-            self.model_names(),
-            feed,
-            history,
-            system,
-        )
+        sight = Sight(context=visual_context(memory, scenes, options))
+        generation = self.options.answering.generation
+        return answer_looking(question, found, model, sight, generation, self.model_names(), asking)
 
     def caption(
         self,
@@ -414,7 +394,8 @@ class OptionsDefault(enum.Enum):
 DEFAULT: Final = OptionsDefault.DEFAULT
 
 
-def load(
+# One keyword per AssistantOptions field, so the public entry point is typed and self-documenting.
+def load(  # noqa: PLR0913
     model: str | None = None,
     embedder: str = AssistantOptions.embedder,
     device: str = AssistantOptions.device,

@@ -391,41 +391,51 @@ def run_with_watchdog(produce: Callable[[], Iterable[T]], stall_timeout_s: float
     each item while keeping memory bounded. A worker stuck inside native code cannot be killed; it is a
     daemon thread, abandoned once the caller gives up on it.
     """
-    items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def put(kind: str, payload: Any) -> bool:
-        while not stop.is_set():
-            try:
-                items.put((kind, payload), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in produce():
-                if not put("item", item):
-                    return
-            put("done", None)
-        except BaseException as exc:  # handed to the caller's thread, which re-raises it
-            put("error", exc)
-
-    threading.Thread(target=work, name=f"videoqa-{what}", daemon=True).start()
+    handoff = _Handoff()
+    threading.Thread(target=handoff.work, args=(produce,), name=f"videoqa-{what}", daemon=True).start()
     try:
         while True:
-            try:
-                kind, payload = items.get(timeout=stall_timeout_s)
-            except queue.Empty:
-                raise DecoderStalled(f"{what} produced nothing for {stall_timeout_s:g} s") from None
+            kind, payload = handoff.take(stall_timeout_s, what)
             if kind == "done":
                 return
             if kind == "error":
                 raise payload
             yield payload
     finally:
-        stop.set()
+        handoff.stop.set()
+
+
+class _Handoff:
+    """A worker thread's items, handed to the caller through a small queue the caller can close."""
+
+    def __init__(self) -> None:
+        self.items: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()
+
+    def work(self, produce: Callable[[], Iterable[Any]]) -> None:
+        try:
+            for item in produce():
+                if not self._put("item", item):
+                    return
+            self._put("done", None)
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            self._put("error", exc)
+
+    def take(self, timeout_s: float, what: str) -> tuple[str, Any]:
+        try:
+            return self.items.get(timeout=timeout_s)
+        except queue.Empty:
+            raise DecoderStalled(f"{what} produced nothing for {timeout_s:g} s") from None
+
+    def _put(self, kind: str, payload: Any) -> bool:
+        """False once the caller has stopped listening."""
+        while not self.stop.is_set():
+            try:
+                self.items.put((kind, payload), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from videoqa.errors import OptionsError
@@ -104,67 +104,58 @@ def evidence_line(item: Evidence) -> str:
     return f"{span} {item.channel}: {what}"
 
 
+@dataclass(frozen=True)
+class Asking:
+    """How a question is put: the chat so far, whose instructions, who sees the reply as it comes."""
+
+    history: Sequence[Message] = ()  # earlier turns of a chat: between the system prompt and the question
+    system: str | None = None  # replaces the answer prompt's own system message
+    feed: Feed | None = None  # receives the reply piece by piece as it is generated
+
+
+ASKED_ALONE = Asking()  # a question on its own: no chat before it, the answer prompt, no live feed
+
+
 def answer(
     question: str,
     found: EvidenceSet,
     llm: TextGenerator,
     options: AnswerOptions,
     models: dict[str, str],
-    feed: Feed | None = None,
-    history: Sequence[Message] = (),
-    system: str | None = None,
+    asking: Asking = ASKED_ALONE,
 ) -> Answer:
-    """Answer ``question`` from ``found``: abstain, or ask the model and check its reply.
-
-    ``history`` (earlier turns of a chat) goes between the system prompt — ``system``, or the answer
-    prompt's own — and the question.
-    """
+    """Answer ``question`` from ``found``: abstain, or ask the model and check its reply."""
     texts = [e for e in found.items if e.text is not None]
     likely = relevance_of(question, found)
-    common = {
-        "question": question,
-        "relation": found.relation,
-        "best_similarity": found.best_similarity,
-        "models": models,
-        "relevance": likely,
-    }
-    abstain = load_prompt("abstain").section("answer")
+    abstained = Answer(
+        question=question,
+        text=load_prompt("abstain").section("answer"),
+        evidence=(),
+        abstained=True,
+        quoted=False,
+        model_reply=None,
+        relation=found.relation,
+        best_similarity=found.best_similarity,
+        models=models,
+        relevance=likely,
+    )
     if not texts or likely < options.min_relevance:
-        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=None, **common)  # type: ignore[arg-type]
-    messages = answer_messages(question, found.items, history, system)
-    reply = collect_reply(llm.generate(messages, options.generation), feed)
+        return abstained
+    messages = answer_messages(question, found.items, asking.history, asking.system)
+    reply = collect_reply(llm.generate(messages, options.generation), asking.feed)
     if says_not_in_video(reply):
-        return Answer(text=abstain, evidence=(), abstained=True, quoted=False, model_reply=reply, **common)  # type: ignore[arg-type]
+        return replace(abstained, model_reply=reply)
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
     if options.check_grounding and not is_grounded(reply, shown, question, clock_words(found.items)):
         if likely < options.quote_above:
-            return Answer(
-                text=abstain,
-                evidence=(),
-                abstained=True,
-                quoted=False,
-                model_reply=reply,
-                **common,  # type: ignore[arg-type]
-            )
+            return replace(abstained, model_reply=reply)
         best = _best(found)
         cited = tuple(e for e in found.items if e is best or e.role == "anchor" or e.text is None)
-        return Answer(
-            text=quote(best),
-            evidence=cited,
-            abstained=False,
-            quoted=True,
-            model_reply=reply,
-            **common,  # type: ignore[arg-type]
+        return replace(
+            abstained, text=quote(best), evidence=cited, abstained=False, quoted=True, model_reply=reply
         )
     cited = citations(reply, found)
-    return Answer(
-        text=with_time(reply, cited),
-        evidence=cited,
-        abstained=False,
-        quoted=False,
-        model_reply=None,
-        **common,  # type: ignore[arg-type]
-    )
+    return replace(abstained, text=with_time(reply, cited), evidence=cited, abstained=False)
 
 
 def relevance_of(question: str, found: EvidenceSet) -> float:

@@ -21,15 +21,23 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError
-from videoqa.llm import Frame, GenerationOptions, Message, VisualGenerator
+from videoqa.llm import Frame, GenerationOptions, VisualGenerator
 from videoqa.memory.recurrent import MemoryBridge, MemoryState, pool_tokens
-from videoqa.respond.answer import Answer, Feed, Pictures, answer_messages, collect_reply, says_not_in_video
+from videoqa.respond.answer import (
+    ASKED_ALONE,
+    Answer,
+    Asking,
+    Pictures,
+    answer_messages,
+    collect_reply,
+    says_not_in_video,
+)
 from videoqa.respond.prompt import load_prompt
 from videoqa.retrieval.retrieve import EvidenceSet
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
@@ -143,43 +151,47 @@ def visual_context(video: VideoMemory, scenes: Sequence[int], options: VisualOpt
     return np.concatenate(parts).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Sight:
+    """What a seeing model is shown besides the text: memory and scene tokens injected into its
+    context, or, for a model that takes frames only, the chosen scenes' keyframes."""
+
+    context: Tokens | None
+    keyframes: Sequence[Frame] = ()
+
+
 def answer_looking(
     question: str,
     found: EvidenceSet,
     model: VisualGenerator,
-    context: Tokens | None,
-    keyframes: Sequence[Frame],
+    sight: Sight,
     generation: GenerationOptions,
     models: dict[str, str],
-    feed: Feed | None = None,
-    history: Sequence[Message] = (),
-    system: str | None = None,
+    asking: Asking = ASKED_ALONE,
 ) -> Answer:
-    """Ask a seeing model: ``context`` tokens injected (or, for models that take frames only, the
-    ``keyframes``), the evidence text, the question. The model's reply is the answer: it saw the scenes,
-    so it is not held to the words of the text evidence."""
-    pictures: Pictures = "tokens" if context is not None else "frames"
-    messages = answer_messages(question, found.items, history, system, pictures)
+    """Ask a seeing model: what it is shown (``sight``), the evidence text, the question. The model's
+    reply is the answer: it saw the scenes, so it is not held to the words of the text evidence."""
+    pictures: Pictures = "tokens" if sight.context is not None else "frames"
+    messages = answer_messages(question, found.items, asking.history, asking.system, pictures)
     stream = (
-        model.generate(messages, generation, visual_tokens=context)
-        if context is not None
-        else model.generate(messages, generation, images=list(keyframes))
+        model.generate(messages, generation, visual_tokens=sight.context)
+        if sight.context is not None
+        else model.generate(messages, generation, images=list(sight.keyframes))
     )
-    reply = collect_reply(stream, feed)
-    common = {
-        "question": question,
-        "relation": found.relation,
-        "best_similarity": found.best_similarity,
-        "models": models,
-        "relevance": found.relevance.probability if found.relevance else None,
-    }
+    reply = collect_reply(stream, asking.feed)
+    answered = Answer(
+        question=question,
+        text=reply,
+        evidence=found.items,
+        abstained=False,
+        quoted=False,
+        model_reply=None,
+        relation=found.relation,
+        best_similarity=found.best_similarity,
+        models=models,
+        relevance=found.relevance.probability if found.relevance else None,
+    )
     if says_not_in_video(reply):  # the prompt's own way to abstain
-        return Answer(
-            text=load_prompt("abstain").section("answer"),
-            evidence=(),
-            abstained=True,
-            quoted=False,
-            model_reply=reply,
-            **common,  # type: ignore[arg-type]
-        )
-    return Answer(text=reply, evidence=found.items, abstained=False, quoted=False, model_reply=None, **common)  # type: ignore[arg-type]
+        abstain = load_prompt("abstain").section("answer")
+        return replace(answered, text=abstain, evidence=(), abstained=True, model_reply=reply)
+    return answered

@@ -162,9 +162,8 @@ def find_evidence(
     anchor = parsed.anchor if parsed.relation != "none" else None
     scores = question_scores(query, anchor, embedder, passages, passage_vectors)
     hits = visual(anchor or query) if visual is not None else None
-    found = choose_evidence(
-        parsed.relation, anchor, passages, scores, scenes, hits, options, named=names_held(query, passages)
-    )
+    scored = ScoredPassages(passages, scores, named=names_held(query, passages))
+    found = choose_evidence(parsed.relation, anchor, scored, scenes, hits, options)
     texts = [item.text for item in found.items if item.text is not None]
     relevance = measure(query, found.best_similarity, texts, rarity([p.text for p in passages]))
     return replace(found, relevance=relevance)
@@ -197,30 +196,34 @@ def scene_at(scenes: Sequence[Scene], time_s: float) -> int | None:
     return max(0, bisect.bisect_right(starts, time_s) - 1)
 
 
+@dataclass(frozen=True)
+class ScoredPassages:
+    """A video's passages in time order, with how each matches one query."""
+
+    passages: Sequence[Passage]
+    scores: (
+        PassageScores  # aligned with ``passages``: the question's, or for a relational question its anchor's
+    )
+    named: npt.NDArray[np.float64] | None = None  # per passage, the share of the question's names it holds
+
+
 def choose_evidence(
     relation: str,
     anchor: str | None,
-    passages: Sequence[Passage],
-    scores: PassageScores,
+    scored: ScoredPassages,
     scenes: Sequence[Scene],
     visual: Sequence[SceneHit] | None,
     options: RetrievalOptions,
-    named: npt.NDArray[np.float64] | None = None,
 ) -> EvidenceSet:
     """Pick the evidence for one question from its passages' scores.
 
-    ``passages`` are in time order and ``scores`` match the question (or, for a relational question,
-    its anchor). ``visual`` holds the scenes scored by an image-text model when one is loaded; it adds a
-    channel to the fusion, and its best scene joins the evidence. ``named`` (see names_held) helps
-    choose the anchor of a relational question.
+    ``visual`` holds the scenes scored by an image-text model when one is loaded; it adds a channel to
+    the fusion, and its best scene joins the evidence. ``scored.named`` (see names_held) helps choose
+    the anchor of a relational question.
     """
+    passages, scores = scored.passages, scored.scores
     scene_of = [scene_at(scenes, (p.start_s + p.end_s) / 2) for p in passages]
-    channels = [scores.dense.astype(np.float64), np.where(scores.lexical > 0, scores.lexical, np.nan)]
-    if visual:
-        by_scene = {hit.scene.index: hit.max_score for hit in visual}
-        channels.append(np.asarray([by_scene.get(s, np.nan) if s is not None else np.nan for s in scene_of]))
-    fused = rrf(channels, options.rrf_k) if passages else np.zeros(0)
-    best_similarity = float(scores.dense.max()) if len(passages) else -1.0
+    fused = _fused(scores, scene_of, visual, options.rrf_k) if passages else np.zeros(0)
 
     def item(i: int, role: str) -> Evidence:
         p = passages[i]
@@ -235,31 +238,44 @@ def choose_evidence(
             role=role,
         )
 
-    picked = _pick(
-        relation, passages, scores.dense, anchor_scores(scores.dense, scores.lexical, named), fused, options
-    )
-    items = [item(i, role) for i, role in picked]
+    anchors = anchor_scores(scores.dense, scores.lexical, scored.named)
+    items = [item(i, role) for i, role in _pick(relation, passages, scores.dense, anchors, fused, options)]
     if relation in ("after", "before") and anchor is not None and items:
         anchor_item = items[0]
         tail = sentence_part(anchor_item.text or "", anchor, relation)
         if tail is not None:
             items.insert(1, replace(anchor_item, text=tail, role=relation, in_anchor_sentence=True))
     if visual and relation == "none":
-        best = visual[0]
-        items.append(
-            Evidence(
-                channel="visual",
-                start_s=best.scene.start_s,
-                end_s=best.scene.end_s,
-                text=None,
-                scene=best.scene.index,
-                similarity=best.max_score,
-                fused=0.0,
-                role="match",
-            )
-        )
+        items.append(_visual_item(visual[0]))
     items.sort(key=lambda e: (e.start_s, e.channel))
+    best_similarity = float(scores.dense.max()) if len(passages) else -1.0
     return EvidenceSet(items=tuple(items), relation=relation, anchor=anchor, best_similarity=best_similarity)
+
+
+def _fused(
+    scores: PassageScores, scene_of: Sequence[int | None], visual: Sequence[SceneHit] | None, rrf_k: int
+) -> npt.NDArray[np.float64]:
+    """The passages' channels fused by rank: dense, lexical where a query word occurs, and the visual
+    score of the passage's scene when an image-text model ranked the scenes."""
+    channels = [scores.dense.astype(np.float64), np.where(scores.lexical > 0, scores.lexical, np.nan)]
+    if visual:
+        by_scene = {hit.scene.index: hit.max_score for hit in visual}
+        channels.append(np.asarray([by_scene.get(s, np.nan) if s is not None else np.nan for s in scene_of]))
+    return rrf(channels, rrf_k)
+
+
+def _visual_item(best: SceneHit) -> Evidence:
+    """The scene an image-text model ranked first, as evidence without text."""
+    return Evidence(
+        channel="visual",
+        start_s=best.scene.start_s,
+        end_s=best.scene.end_s,
+        text=None,
+        scene=best.scene.index,
+        similarity=best.max_score,
+        fused=0.0,
+        role="match",
+    )
 
 
 def sentence_part(sentence: str, anchor: str, relation: str) -> str | None:

@@ -249,3 +249,27 @@ def test_piper_narration_is_understood_by_the_default_speech_model(
             if s.start_s < span.end_s + 0.5 and s.end_s > span.start_s - 0.5
         )
         assert facts.answer_matches(heard, fact.answers), (fact.text, heard, transcript.segments)
+
+
+def test_story_chunks_join_into_a_relative_output_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg joins the chunks from inside their folder; a relative output path must still land where
+    the caller meant, not in that folder."""
+    import subprocess
+
+    from videoqa.testmedia.story import _join
+
+    chunks = tmp_path / "chunks"
+    chunks.mkdir()
+    pieces = [chunks / f"{i}.mp4" for i in range(2)]
+    for piece in pieces:
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=blue:s=64x36:d=1:r=10", str(piece)],
+            check=True,
+        )
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    _join(pieces, chunks / "list.txt", Path("out/story.mp4"))
+    assert probe(tmp_path / "out" / "story.mp4").duration_s == pytest.approx(2.0, abs=0.2)
+    assert not list(chunks.glob("*partial*"))

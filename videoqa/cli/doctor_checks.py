@@ -30,7 +30,7 @@ SPOKEN_SAMPLE = "doctor-speech.ogg"
 SPOKEN_WORDS = ("open", "red", "door", "kitchen")  # all but one must be heard
 SIGN_TEXT = "EXIT 42"
 MIN_FREE_BYTES = 2 * 2**30  # an hour of video's cache entries plus a model or two
-INSTALL_COMMAND = ".venv/bin/pip install -c constraints/cpu.txt -e . (see README: Set up)"
+INSTALL_COMMAND = ".venv/bin/pip install -c constraints/cpu.txt -e . (see README: Quick start)"
 
 
 @dataclass(frozen=True)

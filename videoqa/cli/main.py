@@ -19,6 +19,7 @@ from videoqa.cli.ask import ask
 from videoqa.cli.bench import bench
 from videoqa.cli.caption import caption
 from videoqa.cli.chat import chat
+from videoqa.cli.demo import demo
 from videoqa.cli.doctor import doctor
 from videoqa.cli.index import index
 from videoqa.cli.models import models
@@ -56,7 +57,7 @@ def cli(ctx: click.Context) -> None:
         logging.getLogger("videoqa").warning(crashguard.describe(crash))
 
 
-for command in (ask, caption, chat, index, scenes, search, models, bench, doctor):
+for command in (ask, caption, chat, demo, index, scenes, search, models, bench, doctor):
     cli.add_command(command)
 
 

@@ -67,7 +67,7 @@ def model_options(command: F) -> F:
             is_flag=True,
             help=f"The small models ({FAST_LLM}, {FAST_SPEECH_MODEL}) where --model or "
             "--speech-model does not choose: faster, about a quarter of the download, weaker "
-            "answers (README: Models).",
+            "answers (docs/models.md).",
         ),
         click.option("--no-speech", is_flag=True, help="Leave the speech channel out."),
         click.option("--no-screen-text", is_flag=True, help="Leave the on-screen text (OCR) channel out."),

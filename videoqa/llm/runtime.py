@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# The build flags the README's install passes to llama-cpp-python (see README "Set up").
+# The build flags the README's install passes to llama-cpp-python (see docs/models.md).
 PORTABLE_CMAKE_ARGS = (
     "-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_F16C=ON -DGGML_AVX2=ON "
     "-DGGML_BMI2=ON -DGGML_FMA=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF "

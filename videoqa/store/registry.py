@@ -555,8 +555,8 @@ _OCR_ENGINES = (
 # Every model videoqa knows, by name: the order ``videoqa models list`` shows them in.
 MODELS: dict[str, ModelSpec] = index_by_name(_STORED + _VLMS + _IMAGE_EMBEDDERS + _OCR_ENGINES)
 
-# What the commands use when no model is named, and the small ones ``--fast`` picks instead (README:
-# Models, which gives each one's cost and the benchmarks that chose them). Qwen2.5-Coder-0.5B answers
+# What the commands use when no model is named, and the small ones ``--fast`` picks instead (docs/models.md,
+# which gives each one's cost and the benchmarks that chose them). Qwen2.5-Coder-0.5B answers
 # more questions right and in its own words (benchmarks/answers.py: 90 % against 81 % of the answerable,
 # 16 % of answers quoted against 47 %) for about twice SmolLM2's time per answer and five times its size.
 DEFAULT_LLM = "qwen2.5-coder-0.5b-instruct"

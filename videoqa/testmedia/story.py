@@ -258,7 +258,10 @@ def _shots(length_s: float, options: StoryOptions, rng: random.Random) -> tuple[
 def _join(pieces: list[Path], list_file: Path, out: Path) -> None:
     """Concatenate the chunks without re-encoding (ffmpeg's concat demuxer)."""
     list_file.write_text("".join(f"file '{p.name}'\n" for p in pieces))
-    partial = out.with_suffix(".partial.mp4")
+    # ffmpeg runs in the list's folder (the list names the chunks by name): a relative output path
+    # would land there instead of where the caller meant
+    partial = out.absolute().with_suffix(".partial.mp4")
+    out = out.absolute()
     command = [
         "ffmpeg",
         "-v",

@@ -29,7 +29,9 @@ def run_cli(*args: str, prefix: tuple[str, ...] = (), **kwargs: Any) -> CliResul
         [*prefix, sys.executable, "-m", "videoqa", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        # a guard against a hang, not a time limit: some commands load real models and index a video,
+        # which took over 120 s on a loaded 2-core machine
+        timeout=300,
         **kwargs,
     )
     return CliResult(completed)

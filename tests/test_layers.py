@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("assistant", "__init__"),
     ("testmedia",),
     ("bench",),
+    ("serve",),
     ("cli", "__main__"),
 )
 RANK = {stage: rank for rank, stages in enumerate(LAYERS) for stage in stages}

@@ -176,9 +176,10 @@ def test_the_command_line_offers_the_registry_choices() -> None:
     every_model = devices.DEVICES  # ask, caption and chat: the assistant's models
     image_model = devices.devices_for(registry.IMAGE_EMBEDDING)  # index, scenes, search
     expected: dict[str, tuple[str, ...]] = {"ask": every_model, "caption": every_model, "chat": every_model}
+    expected |= {"serve": every_model}
     expected |= {"index": image_model, "scenes": image_model, "search": image_model}
     assert {name: choices for name, choices in offered.items() if choices is not None} == expected
-    for name in ("ask", "caption", "chat"):
+    for name in ("ask", "caption", "chat", "serve"):
         assert _choices(cli.commands[name], "--quantize") == devices.QUANTIZATIONS
 
 

@@ -23,6 +23,7 @@ from videoqa.cli.demo import demo
 from videoqa.cli.doctor import doctor
 from videoqa.cli.index import index
 from videoqa.cli.models import models
+from videoqa.cli.serve import serve
 from videoqa.cli.util import debugging, report_warnings, reports_user_errors
 from videoqa.cli.visual import scenes, search
 from videoqa.host import crashguard
@@ -57,7 +58,7 @@ def cli(ctx: click.Context) -> None:
         logging.getLogger("videoqa").warning(crashguard.describe(crash))
 
 
-for command in (ask, caption, chat, demo, index, scenes, search, models, bench, doctor):
+for command in (ask, caption, chat, demo, index, scenes, search, models, bench, doctor, serve):
     cli.add_command(command)
 
 

@@ -66,9 +66,15 @@ def test_index_a_folder_then_only_new_videos(
     assert second.stdout.strip().endswith("1 indexed, 1 unchanged, 0 removed, 1 skipped")
 
 
-def test_search_needs_a_model_that_reads_text(narrated: SynthVideo, cache_env: dict[str, str]) -> None:
-    result = run_cli("search", "a red car", str(narrated.path), env=cache_env)
-    assert_one_line_error(result, "cannot embed text", "checkpoints/")
+def test_search_without_a_clip_model_searches_the_text_channels(
+    narrated: SynthVideo, installed_models: None, cache_env: dict[str, str]
+) -> None:
+    # the pixel embedder reads no text: speech and screen text are searched (tests/test_search.py: more)
+    result = run_cli("search", "when does the meeting start", str(narrated.path), "--json", env=cache_env)
+    assert result.code == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert hits and {hit["channel"] for hit in hits} <= {"speech", "screen"}
+    assert hits[0]["channel"] == "speech" and "meeting" in hits[0]["text"]
 
 
 def test_search_needs_one_target(narrated: SynthVideo, tmp_path: Path) -> None:

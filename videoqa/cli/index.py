@@ -127,11 +127,10 @@ def _index_folder(folder: Path, assistant: Assistant, visual_only: bool, stages:
     report = library.sync(lambda path: stages.track(f"frames: {path.name}"))
     failed = dict(report.failed)
     if not visual_only:
-        for name in (*report.indexed, *report.unchanged):
-            try:
-                assistant.knowledge(folder / name)
-            except VideoqaError as exc:  # the pictures are indexed; a channel that fails is reported
-                failed[name] = str(exc)
+        try:
+            failed.update(_index_passages(folder, assistant))
+        except VideoqaError as exc:  # the pictures are indexed; the text channels' index is reported
+            failed.update(dict.fromkeys((*report.indexed, *report.unchanged), str(exc)))
     for name, reason in failed.items():
         log.warning("skipped %s: %s", name, reason)
     click.echo(
@@ -140,3 +139,15 @@ def _index_folder(folder: Path, assistant: Assistant, visual_only: bool, stages:
     )
     if failed and len(failed) == len(report.indexed) + len(report.unchanged) + len(report.failed):
         raise UserError(f"{folder}: no video could be indexed")
+
+
+def _index_passages(folder: Path, assistant: Assistant) -> dict[str, str]:
+    """Every video's channels and the library's passage index (what ``ask --library`` searches), saved
+    video by video so a run that stops resumes; says what it skipped and why. The videos that failed."""
+    report = assistant.sync_library(folder)
+    if report.interrupted is not None:
+        log.warning("the last run stopped while indexing %s; resuming", report.interrupted)
+    if report.unchanged:
+        done = _count(len(report.unchanged), "video")
+        click.echo(f"skipped {done} indexed before with the same content and models", err=True)
+    return dict(report.failed)

@@ -1,22 +1,31 @@
-"""Commands over the visual index: ``scenes`` and ``search`` (``index`` lives in ``cli_index.py``)."""
+"""``scenes`` (a video's scenes) and ``search`` (moments matching a text in every channel); ``index`` is in
+``index.py``."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import numpy as np
+import numpy.typing as npt
 
-from videoqa.cli.util import UserError, VideoProgress, check_device, reports_user_errors
+from videoqa.cli.util import FetchProgress, UserError, VideoProgress, check_device, reports_user_errors
+from videoqa.errors import VideoqaError
 from videoqa.media.timefmt import format_clock
+from videoqa.respond.writers import SearchHit
 from videoqa.store.devices import devices_for
 from videoqa.store.registry import DEFAULT_IMAGE_EMBEDDER, IMAGE_EMBEDDING
 
 if TYPE_CHECKING:
+    from videoqa.assistant import Assistant, AssistantOptions
+    from videoqa.channels.text_embedder import TextEmbedder
+    from videoqa.knowledge.build import VideoKnowledge
     from videoqa.types import Scene, SceneHit, VideoIndex
     from videoqa.visual.embed import ImageEmbedder
     from videoqa.visual.index import IndexOptions
@@ -137,35 +146,39 @@ def _save_keyframes(result: VideoIndex, folder: Path) -> dict[int, Path]:
 
 SEARCH_EPILOG = """\b
 Examples:
-  videoqa search "a dog on a beach" holiday.mp4 --embedder checkpoints/clip-vit-b32
-  videoqa search "whiteboard" --library ~/Videos --top-k 10 --json
-  videoqa search "sunset" holiday.mp4 --save-frame best.jpg
+  videoqa search "the market" talk.mp4
+  videoqa search "gate 42" --library ~/Videos --top-k 10 --json
+  videoqa search "a dog on a beach" holiday.mp4 --embedder checkpoints/clip-vit-b32 --save-frame best.jpg
+\b
+What is said (speech) and written on screen is searched by meaning and by word; with a CLIP or SigLIP
+model (--embedder) the pictures are too, and the channels' rankings are fused. Each video is indexed the
+first time (as ask does, sharing its cache); --library indexes the folder's videos that are not yet.
 """
 
 
 @click.command(epilog=SEARCH_EPILOG)
 @click.argument("query")
-@click.argument("video", required=False, type=click.Path(path_type=Path, readable=False))
+@click.argument("video", required=False, type=click.Path(readable=False))
 @click.option(
     "--library",
     type=click.Path(path_type=Path, readable=False),
     help="Search every video in this folder instead of one video.",
 )
 @click.option(
-    "--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="How many scenes to show."
+    "--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="How many moments to show."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.option(
     "--save-frame",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the best-matching frame (full size) to this image file.",
+    help="Write the best match's frame (full size) to this image file.",
 )
 @embedder_option
 @sampling_options
 @reports_user_errors
 def search(
     query: str,
-    video: Path | None,
+    video: str | None,
     library: Path | None,
     top_k: int,
     as_json: bool,
@@ -174,85 +187,226 @@ def search(
     fps: float,
     device: str,
 ) -> None:
-    """Find the scenes that best match a text, in one video or across a library."""
-    if (video is None) == (library is None):
-        raise UserError("give either a VIDEO or --library FOLDER (one of them)")
-    model = _load(embedder, device)
-    query_vector = model.embed_texts([query])[0]  # fails at once, before indexing, without a text side
-    hits = (
-        _search_library(library, model, query_vector, top_k, fps)
-        if library is not None
-        else _search_video(video, model, query_vector, top_k, fps)  # type: ignore[arg-type]
+    """Find the moments that best match a text, in what is said, written on screen and (with a CLIP
+    model) shown, in one video or across a library."""
+    from videoqa.assistant import Assistant
+    from videoqa.respond.writers import SearchResults, writer
+
+    _check_query(query)
+    targets = _targets(video, library)
+    with VideoProgress() as stages, FetchProgress() as fetches:
+        labels = _StageLabels(stages)
+        assistant = Assistant(
+            _search_options(embedder, device, fps), progress=labels, fetch_progress=fetches.update
+        )
+        assistant.load_index_models()  # a wrong model name fails now, not after indexing
+        searched = _knowledge_of(targets, assistant, labels)
+    found = rank_moments(query, searched, assistant.text_embedder, assistant.embedder)[:top_k]
+    if save_frame is not None and found:
+        _save_frame(found[0].path, found[0].hit.frame_s, save_frame)
+    click.echo(
+        writer("json" if as_json else "text").render(SearchResults(tuple(m.hit for m in found))), nl=False
     )
-    if save_frame is not None and hits:
-        _save_best_frame(hits[0], save_frame)
-    _print_hits(hits, as_json)
 
 
-def _search_video(
-    video: Path,
-    model: ImageEmbedder,
-    query: Any,
-    top_k: int,
-    fps: float,
-) -> list[SceneHit]:
-    from videoqa.retrieval.retrieve import top_scenes
+@dataclass(frozen=True)
+class Target:
+    """A video to search, and how its hits name it."""
 
-    return top_scenes(_index_one(video, model, _index_options(fps)), query, top_k)
+    path: Path
+    label: str  # as the user typed it, or relative to the library folder
 
 
-def _search_library(
-    folder: Path,
-    model: ImageEmbedder,
-    query: Any,
-    top_k: int,
-    fps: float,
-) -> list[SceneHit]:
-    from videoqa.library.folder import Library
+@dataclass(frozen=True)
+class Searched:
+    """A video's knowledge (index, passages), ready to search."""
 
-    library = Library(folder, model, _index_options(fps))
-    with VideoProgress() as progress:
-        report = library.sync(lambda path: progress.track(f"indexing {path.name}"))
-    for name, reason in report.failed:
-        log.warning("skipped %s: %s", name, reason)
-    return library.search(query, top_k)
+    target: Target
+    known: VideoKnowledge
 
 
-def _save_best_frame(hit: SceneHit, path: Path) -> None:
+@dataclass(frozen=True)
+class Moment:
+    """A hit and the file it is in (to save its frame)."""
+
+    hit: SearchHit
+    path: Path
+
+
+def _check_query(query: str) -> None:
+    from videoqa.retrieval.temporal import MAX_QUESTION_CHARS
+
+    if not query.strip():
+        raise UserError("the search text is empty; give the words or the description to look for")
+    if len(query) > MAX_QUESTION_CHARS:
+        raise UserError(
+            f"the search text is {len(query):,} characters long; give at most {MAX_QUESTION_CHARS:,}"
+        )
+
+
+def _targets(video: str | None, library: Path | None) -> list[Target]:
+    if video is not None and library is None:
+        return [_one_video(video)]
+    if library is not None and video is None:
+        return _library_videos(library)
+    raise UserError("give either a VIDEO or --library FOLDER (one of them)")
+
+
+def _one_video(video: str) -> Target:
+    from videoqa.media.video import check_file
+
+    return Target(check_file(video), video)
+
+
+def _library_videos(folder: Path) -> list[Target]:
+    from videoqa.library.folder import find_videos
+
+    videos = find_videos(folder)
+    if not videos:
+        raise UserError(f"{folder}: no videos in this folder")
+    return [Target(path, str(path.relative_to(folder))) for path in videos]
+
+
+def _search_options(embedder: str, device: str, fps: float) -> AssistantOptions:
+    """The index and text channels as ``ask`` builds them (the same cache entries), with this image model."""
+    from videoqa.assistant import AssistantOptions
+
+    return AssistantOptions(embedder=embedder, device=device, index=_index_options(fps))
+
+
+class _StageLabels:
+    """Progress bars named after the stage and the video being indexed."""
+
+    def __init__(self, progress: VideoProgress) -> None:
+        self._progress = progress
+        self.video = ""
+
+    def __call__(self, stage: str) -> Callable[[float, float], None] | None:
+        return self._progress.track(f"{stage}: {self.video}")
+
+
+def _knowledge_of(targets: Sequence[Target], assistant: Assistant, labels: _StageLabels) -> list[Searched]:
+    """Each video's knowledge, from the cache or built now; in a library, a video that cannot be read is
+    skipped with a warning (one given alone fails the command)."""
+    searched = []
+    for target in targets:
+        labels.video = target.path.name
+        try:
+            searched.append(Searched(target, assistant.knowledge(target.path)))
+        except VideoqaError as exc:
+            if len(targets) == 1:
+                raise
+            log.warning("skipped %s: %s", target.label, exc)
+    return searched
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """Candidate moments and, per channel, a score for each (NaN where the channel does not rank it)."""
+
+    moments: tuple[Moment, ...]
+    channels: tuple[npt.NDArray[np.float64], ...]
+
+
+def rank_moments(
+    query: str, searched: Sequence[Searched], text_embedder: TextEmbedder, image_embedder: ImageEmbedder
+) -> list[Moment]:
+    """Every passage and (with an image-text model) every scene of the videos, best first: the channels
+    (sentence similarity, BM25 where a query word occurs, image-text similarity) fused by reciprocal rank,
+    as ``ask`` fuses them. One ranking over all the videos: BM25 counts word rarity across all of them."""
+    from videoqa.retrieval.retrieve import RetrievalOptions, rrf
+
+    parts = [
+        _text_candidates(query, searched, text_embedder),
+        _visual_candidates(query, searched, image_embedder),
+    ]
+    moments = [moment for part in parts for moment in part.moments]
+    if not moments:
+        return []
+    channels = [_padded(channel, part, parts) for part in parts for channel in part.channels]
+    fused = rrf(channels, RetrievalOptions().rrf_k)
+    order = np.argsort(-fused, kind="stable")
+    return [Moment(replace(moments[i].hit, score=float(fused[i])), moments[i].path) for i in order]
+
+
+def _padded(
+    channel: npt.NDArray[np.float64], owner: _Ranked, parts: Sequence[_Ranked]
+) -> npt.NDArray[np.float64]:
+    """One part's channel spread over all the parts' moments: NaN (not ranked) for the other parts'."""
+    pieces = [channel if part is owner else np.full(len(part.moments), np.nan) for part in parts]
+    return np.concatenate(pieces)
+
+
+def _text_candidates(query: str, searched: Sequence[Searched], embedder: TextEmbedder) -> _Ranked:
+    """The speech and screen-text passages of all the videos, scored by meaning and by word."""
+    from videoqa.retrieval.retrieve import scene_at
+    from videoqa.retrieval.textindex import score_passages
+
+    owned = [(item, passage) for item in searched for passage in item.known.passages]
+    if not owned:
+        return _Ranked((), ())
+    vectors = np.vstack([item.known.passage_vectors for item in searched if item.known.passages])
+    scores = score_passages(query, embedder.embed([query])[0], [p for _, p in owned], vectors)
+    moments: list[Moment] = []
+    for (item, p), dense, lexical in zip(owned, scores.dense, scores.lexical, strict=True):
+        middle = (p.start_s + p.end_s) / 2
+        hit = SearchHit(
+            video=item.target.label,
+            channel=p.channel,
+            start_s=p.start_s,
+            end_s=p.end_s,
+            frame_s=middle,
+            text=p.text,
+            scene=scene_at(item.known.visual.scenes, middle),
+            similarity=float(dense),
+            lexical=float(lexical),
+            score=0.0,  # set once the channels are fused
+        )
+        moments.append(Moment(hit, item.target.path))
+    lexical_ranked = np.where(scores.lexical > 0, scores.lexical, np.nan)
+    return _Ranked(tuple(moments), (scores.dense.astype(np.float64), lexical_ranked))
+
+
+def _visual_candidates(query: str, searched: Sequence[Searched], embedder: ImageEmbedder) -> _Ranked:
+    """The scenes of all the videos scored by an image-text model; none when the model reads no text."""
+    from videoqa.retrieval.retrieve import score_scenes
+    from videoqa.visual.embed import EmbedderError
+
+    try:
+        vector = embedder.embed_texts([query])[0]
+    except EmbedderError:  # the pixel embedder: the text channels alone
+        return _Ranked((), ())
+    moments = tuple(
+        Moment(_scene_hit(item.target.label, hit), item.target.path)
+        for item in searched
+        for hit in score_scenes(item.known.visual, vector)
+    )
+    return _Ranked(moments, (np.asarray([m.hit.similarity for m in moments], dtype=np.float64),))
+
+
+def _scene_hit(label: str, hit: SceneHit) -> SearchHit:
+    return SearchHit(
+        video=label,
+        channel="visual",
+        start_s=hit.scene.start_s,
+        end_s=hit.scene.end_s,
+        frame_s=hit.best_frame_s,
+        text=None,
+        scene=hit.scene.index,
+        similarity=hit.max_score,
+        lexical=None,
+        score=0.0,  # set once the channels are fused
+    )
+
+
+def _save_frame(video: Path, time_s: float, path: Path) -> None:
     from PIL import Image
 
     from videoqa.media.video import frame_at
 
-    frame = frame_at(hit.video, hit.best_frame_s)
+    frame = frame_at(video, time_s)
     try:
         Image.fromarray(frame.pixels[0]).save(path)
     except (ValueError, OSError) as exc:
         raise UserError(f"{path}: cannot write the frame ({exc}); use a .jpg or .png name") from exc
     log.info("best frame written to %s", path)
-
-
-def _print_hits(hits: list[SceneHit], as_json: bool) -> None:
-    if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "video": hit.video,
-                        "scene": hit.scene.index,
-                        "start_s": hit.scene.start_s,
-                        "end_s": hit.scene.end_s,
-                        "best_frame_s": hit.best_frame_s,
-                        "score": hit.max_score,
-                        "mean_score": hit.mean_score,
-                    }
-                    for hit in hits
-                ],
-                indent=2,
-            )
-        )
-        return
-    for hit in hits:
-        click.echo(
-            f"{hit.max_score:6.3f}  {Path(hit.video).name}  scene {hit.scene.index:<4} "
-            f"{_span(hit.scene)}  best frame {format_clock(hit.best_frame_s)}"
-        )

@@ -1,9 +1,9 @@
 """Output writers, one a format (text, JSON, JSON lines, SRT, WebVTT, Markdown), picked by name or suffix.
 
-A command hands a writer what it produced (an answer, captions, a conversation, subtitle cues) and prints
-or saves the text it gets back; it builds no JSON of its own. The records (field names, the rounding of
-times and scores) are made here and nowhere else, so ``ask --json``, ``caption --json`` and a saved chat
-agree on what a time or an evidence item looks like.
+A command hands a writer what it produced (an answer, captions, a conversation, subtitle cues, search
+hits) and prints or saves the text it gets back; it builds no JSON of its own. The records (field names,
+the rounding of times and scores) are made here and nowhere else, so ``ask --json``, ``caption --json``,
+``search --json`` and a saved chat agree on what a time or an evidence item looks like.
 
 Text and JSON lines are line formats: writing captions one at a time gives the same text as writing them
 together, which is how a stream prints each caption as it comes.
@@ -99,7 +99,31 @@ class Subtitles:
     cues: tuple[Cue, ...]
 
 
-Result = AskResult | Captions | Conversation | Subtitles
+@dataclass(frozen=True)
+class SearchHit:
+    """One moment ``search`` found: a passage of speech or screen text, or a scene an image-text model
+    matched (``channel`` "visual", no text)."""
+
+    video: str  # as the user typed it, or relative to the library folder
+    channel: str  # "speech", "screen" or "visual"
+    start_s: float
+    end_s: float
+    frame_s: float  # the moment to look at: a visual hit's best frame, a passage's middle
+    text: str | None
+    scene: int | None  # index of the scene it lies in
+    similarity: float  # cosine to the query in the channel's space (sentence or image-text embeddings)
+    lexical: float | None  # BM25 of the query's words in a passage; None for a visual hit
+    score: float  # reciprocal-rank fusion across the channels: what the hits are ranked by
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """What ``search`` found, best first."""
+
+    hits: tuple[SearchHit, ...]
+
+
+Result = AskResult | Captions | Conversation | Subtitles | SearchResults
 
 
 # --- records: the JSON form of results -----------------------------------------------------------------
@@ -125,7 +149,10 @@ def _clock_span(start_s: float, end_s: float) -> dict[str, str]:
 
 def evidence_record(item: Evidence) -> dict[str, Any]:
     """An evidence item as ``ask --json`` gives it: where, what, and how it was found."""
+    # An item from a library of videos names its video (library.passages.LibraryEvidence).
+    video: str | None = getattr(item, "video", None)
     return {
+        **({"video": video} if video is not None else {}),
         "channel": item.channel,
         **_seconds_span(item.start_s, item.end_s),
         **_clock_span(item.start_s, item.end_s),
@@ -204,6 +231,22 @@ def conversation_record(conversation: Conversation) -> dict[str, Any]:
     }
 
 
+def search_hit_record(hit: SearchHit) -> dict[str, Any]:
+    """A search hit as ``search --json`` gives it: where, what, and how well it matched."""
+    return {
+        "video": hit.video,
+        "channel": hit.channel,
+        **_seconds_span(hit.start_s, hit.end_s),
+        **_clock_span(hit.start_s, hit.end_s),
+        "best_frame_s": seconds(hit.frame_s),
+        "text": hit.text,
+        "scene": hit.scene,
+        "similarity": round(hit.similarity, SCORE_DECIMALS),
+        "lexical": round(hit.lexical, SCORE_DECIMALS) if hit.lexical is not None else None,
+        "score": round(hit.score, FUSED_DECIMALS),
+    }
+
+
 def cue_of(event: CaptionEvent) -> Cue | None:
     """The subtitle a caption shows; None for a span of no length or one saying there is nothing."""
     if event.end_s <= event.start_s or event.source == "empty":
@@ -230,7 +273,7 @@ def _unheld(writer: Writer, result: Result) -> TypeError:
 class TextWriter:
     """What a person reads on a terminal: an answer and its evidence; a ``[span] caption`` line a caption."""
 
-    holds: ClassVar[tuple[type, ...]] = (AskResult, Captions)
+    holds: ClassVar[tuple[type, ...]] = (AskResult, Captions, SearchResults)
 
     def render(self, result: Result) -> str:
         match result:
@@ -238,6 +281,8 @@ class TextWriter:
                 return _answer_text(result.answer)
             case Captions():
                 return "".join(f"[{event.span}] {event.text}\n" for event in result.events)
+            case SearchResults():
+                return "".join(_search_hit_line(hit) + "\n" for hit in result.hits)
         raise _unheld(self, result)
 
 
@@ -251,6 +296,15 @@ def _answer_text(answer: Answer) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _search_hit_line(hit: SearchHit) -> str:
+    """``0.03252  talk.mp4  screen  0:05.0-0:07.0  scene 1     "GATE 42"``: score first, so lines sort."""
+    span = f"{format_clock(hit.start_s):>9}-{format_clock(hit.end_s):<9}"
+    scene = f"scene {hit.scene:<4}" if hit.scene is not None else " " * 10
+    what = json.dumps(hit.text, ensure_ascii=False) if hit.text is not None else ""
+    frame = f"best frame {format_clock(hit.frame_s)}" if hit.channel == "visual" else ""
+    return f"{hit.score:.5f}  {hit.video}  {hit.channel:<6}  {span}  {scene}  {what or frame}".rstrip()
+
+
 def _scene_note(scene: int | None) -> str:
     return f"  (scene {scene + 1})" if scene is not None else ""
 
@@ -258,9 +312,10 @@ def _scene_note(scene: int | None) -> str:
 class JsonWriter:
     """One JSON document, indented."""
 
-    holds: ClassVar[tuple[type, ...]] = (AskResult, Captions, Conversation)
+    holds: ClassVar[tuple[type, ...]] = (AskResult, Captions, Conversation, SearchResults)
 
     def render(self, result: Result) -> str:
+        record: Any
         match result:
             case AskResult():
                 record = answer_record(result)
@@ -268,6 +323,8 @@ class JsonWriter:
                 record = captions_record(result)
             case Conversation():
                 record = conversation_record(result)
+            case SearchResults():  # a list, as search --json has always printed
+                record = [search_hit_record(hit) for hit in result.hits]
             case _:
                 raise _unheld(self, result)
         return json.dumps(record, indent=2) + "\n"

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import numpy.typing as npt
 
 from videoqa.cli.util import FetchProgress, UserError, VideoProgress, check_device, reports_user_errors
 from videoqa.errors import VideoqaError
@@ -23,6 +21,9 @@ from videoqa.store.devices import devices_for
 from videoqa.store.registry import DEFAULT_IMAGE_EMBEDDER, IMAGE_EMBEDDING
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from videoqa.assistant import Assistant, AssistantOptions
     from videoqa.channels.text_embedder import TextEmbedder
     from videoqa.knowledge.build import VideoKnowledge
@@ -314,6 +315,8 @@ def rank_moments(
     """Every passage and (with an image-text model) every scene of the videos, best first: the channels
     (sentence similarity, BM25 where a query word occurs, image-text similarity) fused by reciprocal rank,
     as ``ask`` fuses them. One ranking over all the videos: BM25 counts word rarity across all of them."""
+    import numpy as np
+
     from videoqa.retrieval.retrieve import RetrievalOptions, rrf
 
     parts = [
@@ -333,12 +336,16 @@ def _padded(
     channel: npt.NDArray[np.float64], owner: _Ranked, parts: Sequence[_Ranked]
 ) -> npt.NDArray[np.float64]:
     """One part's channel spread over all the parts' moments: NaN (not ranked) for the other parts'."""
+    import numpy as np
+
     pieces = [channel if part is owner else np.full(len(part.moments), np.nan) for part in parts]
     return np.concatenate(pieces)
 
 
 def _text_candidates(query: str, searched: Sequence[Searched], embedder: TextEmbedder) -> _Ranked:
     """The speech and screen-text passages of all the videos, scored by meaning and by word."""
+    import numpy as np
+
     from videoqa.retrieval.retrieve import scene_at
     from videoqa.retrieval.textindex import score_passages
 
@@ -369,6 +376,8 @@ def _text_candidates(query: str, searched: Sequence[Searched], embedder: TextEmb
 
 def _visual_candidates(query: str, searched: Sequence[Searched], embedder: ImageEmbedder) -> _Ranked:
     """The scenes of all the videos scored by an image-text model; none when the model reads no text."""
+    import numpy as np
+
     from videoqa.retrieval.retrieve import score_scenes
     from videoqa.visual.embed import EmbedderError
 

@@ -18,6 +18,7 @@ import click
 
 from videoqa.errors import VideoqaError
 from videoqa.media.timefmt import format_clock
+from videoqa.store.devices import ALWAYS_AVAILABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 ProgressCallback = Callable[[float, float], None]
@@ -62,7 +63,7 @@ def check_device(ctx: click.Context | None, param: click.Parameter | None, value
 
     "auto" and "cpu" always pass, without importing torch: it is imported only to check a GPU asked for.
     """
-    if value in ("auto", "cpu"):
+    if value in ALWAYS_AVAILABLE:
         return value
     from videoqa.visual.embed import device_problem
 

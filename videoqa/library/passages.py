@@ -105,6 +105,21 @@ class PassageLibrary:
         finally:
             lock.release()
 
+    def pending(self) -> list[tuple[str, Path, str]]:
+        """(name, path, fingerprint) of each video a sync would index now: new, changed, or indexed with
+        other models. Files that cannot be fingerprinted are left out (a sync reports them)."""
+        self._manifest = self._load_manifest()
+        found = []
+        for path in find_videos(self.folder):
+            name = path.relative_to(self.folder).as_posix()
+            try:
+                content = self._cache.fingerprint(path)
+            except (OSError, VideoqaError):
+                continue
+            if not self._is_current(name, content):
+                found.append((name, path, content))
+        return found
+
     def _sync_videos(self, know: Know, on_video: Callable[[str], None]) -> PassageSyncReport:
         interrupted = self._manifest.pop("in_progress", None)
         present = {path.relative_to(self.folder).as_posix(): path for path in find_videos(self.folder)}
@@ -159,7 +174,9 @@ class PassageLibrary:
             if self._vectors is None:
                 self._vectors = self._new_vectors(known.passage_vectors.shape[1])
             keys = np.arange(first_key, first_key + count, dtype=np.uint64)
-            self._vectors.add(keys, np.asarray(known.passage_vectors, dtype=np.float32))
+            # One thread: usearch's graph then comes out the same on every run (several threads link the
+            # vectors in a racing order), so a library's files are reproducible byte for byte.
+            self._vectors.add(keys, np.asarray(known.passage_vectors, dtype=np.float32), threads=1)
         self._manifest["videos"][name] = {
             "fingerprint": content,
             "duration_s": round(known.visual.info.duration_s, 3),

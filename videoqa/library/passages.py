@@ -217,7 +217,7 @@ class PassageLibrary:
 
     def _dense_best(self, query_vectors: npt.NDArray[np.float32], limit: int) -> dict[str, float]:
         """Per video among the nearest passages to any of the query vectors, its best similarity."""
-        vectors = self._load_vectors()
+        vectors = self._load_vectors(view=True)
         if vectors is None or len(vectors) == 0:
             return {}
         owners = sorted((entry["first_key"], name) for name, entry in self._manifest["videos"].items())
@@ -270,15 +270,17 @@ class PassageLibrary:
         self._manifest["dim"] = dim
         return Index(ndim=dim, metric="cos", dtype="f16")
 
-    def _load_vectors(self) -> Any:
-        """The vector index, or None while no video has passages."""
+    def _load_vectors(self, view: bool = False) -> Any:
+        """The vector index, or None while no video has passages. ``view`` maps the file read-only
+        instead of reading it: 3 ms instead of 65 ms for 80,000 passages (1000 videos), which was most
+        of a question's time; a sync that replaces the file meanwhile leaves the mapped one intact."""
         from usearch.index import Index
 
         path = self.home / "vectors.usearch"
         if "dim" not in self._manifest:
             return None
         if path.is_file() and any(entry["passages"] for entry in self._manifest["videos"].values()):
-            return Index.restore(str(path))
+            return Index.restore(str(path), view=view)
         return self._new_vectors(int(self._manifest["dim"]))
 
     def _save(self) -> None:

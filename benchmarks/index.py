@@ -1,8 +1,9 @@
-"""Indexing speed against the naive loop, and re-query time on a warm 3-hour index.
+"""Indexing speed against the naive loop, re-query time on a warm 3-hour index, and thread settings.
 
 Usage:
     python benchmarks/index.py speed     # 10-minute video, random CLIP ViT-B/32 image tower
     python benchmarks/index.py requery   # 3-hour video, warm cache: search time with and without the CLI
+    python benchmarks/index.py threads [--minutes 10] [--repeat 2]   # every channel, thread settings
 
 speed: the same image model architecture on the same file, two ways.
   naive   the seed demo's loop: every frame decoded, one at a time through transformers' image processor
@@ -13,12 +14,19 @@ speed: the same image model architecture on the same file, two ways.
 requery: index a 3-hour video once (a CLIP whose image tower is tiny but whose embeddings are 512-wide
   like ViT-B/32, so retrieval does the real amount of work), then time a search with the cache warm:
   retrieval alone, everything but loading the model, and the whole `videoqa search` command.
+threads: a narrated story (benchmarks/ask.py's) indexed from scratch with the default models, every channel,
+  under each setting of THREAD_SETTINGS (speech recognition's CTranslate2 threads beside the frame side's
+  FFmpeg / onnxruntime / torch threads), each in a fresh process, the settings interleaved; then the
+  answering model (llama.cpp) answers three questions with 1 and with 2 threads. Prints wall and CPU
+  seconds, and each side's wall seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,11 +191,116 @@ def _command_seconds(video: Path, model_dir: Path, cache_root: Path) -> float:
     return sorted(runs)[1]
 
 
+# name: (CTranslate2 threads for speech, threads of each frame-side runtime while speech runs beside it)
+THREAD_SETTINGS: dict[str, tuple[int, int]] = {
+    "plan: speech 1, frames 1": (1, 1),
+    "speech 2, frames 1": (2, 1),
+    "speech 1, frames 2": (1, 2),
+    "every runtime 2 (one per core)": (2, 2),
+}
+LLAMA_THREADS = (1, 2)
+
+
+def threads_one(minutes: float, setting: str) -> dict[str, Any]:
+    """In this process: index the story from scratch under ``setting``, then time answers."""
+    import dataclasses
+    import resource
+
+    from ask import BENCH_DIR, FOOTAGE
+
+    import videoqa.knowledge.build as build
+    from videoqa.assistant import Assistant, AssistantOptions
+    from videoqa.channels.ocr import OcrOptions
+    from videoqa.channels.speech import SpeechOptions
+    from videoqa.host.cores import ThreadPlan
+    from videoqa.llm import LlmOptions, load_llm
+    from videoqa.respond.answer import answer
+    from videoqa.store.cache import IndexCache
+    from videoqa.testmedia.samples import sample_path
+    from videoqa.testmedia.story import StoryOptions, build_story
+
+    speech, frames = THREAD_SETTINGS[setting]
+    build.thread_plan = lambda cores=None: ThreadPlan(speech=speech, frames=frames)  # this setting's split
+    footage = tuple(str(sample_path(name)) for name in FOOTAGE)
+    story = build_story(StoryOptions(minutes * 60, seed=1, footage=footage), BENCH_DIR / "stories")
+    reports: list[Any] = []
+    options = AssistantOptions(
+        device="cpu", speech=SpeechOptions(cpu_threads=speech), ocr=OcrOptions(threads=frames)
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        assistant = Assistant(options, cache=IndexCache(Path(cache)), on_report=reports.append)
+        assistant.load_models()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        assistant.knowledge(story.path)
+        index_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
+        answers: dict[int, float] = {}
+        questions = [q.question for q in story.questions if q.answers][:3]
+        for count in LLAMA_THREADS:
+            llm = load_llm(options.llm, LlmOptions(device="cpu", threads=count))
+            found = [assistant.evidence(story.path, question) for question in questions]
+            start = time.perf_counter()
+            for question, evidence in zip(questions, found, strict=True):
+                answer(question, evidence, llm, options.answering, assistant.model_names())
+            answers[count] = (time.perf_counter() - start) / len(questions)
+    report = dataclasses.asdict(reports[0])
+    return {
+        "setting": setting,
+        "index_s": index_s,
+        "cpu_s": cpu_s,
+        "frames_s": report["frames_s"],
+        "speech_s": report["speech_s"],
+        "answer_s": answers,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def threads(minutes: float, repeat: int) -> None:
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in THREAD_SETTINGS}
+    for _ in range(repeat):
+        for setting in THREAD_SETTINGS:
+            command = [
+                sys.executable,
+                __file__,
+                "threads-one",
+                "--setting",
+                setting,
+                "--minutes",
+                str(minutes),
+            ]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            rows[setting].append(json.loads(output.strip().splitlines()[-1]))
+            print(f"done: {setting}", file=sys.stderr)
+    print(
+        f"{'setting':<32} {'index s':>8} {'CPU s':>7} {'frames s':>9} {'speech s':>9} "
+        + " ".join(f"{f'answer s, llama {n}':>17}" for n in LLAMA_THREADS)
+    )
+    for setting, runs in rows.items():
+
+        def median(key: str, runs: list[dict[str, Any]] = runs) -> float:
+            return float(statistics.median(run[key] for run in runs))
+
+        answers = " ".join(
+            f"{statistics.median(run['answer_s'][str(n)] for run in runs):>17.2f}" for n in LLAMA_THREADS
+        )
+        print(
+            f"{setting:<32} {median('index_s'):>8.1f} {median('cpu_s'):>7.1f} {median('frames_s'):>9.1f} "
+            f"{median('speech_s'):>9.1f} {answers}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("which", choices=("speed", "requery"))
+    parser.add_argument("which", choices=("speed", "requery", "threads", "threads-one"))
+    parser.add_argument("--minutes", type=float, default=10.0, help="threads: the story's length")
+    parser.add_argument("--repeat", type=int, default=2, help="threads: runs of each setting (median)")
+    parser.add_argument("--setting", choices=list(THREAD_SETTINGS), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    speed() if args.which == "speed" else requery()
+    if args.which == "threads-one":
+        print(json.dumps(threads_one(args.minutes, args.setting)))
+    elif args.which == "threads":
+        threads(args.minutes, args.repeat)
+    else:
+        speed() if args.which == "speed" else requery()
 
 
 if __name__ == "__main__":

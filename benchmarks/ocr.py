@@ -7,6 +7,7 @@ Usage:
     python benchmarks/ocr.py --json out.json       # also write the rows and every reading
     python benchmarks/ocr.py --seed 7              # another set of frames (the defaults were tuned on the
                                                    # first; this one checked them)
+    python benchmarks/ocr.py --config rapidocr --config rapidocr+look   # as indexing reads: see below
 
 The frames are built once (seeded) into the bench cache:
   card-180p, card-360p, card-720p  synthetic videos (testmedia.synth) at 320x180, 640x360 and 1280x720: 12
@@ -28,7 +29,10 @@ BA2490", mixed case). Texts are compared NFKC-normalised, case-folded, with sing
   false-pos    share of no-card frames where anything was read (after the engine's own filtering)
   ms/frame     wall clock per frame, read in batches of 8 frames of one size, the engine loaded before
   peak MiB     max RSS of the benchmark process plus that of its largest child (the tesseract program)
-Every configuration runs in a fresh process.
+A configuration ending in "+look" reads as indexing does (``ScreenTextPass``): each frame is first shrunk
+to the index's 448 px and given the reader's cheap look; only a frame where it finds text is read. Its
+rows show what the look loses (a text frame it passes over reads as nothing), and its ms/frame the look
+plus the reads. Every configuration runs in a fresh process.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.channels.ocr import ENGINES, OcrOptions, load_reader
+from videoqa.channels.ocr import ENGINES, BoxReader, OcrOptions, load_reader
 from videoqa.media.video import SamplingOptions, probe, read_frames
 from videoqa.testmedia.samples import sample_path
 from videoqa.testmedia.synth import SynthScene, SynthSpec, TextCard, render
@@ -308,9 +312,14 @@ def build_cases(seed: int) -> list[Case]:
 # -- one configuration, in its own process ----------------------------------------------------------
 
 
+LOOK_SUFFIX = "+look"
+INDEX_SIDE = 448  # the index's frames, which the look is given (visual/index.py)
+
+
 def parse_config(config: str) -> OcrOptions:
-    """ "ENGINE[:FIELD=VALUE,...]" -> OcrOptions; values that read as numbers are numbers."""
+    """ "ENGINE[+look][:FIELD=VALUE,...]" -> OcrOptions; values that read as numbers are numbers."""
     engine, _, settings = config.partition(":")
+    engine = engine.removesuffix(LOOK_SUFFIX)
     values: dict[str, Any] = {"engine": engine}
     for setting in filter(None, settings.split(",")):
         name, _, value = setting.partition("=")
@@ -337,10 +346,12 @@ def measure(config: str, manifest: Path) -> dict[str, Any]:
     load_s = time.perf_counter() - start
     readings: list[list[tuple[str, float]]] = []
     seconds = 0.0
+    looking = config.partition(":")[0].endswith(LOOK_SUFFIX)
     for batch in batches(cases):
         pixels = np.stack([np.asarray(Image.open(case.image).convert("RGB")) for case in batch])
+        small = [index_copy(frame) for frame in pixels] if looking else []
         start = time.perf_counter()
-        lines = reader.read(pixels)
+        lines = read_looking(reader, pixels, small) if looking else reader.read(pixels)
         seconds += time.perf_counter() - start
         readings += [[(line.text, line.confidence) for line in frame] for frame in lines]
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -352,6 +363,27 @@ def measure(config: str, manifest: Path) -> dict[str, Any]:
         "readings": readings,
         "peak_mib": (own + child) / 1024,
     }
+
+
+def index_copy(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The frame as the index decodes it: shrunk (area filter) so its long side is at most INDEX_SIDE."""
+    from PIL import Image
+
+    height, width = frame.shape[:2]
+    scale = INDEX_SIDE / max(height, width)
+    if scale >= 1:
+        return frame
+    size = (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
+    return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BOX))
+
+
+def read_looking(
+    reader: Any, pixels: npt.NDArray[np.uint8], small: list[npt.NDArray[np.uint8]]
+) -> list[list[Any]]:
+    """Each frame read only when the reader's look at its index copy finds text (ScreenTextPass)."""
+    if not isinstance(reader, BoxReader):
+        raise SystemExit(f"error: {reader.id} has no cheap look (it is not a BoxReader)")
+    return [reader.read(frame[None])[0] if reader.look(copy) else [] for frame, copy in zip(pixels, small)]
 
 
 def batches(cases: list[Case]) -> list[list[Case]]:

@@ -2,14 +2,15 @@
 
 The engines are the real ones (rapidocr's models ship in its wheel; tesseract is a Debian program), run
 on frames of the rendered ``narrated`` video (card "GATE 42" at 5-7 s over a flat blue scene) and on a
-drawn slide. The merging of readings over time is tested with a scripted reader.
+drawn slide. Which frames are read, which boxes are recognised again, and how readings merge over time
+are tested with scripted readers.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,10 @@ import pytest
 from videoqa.channels.ocr import (
     DEFAULT_ENGINE,
     ENGINES,
+    BoxReader,
     OcrError,
     OcrOptions,
+    ScreenTextPass,
     TextLine,
     TextReader,
     clean_line,
@@ -28,10 +31,12 @@ from videoqa.channels.ocr import (
     lines_from_pieces,
     load_reader,
     read_screen_text,
+    reader_id,
     same_text,
 )
 from videoqa.media.video import frame_at
 from videoqa.testmedia.synth import SynthVideo
+from videoqa.types import FrameBatch
 
 CARD = "GATE 42"
 CARD_START_S, CARD_END_S = 5.0, 7.0
@@ -99,15 +104,36 @@ def test_a_blank_frame_reads_as_nothing(tesseract: TextReader, default_reader: T
 
 
 def test_screen_text_places_the_card_in_time(default_reader: TextReader, narrated: SynthVideo) -> None:
-    texts = read_screen_text(narrated.path, SCENES, default_reader, every_s=1.5)
+    texts = read_screen_text(narrated.path, default_reader)
     cards = [text for text in texts if squeezed(text.text) == squeezed(CARD)]
     assert len(cards) == 1, texts
     card = cards[0]
-    # Read at 6 s; frames at 4.75 s and 7.75 s show no card, so it stands for halfway to each.
-    assert card.frame_s == pytest.approx(6.0, abs=0.05)
-    assert card.start_s == pytest.approx(5.375, abs=0.05) and card.end_s == pytest.approx(6.875, abs=0.05)
+    # Frames at 0.5, 1.5, ... s; a changed frame is looked at 2 s after the last look: 4.5 s (blue, no
+    # card), 6.5 s (the card), 8.5 s (colour bars). So the card is read at 6.5 s and stands for halfway
+    # to the frames looked at either side.
+    assert card.frame_s == pytest.approx(6.5, abs=0.05)
+    assert card.start_s == pytest.approx(5.5, abs=0.05) and card.end_s == pytest.approx(7.5, abs=0.05)
     # The first scene's test pattern shows a clock; nothing else is read while the card is up.
     assert all(text.end_s <= CARD_START_S or text.start_s >= CARD_END_S for text in texts if text != card)
+
+
+def test_the_look_finds_the_card_and_reading_box_by_box_is_reading_the_frame(
+    default_reader: TextReader, narrated: SynthVideo
+) -> None:
+    assert isinstance(default_reader, BoxReader)
+    card, bars = frame(narrated, 6.0)[0], frame(narrated, 10.0)[0]
+    assert default_reader.look(card) and not default_reader.look(bars)
+    boxes = default_reader.find(card)
+    pieces = default_reader.recognise(card, boxes)
+    assert len(pieces) == len(boxes) >= 1
+    assert default_reader.assemble(pieces) == default_reader.read(card[None])[0]
+    assert default_reader.recognise(card, []) == [] and default_reader.find(bars) == []
+
+
+def test_reader_id_is_known_without_loading_the_engine(default_reader: TextReader) -> None:
+    assert reader_id() == default_reader.id
+    assert reader_id(OcrOptions(min_side=360)) != default_reader.id
+    assert reader_id(OcrOptions(threads=2)) == default_reader.id  # threads do not change what is read
 
 
 def test_reader_ids_name_engine_and_settings(default_reader: TextReader, tesseract: TextReader) -> None:
@@ -127,7 +153,7 @@ def test_frames_must_be_rgb_uint8(default_reader: TextReader, tesseract: TextRea
             reader.read(np.zeros((1, 20, 20, 3), dtype=np.float32))
 
 
-# -- text over time, with a scripted reader ----------------------------------------------------------
+# -- text over time, with scripted readers -----------------------------------------------------------
 
 
 class ScriptedReader:
@@ -148,62 +174,127 @@ class ScriptedReader:
 
 
 def test_neighbouring_frames_that_agree_give_one_screen_text(narrated: SynthVideo) -> None:
-    # OCR noise on the third frame: a space lost, a letter misread; the longer reading is kept.
-    reader = ScriptedReader(["", "Platform 9 to Kings Cross", "Platform 9 to KingsCr0ss"])
-    (text,) = read_screen_text(narrated.path, SCENES, reader)
-    assert (text.start_s, text.end_s, text.text) == (4.0, 12.0, "Platform 9 to Kings Cross")
-    assert text.frame_s == pytest.approx(6.0, abs=0.05)
+    # Looked at: 0.5, 2.5 (clock), 4.5 (blue), 6.5 (card), 8.5 (bars; 9.5-11.5 unchanged, not read again).
+    # OCR noise on the last: a space lost, a letter misread; the longer reading is kept.
+    reader = ScriptedReader(
+        ["", "", "Platform 9 to Kings Cross", "Platform 9 to Kings Cross", "Platform 9 KingsCr0ss"]
+    )
+    (text,) = read_screen_text(narrated.path, reader)
+    assert reader.frames_read == 5
+    assert (text.start_s, text.end_s, text.text) == (3.5, 12.0, "Platform 9 to Kings Cross")
+    assert text.frame_s == pytest.approx(4.5, abs=0.05)
 
 
 def test_text_that_goes_and_comes_back_gives_two(narrated: SynthVideo) -> None:
-    reader = ScriptedReader(["Exit A", "", "Exit A"])
-    texts = read_screen_text(narrated.path, SCENES, reader)
+    reader = ScriptedReader(["Exit A", "", "", "", "Exit A"])
+    texts = read_screen_text(narrated.path, reader)
     assert [(text.start_s, text.end_s, text.text) for text in texts] == [
-        (0.0, 4.0, "Exit A"),
-        (8.0, 12.0, "Exit A"),
+        (0.0, 1.5, "Exit A"),
+        (7.5, 12.0, "Exit A"),
     ]
 
 
-def test_long_spans_are_read_every_so_often(narrated: SynthVideo) -> None:
-    reader = ScriptedReader(["Slide 1", "Slide 1", "Slide 2", "Slide 2"])
-    texts = read_screen_text(narrated.path, [(0.0, 12.0, 5.0)], reader, every_s=3.0)
-    # The keyframe (5 s) and the middles of the 3-s steps at least 1.5 s from it: 1.5, 7.5 and 10.5 s
-    # (4.5 s is the keyframe's). Each stands for halfway to its neighbours: 0-3.25-6.25-9-12 s.
-    assert reader.frames_read == 4
+def test_a_changing_shot_is_looked_at_every_so_often(narrated: SynthVideo) -> None:
+    reader = ScriptedReader(["Slide 1", "Slide 2"] + [""] * 6)
+    texts = read_screen_text(narrated.path, reader, look_every_s=1.0)
+    # A look a second: the clock's four frames (every one changes), the blue scene's first, the card
+    # coming (5.5 s; at 6.5 s it is still there: unchanged) and going (7.5 s), and the bars' first.
+    assert reader.frames_read == 8
     assert [(text.text, text.start_s, text.end_s) for text in texts] == [
-        ("Slide 1", 0.0, 6.25),
-        ("Slide 2", 6.25, 12.0),
+        ("Slide 1", 0.0, 1.0),
+        ("Slide 2", 1.0, 2.0),
     ]
 
 
 def test_frames_that_do_not_change_are_read_once(narrated: SynthVideo) -> None:
-    reader = ScriptedReader(["Colour bars"])
-    # Five frames of the still colour bars (8-12 s): the first is read, the others take its reading.
-    (text,) = read_screen_text(narrated.path, [(8.0, 12.0, 10.0)], reader, every_s=1.0)
-    assert reader.frames_read == 1
-    assert (text.start_s, text.end_s, text.text) == (8.0, 12.0, "Colour bars")
+    reader = ScriptedReader(["", "", "", "", "Colour bars"])
+    # The still colour bars (8-12 s): the first frame is read, the others take its reading.
+    texts = read_screen_text(narrated.path, reader)
+    assert reader.frames_read == 5
+    assert [(text.start_s, text.end_s, text.text) for text in texts] == [(7.5, 12.0, "Colour bars")]
 
 
-def test_no_spans_read_nothing(narrated: SynthVideo) -> None:
-    reader = ScriptedReader([])
-    assert read_screen_text(narrated.path, [], reader) == []
-    assert reader.frames_read == 0
+def test_a_pass_must_look_at_some_pace() -> None:
+    with pytest.raises(ValueError, match="look_every_s must be positive"):
+        ScreenTextPass(ScriptedReader([]), 12.0, look_every_s=0.0)
 
 
-@pytest.mark.parametrize(
-    "spans, every_s, message",
-    [
-        ([(5.0, 4.0, 4.5)], 10.0, "start_s < end_s"),
-        ([(0.0, 4.0, 5.0)], 10.0, "keyframe_s <= end_s"),
-        ([(-1.0, 4.0, 2.0)], 10.0, "0 <= start_s"),
-        (SCENES, 0.0, "every_s must be positive"),
-    ],
-)
-def test_bad_spans_are_refused(
-    narrated: SynthVideo, spans: list[tuple[float, float, float]], every_s: float, message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        read_screen_text(narrated.path, spans, ScriptedReader([]), every_s=every_s)
+class BoxScript:
+    """A BoxReader over synthetic frames: its look sees text where a frame has white pixels, its finder
+    returns the fixed CAPTION box, and its recogniser reads the box's brightness as the text, counting
+    the boxes it is asked to read."""
+
+    id = "box-script"
+
+    def __init__(self) -> None:
+        self.recognised = 0
+
+    def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
+        return [self.assemble(self.recognise(image, self.find(image))) for image in images]
+
+    def look(self, image: npt.NDArray[np.uint8]) -> bool:
+        return bool((image == 255).any())
+
+    def find(self, image: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.float32]]:
+        return [CAPTION.copy()] if (image == 255).any() else []
+
+    def recognise(
+        self, image: npt.NDArray[np.uint8], boxes: Sequence[npt.NDArray[np.float32]]
+    ) -> list[TextLine]:
+        self.recognised += len(boxes)
+        pieces = []
+        for box in boxes:
+            (left, top), (right, bottom) = box.min(axis=0).astype(int), box.max(axis=0).astype(int)
+            pieces.append(
+                TextLine(
+                    f"caption {int(image[top:bottom, left:right].mean())}", 1.0, (left, top, right, bottom)
+                )
+            )
+        return pieces
+
+    def assemble(self, pieces: Sequence[TextLine]) -> list[TextLine]:
+        return list(pieces)
+
+
+CAPTION = np.asarray([[40, 60], [120, 60], [120, 80], [40, 80]], dtype=np.float32)
+
+
+def caption_frames(count: int, glyphs: Sequence[int], seed: int = 0) -> FrameBatch:
+    """``count`` 90x160 frames of fresh noise each second (a busy shot), with a black caption box holding
+    a white bar ``glyphs[i]`` pixels wide on frame i (its "text"); 0: no caption."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 200, size=(count, 90, 160, 3), dtype=np.uint8)
+    for index, width in enumerate(glyphs):
+        if width:
+            pixels[index, 60:80, 40:120] = 0
+            pixels[index, 66:74, 44 : 44 + width] = 255
+    return FrameBatch(np.arange(count, dtype=np.float64) + 0.5, pixels)
+
+
+def test_only_new_or_changed_boxes_are_recognised() -> None:
+    reader = BoxScript()
+    screen = ScreenTextPass(reader, 10.0, look_every_s=1.0)
+    # Ten seconds of a busy shot: the caption shows 2-6 s, its text changes at 5 s; none again from 8 s.
+    screen.add(caption_frames(10, [0, 0, 30, 30, 30, 50, 50, 0, 0, 0]))
+    texts = screen.finish()
+    # Every frame changes, so each is looked at; the box is read when it appears and when its text
+    # changes, and reused on the frames in between, whose background moved but whose box did not.
+    assert reader.recognised == 2
+    assert screen.stats.looks == 10 and screen.stats.reads == 5 and screen.stats.boxes_kept == 3
+    assert [(text.start_s, text.end_s) for text in texts] == [(2.0, 5.0), (5.0, 7.0)]
+    assert texts[0].text != texts[1].text
+
+
+def test_streaming_sees_the_texts_of_a_stretch_as_far_as_the_frames_tell() -> None:
+    screen = ScreenTextPass(BoxScript(), 10.0, look_every_s=1.0)
+    screen.add(caption_frames(6, [0, 0, 30, 30, 30, 30]))
+    (open_text,) = screen.shown_between(0.0, 6.0)  # still on screen: it runs to the last frame so far
+    assert (open_text.start_s, open_text.end_s) == (2.0, 5.5)
+    assert screen.shown_between(0.0, 2.0) == []
+    screen.add(FrameBatch(np.asarray([6.5, 7.5]), caption_frames(2, [0, 0], seed=1).pixels))
+    (closed,) = screen.shown_between(2.0, 8.0)
+    assert (closed.start_s, closed.end_s, closed.text) == (2.0, 6.0, open_text.text)
+    assert screen.shown_between(7.0, 8.0) == []
 
 
 # -- cleaning ----------------------------------------------------------------------------------------
@@ -271,6 +362,7 @@ def test_same_text_forgives_a_little_noise() -> None:
         ({"min_side": 8}, "at least 16"),
         ({"max_side": 360.5}, "whole number"),
         ({"min_side": 1080, "max_side": 720}, "must be at least min_side"),
+        ({"threads": 0}, "threads must be a whole number"),
     ],
 )
 def test_options_are_checked_up_front(kwargs: dict[str, object], message: str) -> None:

@@ -35,7 +35,7 @@ from videoqa.channels.ocr import OcrOptions
 from videoqa.channels.speech import SpeechOptions
 from videoqa.channels.text_embedder import DEFAULT_TEXT_EMBEDDER
 from videoqa.errors import OptionsError
-from videoqa.knowledge.build import Readers, StageProgress, VideoKnowledge
+from videoqa.knowledge.build import IndexReport, Readers, StageProgress, VideoKnowledge
 from videoqa.knowledge.pipeline import Pipeline
 from videoqa.llm import LlmOptions, Message, is_visual
 from videoqa.media.video import check_file
@@ -120,14 +120,17 @@ class Assistant:
         cache: IndexCache | None = None,
         progress: StageProgress | None = None,
         fetch_progress: FetchProgress | None = None,
+        on_report: Callable[[IndexReport], None] | None = None,
     ) -> None:
         self.options = options
         self._cache = cache or IndexCache()
         self._progress = progress
         self._fetch_progress = fetch_progress
+        self._on_report = on_report  # told what building each video's knowledge cost
         self._embedder: ImageEmbedder | None = None
         self._text_embedder: TextEmbedder | None = None
         self._transcriber: Transcriber | None = None
+        self._speech_id: str | None = None  # the transcriber's id, known before (or without) loading it
         self._reader: TextReader | None = None
         self._llm: TextGenerator | None = None
         self._bridge: MemoryBridge | None = None
@@ -190,19 +193,23 @@ class Assistant:
         return self._bridge
 
     def load_models(self) -> None:
-        """Load (fetching when allowed) every model now rather than when first needed."""
+        """Load (fetching when allowed) every model a question needs now rather than when first needed;
+        the speech and screen-text models are only checked (see ``load_index_models``)."""
         _ = self.llm
         self.load_index_models()
         self._check_bridge()
 
     def load_index_models(self) -> None:
-        """Load the models that indexing a video needs (every one but the answering model)."""
+        """Load the models every video needs (the image and text embedders), and check the speech and
+        screen-text models: fetched when missing and their ids made, so a wrong name fails now, but
+        loaded only when a video's transcript or screen text is not cached (a cached video is answered
+        without them)."""
         for load in (lambda: self.text_embedder, lambda: self.embedder):
             load()
         if self.options.speech is not None:
-            self._load_transcriber()
+            self._transcriber_id()
         if self.options.ocr is not None:
-            self._load_reader()
+            self._reader_id()
 
     def _check_bridge(self) -> None:
         """A learned bridge must fit the model it feeds; one given to a text-only model does nothing."""
@@ -223,20 +230,31 @@ class Assistant:
                 f"but {self.options.llm} has width {width}"
             )
 
+    def _speech_options(self) -> SpeechOptions:
+        """The speech options, the model fetched when it is a missing store model."""
+        assert self.options.speech is not None
+        speech = self.options.speech
+        if speech.model in models.REGISTRY:
+            self._fetch(speech.model)
+        if speech.device == "auto" and self.options.device in ("cpu", "cuda"):
+            speech = replace(speech, device=self.options.device)
+        return speech
+
     def _load_transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            from dataclasses import replace
-
             from videoqa.channels.speech import load_transcriber
 
-            assert self.options.speech is not None
-            speech = self.options.speech
-            if speech.model in models.REGISTRY:
-                self._fetch(speech.model)
-            if speech.device == "auto" and self.options.device in ("cpu", "cuda"):
-                speech = replace(speech, device=self.options.device)
-            self._transcriber = load_transcriber(speech)
+            self._transcriber = load_transcriber(self._speech_options())
+            self._speech_id = self._transcriber.id
         return self._transcriber
+
+    def _transcriber_id(self) -> str:
+        """The speech model's id (it keys cached transcripts), without loading the model."""
+        if self._speech_id is None:
+            from videoqa.channels.speech import transcriber_id
+
+            self._speech_id = transcriber_id(self._speech_options())
+        return self._speech_id
 
     def _load_reader(self) -> TextReader:
         if self._reader is None:
@@ -245,17 +263,32 @@ class Assistant:
             self._reader = load_reader(self.options.ocr)
         return self._reader
 
+    def _reader_id(self) -> str:
+        """The screen-text reader's id (it keys cached screen text), without loading its models."""
+        if self._reader is not None:
+            return self._reader.id
+        from videoqa.channels.ocr import reader_id
+
+        return reader_id(self.options.ocr)
+
     # --- videos and questions ----------------------------------------------------------------------
 
     def pipeline(self) -> Pipeline:
         """The stages a video goes through, with this assistant's models (each loaded when first used)
         and settings: the same for indexing and for streaming."""
+        from videoqa.channels.ocr import screen_detail
+
         readers = Readers(
             transcriber=self._load_transcriber if self.options.speech is not None else None,
             screen_reader=self._load_reader if self.options.ocr is not None else None,
             text_embedder=lambda: self.text_embedder,
+            transcriber_id=self._transcriber_id,
+            screen_reader_id=self._reader_id,
+            screen_detail=screen_detail(self.options.ocr),
         )
-        return Pipeline(self.embedder, readers, self.options.index, self._cache, self._progress)
+        return Pipeline(
+            self.embedder, readers, self.options.index, self._cache, self._progress, self._on_report
+        )
 
     def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge:
         """The video's index and text channels: from memory, the cache, or built now."""
@@ -355,8 +388,8 @@ class Assistant:
         return {
             "frames": self.embedder.id,
             "text": self.text_embedder.id,
-            "speech": self._load_transcriber().id if self.options.speech is not None else "off",
-            "screen": self._load_reader().id if self.options.ocr is not None else "off",
+            "speech": self._transcriber_id() if self.options.speech is not None else "off",
+            "screen": self._reader_id() if self.options.ocr is not None else "off",
         }
 
     def library(self, folder: str | os.PathLike[str]) -> PassageLibrary:
@@ -458,10 +491,10 @@ class Assistant:
 
     def model_names(self) -> dict[str, str]:
         names = {"llm": self.llm.id, "image": self.embedder.id, "text": self.text_embedder.id}
-        if self._transcriber is not None:
-            names["speech"] = self._transcriber.id
-        if self._reader is not None:
-            names["screen"] = self._reader.id
+        if self.options.speech is not None:
+            names["speech"] = self._transcriber_id()
+        if self.options.ocr is not None:
+            names["screen"] = self._reader_id()
         return names
 
 

@@ -3,13 +3,16 @@
     from videoqa.channels.ocr import OcrOptions, load_reader, read_screen_text
     reader = load_reader(OcrOptions())                    # the default engine (see ENGINES)
     lines = reader.read(frames)                           # per frame: its TextLines, top to bottom
-    texts = read_screen_text("talk.mp4", spans, reader)   # a ScreenText per stretch a text stays on screen
+    texts = read_screen_text("talk.mp4", reader)          # a ScreenText per stretch a text stays on screen
 
 Two engines, picked by name: "rapidocr" (the PP-OCRv4 text detector and recogniser on onnxruntime, models
 inside the wheel) and "tesseract" (the tesseract program, run on each frame with an argument list, never
 a shell). ``benchmarks/ocr.py`` compares them on synthetic videos with text at known times.
 Frames are read at full size and small ones enlarged: a caption in a 360p video is a dozen pixels high,
-already too few for either engine, and the index's 448-px frames lose it entirely.
+already too few for either engine, and the index's 448-px frames lose it entirely. Over a whole video
+(``ScreenTextPass``) the reader is given the index's frames, each with a full-size copy decoded with it,
+and spends little on most: a cheap look on the small copy first, then only the text boxes that are new
+or changed since the last frame read are recognised.
 
 Every engine returns pieces of text with a score and a box; what happens next is shared: pieces scored
 below the confidence floor are dropped, pieces side by side on one row are joined into a line (detectors
@@ -30,16 +33,18 @@ import subprocess
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError, VideoqaError
-from videoqa.media.video import SamplingOptions, probe, read_frames
+from videoqa.host.cores import thread_plan
+from videoqa.media.decoders import DetailedBatch
+from videoqa.media.video import Detail, SamplingOptions, plan_times, probe, read_frames
 from videoqa.store import registry
-from videoqa.types import VideoInfo
+from videoqa.types import FrameBatch, VideoInfo
 
 log = logging.getLogger("videoqa")
 
@@ -60,7 +65,6 @@ _MAX_REPEAT = 3
 # Two readings of one caption on neighbouring frames differ by a character or two of OCR noise; readings
 # this alike (difflib's ratio on their letters and digits) count as the same text.
 _SAME_TEXT_RATIO = 0.9
-_FRAMES_PER_BATCH = 8  # frames decoded and read together by ScreenTextPass
 # tesseract takes 0.1-1 s for a frame, but minutes for some dense textures (cellular automata, foliage):
 # past this, a frame reads as empty, with a warning.
 _TESSERACT_SECONDS_PER_FRAME = 10.0
@@ -81,14 +85,29 @@ _FINDER_MIN_SIDE = 360
 _FINDER_MAX_SIDE = 960
 _LANGUAGE = re.compile(r"[A-Za-z_]+(\+[A-Za-z_]+)*")
 
-# read_screen_text reads a frame this often within a span: a caption shown for 4.5 s or longer is always
-# read (samples are at most 1.5 steps apart), and unchanged frames cost no reading.
-DEFAULT_EVERY_S = 3.0
-# A frame counts as unchanged when no cell of a 160x90 grid of block means moved by more than this many
-# grey levels: grain and compression on a still shot (x264 crf 28) move them by 3-4, a caption 12 px high
-# drawn on a 1080p frame by 25 or more.
+# ScreenTextPass looks at a frame that changed at most this often: at the index's 1 fps, text shown for
+# this long or longer always lands on a frame that is looked at (two frames in a row: one of them), and
+# unchanged frames cost nothing.
+DEFAULT_LOOK_EVERY_S = 2.0
+# A frame counts as unchanged when no cell of a 160x90 grid of block means (of the index-size frame)
+# moved by more than this many grey levels: grain and compression on a still shot (x264 crf 28) move them
+# by 3-4, a caption 12 px high drawn on a 1080p frame (3 px in the 448-px copy) by 25 or more.
 _THUMBNAIL_SIZE = (160, 90)
 _CHANGE_LEVELS = 8.0
+# A text box found on a frame keeps the reading of a box of the last frame read when the two overlap this
+# much (intersection over union) and no block of _BOX_BLOCK x _BOX_BLOCK pixels of the old box's place
+# changed by more than _BOX_LEVELS grey levels: compression noise on a still caption moves block means by
+# 2-3, a changed glyph by tens, and a caption over moving footage (no box under it) is read again.
+_BOX_OVERLAP = 0.7
+_BOX_BLOCK = 4
+_BOX_LEVELS = 12.0
+# The cheap look runs the text detector on the index's 448-px copy of the frame enlarged to this long side,
+# with lower thresholds than the finder's (it only decides whether to read): on both sets of
+# benchmarks/ocr.py it passes over no frame the full read finds text on. At 448 px it cost 18 ms but
+# missed 7 of 73 such frames (small overlaid text); at 512 one on the held-out set.
+_LOOK_SIDE = 544
+_LOOK_THRESHOLD = 0.2  # a pixel's text probability (the finder's: 0.3)
+_LOOK_BOX_THRESHOLD = 0.3  # a box's mean probability (the finder's: 0.5)
 
 
 class OcrError(VideoqaError):
@@ -134,6 +153,9 @@ class OcrOptions:
     min_confidence: float | None = None  # drop pieces scored lower, 0-1; None: the engine's own floor
     min_side: int = 720  # frames whose shorter side is smaller are enlarged to it: small text needs pixels
     max_side: int = 1920  # frames whose longer side is larger are shrunk to it: time grows with pixels
+    # onnxruntime threads (rapidocr): indexing reads frames while speech is recognised beside it, so the
+    # frame side's share of the cores; more would oversubscribe them (host/cores.py)
+    threads: int = field(default_factory=lambda: thread_plan().frames)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -155,6 +177,8 @@ class OcrOptions:
                 raise OptionsError(f"{name} must be a whole number of pixels, at least 16, got {value!r}")
         if self.max_side < self.min_side:
             raise OptionsError(f"max_side ({self.max_side}) must be at least min_side ({self.min_side})")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise OptionsError(f"threads must be a whole number of at least 1, got {self.threads!r}")
 
     @property
     def confidence_floor(self) -> float:
@@ -194,10 +218,47 @@ class TextReader(Protocol):
         ...
 
 
+Quad = npt.NDArray[np.float32]  # (4, 2): a text box's corners (x, y) in a frame's pixels
+
+
+@runtime_checkable
+class BoxReader(TextReader, Protocol):
+    """A TextReader that also works a box at a time, so a pass over a video can look cheaply for text and
+    recognise only the boxes that changed (``ScreenTextPass``). ``read`` is ``assemble(recognise(image,
+    find(image)))`` for each frame."""
+
+    def look(self, image: npt.NDArray[np.uint8]) -> bool:
+        """Whether a small (index-size) copy of a frame may hold text: cheap, and never missing text
+        that ``read`` would find on the frame (checked by benchmarks/ocr.py)."""
+        ...
+
+    def find(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
+        """The text boxes of one (height, width, 3) uint8 RGB frame, in its pixels, top to bottom."""
+        ...
+
+    def recognise(self, image: npt.NDArray[np.uint8], boxes: Sequence[Quad]) -> list[TextLine]:
+        """What each box of ``image`` reads: one piece a box, in order, unfiltered."""
+        ...
+
+    def assemble(self, pieces: Sequence[TextLine]) -> list[TextLine]:
+        """A frame's pieces -> its lines, top to bottom (``lines_from_pieces`` with the reader's floor)."""
+        ...
+
+
 def load_reader(options: OcrOptions | None = None) -> TextReader:
     """The reader for ``options.engine``; raises OcrError, saying what to install, when it is missing."""
     options = options or OcrOptions()
     return _LOADERS[options.engine](options)
+
+
+def reader_id(options: OcrOptions | None = None) -> str:
+    """The id ``load_reader(options)`` would give its reader, without loading its models where the
+    engine allows (rapidocr): it keys cached screen text, so a cached video needs no OCR model loaded.
+    Raises OcrError as loading does when the engine is missing."""
+    options = options or OcrOptions()
+    if options.engine == "rapidocr":
+        return _rapidocr_id(options)
+    return load_reader(options).id  # tesseract: a program, nothing to load but its version
 
 
 # -- cleaning ---------------------------------------------------------------------------------------
@@ -297,94 +358,141 @@ def _unrepeated(left: TextLine, right: TextLine) -> str:
     return head[repeated:]
 
 
-# -- text over time ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Sample:
-    """A frame to read, and the stretch of its span it stands for."""
-
-    time_s: float
-    start_s: float
-    end_s: float
+# -- text over time: where text can be, and only what is new --------------------------------------
 
 
 def read_screen_text(
     video: str | os.PathLike[str] | VideoInfo,
-    spans: Sequence[tuple[float, float, float]],
     reader: TextReader,
-    every_s: float = DEFAULT_EVERY_S,
-    on_progress: ProgressCallback | None = None,
+    sampling: SamplingOptions | None = None,
+    look_every_s: float = DEFAULT_LOOK_EVERY_S,
+    detail: Detail | None = None,
 ) -> list[ScreenText]:
-    """The text on screen in ``spans`` of a video, in order of time (see ``ScreenTextPass``)."""
+    """The text on screen of a whole video, in order of time (see ``ScreenTextPass``).
+
+    Frames are sampled as the index samples them (``sampling``, default 1 fps at 448 px), each with a
+    detail copy (default: the full frame, at most ``OcrOptions().max_side``) for the reader. Indexing
+    runs the same pass on the frames it decodes for the image model; this decodes them on its own.
+    """
     info = video if isinstance(video, VideoInfo) else probe(video)
-    return ScreenTextPass(info, reader, every_s).read(spans, on_progress)
+    sampling = sampling or SamplingOptions(fps=1.0, max_side=448)
+    screen = ScreenTextPass(reader, info.duration_s, look_every_s)
+    for batch in read_frames(info, plan_times(info, sampling), sampling, detail or screen_detail()):
+        screen.add(batch)
+    return screen.finish()
+
+
+def screen_detail(options: OcrOptions | None = None) -> Detail:
+    """The detail copy the reader gets: the full frame, shrunk only past what the reader reads at."""
+    return Detail(max_side=(options or OcrOptions()).max_side)
+
+
+@dataclass
+class ScreenStats:
+    """What a ScreenTextPass did, for reports and benchmarks."""
+
+    frames: int = 0  # frames given to it
+    samples: int = 0  # frames that stand for their stretch of video (looked at, or unchanged since)
+    looks: int = 0  # frames looked at for text (the cheap look)
+    reads: int = 0  # frames whose text boxes were found and read
+    boxes_read: int = 0  # text boxes recognised
+    boxes_kept: int = 0  # text boxes unchanged since the last frame read, their reading reused
 
 
 class ScreenTextPass:
-    """Reads the text on screen of one video, span after span in time order.
+    """Reads the text on screen of one video from its sampled frames, given in time order.
 
-    ``spans`` are (start_s, end_s, keyframe_s) triples, e.g. a video's scenes. The keyframe of each span is
-    read, plus a frame every ``every_s`` seconds of a span longer than that (captions, slides and lower
-    thirds come and go within one shot). Frames are decoded at full size; a frame that looks like the last
-    one read (see ``_CHANGE_LEVELS``) takes its reading instead of being read again, across calls too.
-    Neighbouring frames that read the same text (up to OCR noise, see ``same_text``) give one ScreenText
-    that covers them all; frames with no text give none. The same pass reads a whole indexed video at
-    once or, when streaming, each scene as it closes: both see the same frames with the same settings.
+    The pass sees every frame the index samples (1 fps) and spends little on most of them:
+
+    * a frame that looks like the last one looked at (see ``_CHANGE_LEVELS``) takes its reading;
+    * a changed frame is looked at when ``look_every_s`` has passed since the last look, so text shown
+      that long or longer always lands on a frame that is looked at, and a busy shot costs one look per
+      ``look_every_s``; the changed frames in between are left out;
+    * a look is cheap (a reader that can, ``BoxReader``, runs its text detector on the small index-size
+      copy, ~18 ms); only a frame where it finds text has its boxes found on the detail copy, and of
+      those only the boxes that are new or changed since the last frame read are recognised: a box at
+      the same place (``_BOX_OVERLAP``) whose pixels did not change (``_BOX_LEVELS``) keeps its reading.
+
+    Each frame looked at, or taken as unchanged, stands for the stretch halfway to its neighbours;
+    neighbours that read the same text (up to OCR noise, ``same_text``) give one ScreenText covering
+    them all, and frames with no text give none. Readers without a cheap look (tesseract, test fakes)
+    read every frame looked at, whole. Batch indexing and streaming run this same pass on the same
+    frames, so a scene gets the same text either way.
     """
 
-    def __init__(self, info: VideoInfo, reader: TextReader, every_s: float = DEFAULT_EVERY_S) -> None:
-        if not every_s > 0:
-            raise ValueError(f"every_s must be positive, got {every_s!r}")
-        self.info, self.reader, self.every_s = info, reader, every_s
-        self._last: _LastRead | None = None
+    def __init__(
+        self, reader: TextReader, duration_s: float, look_every_s: float = DEFAULT_LOOK_EVERY_S
+    ) -> None:
+        if not look_every_s > 0:
+            raise ValueError(f"look_every_s must be positive, got {look_every_s!r}")
+        self.reader, self.look_every_s = reader, look_every_s
+        self.stats = ScreenStats()
+        self._runs = _Runs(duration_s)
+        self._boxes = _BoxMemory()
+        self._last: _LastLook | None = None
 
-    def read(
-        self, spans: Sequence[tuple[float, float, float]], on_progress: ProgressCallback | None = None
-    ) -> list[ScreenText]:
-        samples = _plan(spans, self.every_s, self.info.duration_s)
-        if not samples:
-            return []
-        times_s = np.asarray([sample.time_s for sample in samples], dtype=np.float64)
-        read: list[tuple[_Sample, float, str]] = []
-        for batch in read_frames(self.info, times_s, SamplingOptions(batch_size=_FRAMES_PER_BATCH)):
-            texts, self._last = _read_changed(batch.pixels, self.reader, self._last)
-            for frame_s, text in zip(batch.timestamps_s.tolist(), texts, strict=True):
-                # A decoder returns the frame shown at a target time: the first target at or after its time.
-                index = min(int(np.searchsorted(times_s, frame_s - 1e-6)), len(samples) - 1)
-                read.append((samples[index], frame_s, text))
-            if on_progress is not None:
-                on_progress(read[-1][0].end_s, self.info.duration_s)
-        return _merge_runs(read)
+    def add(self, batch: FrameBatch) -> None:
+        """Read the frames of a batch (index-size ``pixels``; a ``DetailedBatch``'s ``detail`` is what is
+        read, else the pixels themselves)."""
+        detail = batch.detail if isinstance(batch, DetailedBatch) else batch.pixels
+        for time_s, small, large in zip(batch.timestamps_s.tolist(), batch.pixels, detail, strict=True):
+            self._frame(time_s, small, large)
+
+    def finish(self) -> list[ScreenText]:
+        """Every ScreenText of the video, the last one running to its end."""
+        return self._runs.finish()
+
+    def shown_between(self, start_s: float, end_s: float) -> list[ScreenText]:
+        """The texts on screen during [start_s, end_s) as far as the frames given so far tell (the stretch
+        still open is included), in time order; texts that ended before ``start_s`` are forgotten."""
+        return self._runs.between(start_s, end_s)
+
+    def _frame(self, time_s: float, small: npt.NDArray[np.uint8], large: npt.NDArray[np.uint8]) -> None:
+        self.stats.frames += 1
+        thumbnail = _thumbnail(small)
+        last = self._last
+        if last is not None and float(np.abs(thumbnail - last.thumbnail).max()) <= _CHANGE_LEVELS:
+            self._sample(time_s, last.text)
+            return
+        if last is not None and time_s - last.time_s < self.look_every_s - 1e-6:
+            return  # changed, but looked at a moment ago: the frames either side stand for it
+        text = self._read(small, large)
+        self._last = _LastLook(thumbnail, time_s, text)
+        self._sample(time_s, text)
+
+    def _sample(self, time_s: float, text: str) -> None:
+        self.stats.samples += 1
+        self._runs.sample(time_s, text)
+
+    def _read(self, small: npt.NDArray[np.uint8], large: npt.NDArray[np.uint8]) -> str:
+        reader = self.reader
+        self.stats.looks += 1
+        if not isinstance(reader, BoxReader):
+            self.stats.reads += 1
+            return join_lines(reader.read(large[None])[0])
+        if not reader.look(small):
+            self._boxes.clear()
+            return ""
+        self.stats.reads += 1
+        boxes = reader.find(large)
+        grey = _grey(large)
+        kept = [self._boxes.reading(box, grey) for box in boxes]
+        fresh = [box for box, piece in zip(boxes, kept, strict=True) if piece is None]
+        read = iter(reader.recognise(large, fresh) if fresh else [])
+        pieces = [piece if piece is not None else next(read) for piece in kept]
+        self.stats.boxes_read += len(fresh)
+        self.stats.boxes_kept += len(boxes) - len(fresh)
+        self._boxes.remember(boxes, pieces, grey)
+        return join_lines(reader.assemble(pieces))
 
 
 @dataclass(frozen=True)
-class _LastRead:
-    """The last frame given to the reader: its thumbnail and what it read."""
+class _LastLook:
+    """The last frame looked at: its thumbnail, its time and what it read."""
 
     thumbnail: npt.NDArray[np.float32]
+    time_s: float
     text: str
-
-
-def _read_changed(
-    pixels: npt.NDArray[np.uint8], reader: TextReader, last: _LastRead | None
-) -> tuple[list[str], _LastRead | None]:
-    """The text of each frame of a batch, reading only those that differ from the last frame read."""
-    thumbnails = [_thumbnail(frame) for frame in pixels]
-    sources: list[int] = []  # per frame: the frame of this batch whose reading it takes; -1: ``last``'s
-    reference = last.thumbnail if last is not None else None
-    for index, thumbnail in enumerate(thumbnails):
-        if reference is None or float(np.abs(thumbnail - reference).max()) > _CHANGE_LEVELS:
-            reference = thumbnail
-            sources.append(index)
-        else:
-            sources.append(sources[-1] if sources else -1)
-    fresh = sorted({source for source in sources if source >= 0})
-    readings = {-1: last.text} if last is not None else {}
-    if fresh:
-        readings.update(zip(fresh, map(join_lines, reader.read(pixels[fresh])), strict=True))
-        last = _LastRead(thumbnails[fresh[-1]], readings[fresh[-1]])
-    return [readings[source] for source in sources], last
 
 
 def _thumbnail(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -395,52 +503,132 @@ def _thumbnail(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return np.asarray(grey, dtype=np.float32)
 
 
-def _plan(spans: Sequence[tuple[float, float, float]], every_s: float, duration_s: float) -> list[_Sample]:
-    """The frames to read, in order of time, each with the part of its span it stands for."""
-    samples: list[_Sample] = []
-    last_frame_s = max(0.0, duration_s - 1e-3)
-    for start_s, end_s, keyframe_s in sorted(spans):
-        if not 0 <= start_s <= keyframe_s <= end_s or start_s >= end_s:
-            raise ValueError(
-                f"a span needs 0 <= start_s <= keyframe_s <= end_s and start_s < end_s, got "
-                f"({start_s}, {end_s}, {keyframe_s})"
+def _grey(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).convert("L"), dtype=np.float32)
+
+
+class _BoxMemory:
+    """The text boxes of the last frame read: where each was, its pixels (block means) and its reading."""
+
+    def __init__(self) -> None:
+        self._boxes: list[tuple[tuple[int, int, int, int], npt.NDArray[np.float32], TextLine]] = []
+
+    def clear(self) -> None:
+        self._boxes = []
+
+    def reading(self, box: Quad, grey: npt.NDArray[np.float32]) -> TextLine | None:
+        """The reading of a remembered box at the same place whose pixels are unchanged, else None."""
+        rect = _rect(box, grey.shape)
+        for old_rect, signature, piece in self._boxes:
+            if _overlap(rect, old_rect) >= _BOX_OVERLAP:
+                now = _signature(grey, old_rect)  # the same pixels then and now, wherever the detector
+                if float(np.abs(now - signature).max(initial=0.0)) <= _BOX_LEVELS:  # drew the box this time
+                    return piece
+        return None
+
+    def remember(
+        self, boxes: Sequence[Quad], pieces: Sequence[TextLine], grey: npt.NDArray[np.float32]
+    ) -> None:
+        self._boxes = [
+            (rect, _signature(grey, rect), piece)
+            for rect, piece in (
+                (_rect(box, grey.shape), piece) for box, piece in zip(boxes, pieces, strict=True)
             )
-        times = sorted(
-            {min(time_s, last_frame_s) for time_s in _span_times(start_s, end_s, keyframe_s, every_s)}
-        )
-        # Spans that touch may share a frame; it is read once, for the first.
-        times = [time_s for time_s in times if not samples or time_s > samples[-1].time_s + 1e-6]
-        edges = [start_s, *((a + b) / 2 for a, b in itertools.pairwise(times)), end_s]
-        samples += [_Sample(time_s, edges[i], edges[i + 1]) for i, time_s in enumerate(times)]
-    return samples
+        ]
 
 
-def _span_times(start_s: float, end_s: float, keyframe_s: float, every_s: float) -> list[float]:
-    """The keyframe, plus the middles of every_s-long steps across a longer span, skipping those the
-    keyframe already stands for: the ones within a quarter step of it. (Half a step skipped too much: a
-    keyframe near the edge of its step stood for the whole step, and a 2-s card in the step's middle was
-    never read.)"""
-    if end_s - start_s <= every_s:
-        return [keyframe_s]
-    steps = start_s + every_s * (np.arange(np.ceil((end_s - start_s) / every_s)) + 0.5)
-    extra = steps[(steps < end_s) & (np.abs(steps - keyframe_s) >= every_s / 4)]
-    return [keyframe_s, *extra.tolist()]
+def _rect(box: Quad, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A box's bounding rectangle (left, top, right, bottom), inside a frame of ``shape``."""
+    height, width = shape[:2]
+    left, top = np.floor(box.min(axis=0)).astype(int).tolist()
+    right, bottom = np.ceil(box.max(axis=0)).astype(int).tolist()
+    return max(0, left), max(0, top), min(width, max(right, left + 1)), min(height, max(bottom, top + 1))
 
 
-def _merge_runs(read: list[tuple[_Sample, float, str]]) -> list[ScreenText]:
-    """One ScreenText per run of neighbouring frames that read the same text; the longest reading wins
-    (a caption fading in or half hidden reads short)."""
-    merged: list[ScreenText] = []
-    previous = ""
-    for sample, frame_s, text in read:
-        if merged and same_text(previous, text):
-            last = merged[-1]
-            best = text if len(text) > len(last.text) else last.text
-            merged[-1] = ScreenText(last.start_s, sample.end_s, best, last.frame_s)
-        elif text:
-            merged.append(ScreenText(sample.start_s, sample.end_s, text, frame_s))
-        previous = text
-    return merged
+def _overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two rectangles."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    area = width * height
+    union = (first[2] - first[0]) * (first[3] - first[1]) + (second[2] - second[0]) * (second[3] - second[1])
+    return area / (union - area)
+
+
+def _signature(grey: npt.NDArray[np.float32], rect: tuple[int, int, int, int]) -> npt.NDArray[np.float32]:
+    """The rectangle's pixels as means of _BOX_BLOCK-pixel blocks (a sliver under a block is left out):
+    compression noise averages out, a changed glyph does not."""
+    left, top, right, bottom = rect
+    rows, columns = (bottom - top) // _BOX_BLOCK, (right - left) // _BOX_BLOCK
+    if rows == 0 or columns == 0:  # smaller than a block: its pixels as they are
+        return grey[top:bottom, left:right]
+    crop = grey[top : top + rows * _BOX_BLOCK, left : left + columns * _BOX_BLOCK]
+    blocks = crop.reshape(rows, _BOX_BLOCK, columns, _BOX_BLOCK)
+    means: npt.NDArray[np.float32] = blocks.mean(axis=(1, 3), dtype=np.float32)
+    return means
+
+
+class _Runs:
+    """Samples (a time and its reading) -> ScreenTexts: each sample stands for the stretch halfway to its
+    neighbours (the first from 0, the last to the end), and neighbours that read the same text merge; the
+    longest reading of a run wins (a caption fading in or half hidden reads short)."""
+
+    def __init__(self, duration_s: float) -> None:
+        self._duration_s = duration_s
+        self._done: list[ScreenText] = []
+        self._open: ScreenText | None = None  # the run the last settled sample belongs to
+        self._previous = ""  # the last settled sample's reading
+        self._pending: tuple[float, float, str] | None = None  # (time, stretch start, reading), end unknown
+
+    def sample(self, time_s: float, text: str) -> None:
+        if self._pending is not None:
+            edge_s = (self._pending[0] + time_s) / 2
+            self._settle(edge_s)
+            self._pending = (time_s, edge_s, text)
+        else:
+            self._pending = (time_s, 0.0, text)
+
+    def finish(self) -> list[ScreenText]:
+        if self._pending is not None:
+            self._settle(max(self._duration_s, self._pending[0]))
+            self._pending = None
+        if self._open is not None:
+            self._done.append(self._open)
+            self._open = None
+        return list(self._done)
+
+    def between(self, start_s: float, end_s: float) -> list[ScreenText]:
+        self._done = [text for text in self._done if text.end_s > start_s]
+        shown = [*self._done, *([self._open] if self._open is not None else [])]
+        if self._pending is not None:  # its stretch reaches at least its own time
+            time_s, stretch_s, text = self._pending
+            if (
+                shown
+                and self._open is not None
+                and shown[-1] is self._open
+                and same_text(self._previous, text)
+            ):
+                shown[-1] = replace(self._open, end_s=time_s)
+            elif text:
+                shown.append(ScreenText(stretch_s, time_s, text, time_s))
+        return [item for item in shown if item.start_s < end_s and item.end_s > start_s]
+
+    def _settle(self, end_s: float) -> None:
+        """The pending sample's stretch ends at ``end_s``: add it to its run."""
+        assert self._pending is not None
+        time_s, start_s, text = self._pending
+        run = self._open
+        if run is not None and same_text(self._previous, text):
+            best = text if len(text) > len(run.text) else run.text
+            self._open = ScreenText(run.start_s, end_s, best, run.frame_s)
+        else:
+            if run is not None:
+                self._done.append(run)
+            self._open = ScreenText(start_s, end_s, text, time_s) if text else None
+        self._previous = text
 
 
 # -- shared by the engines --------------------------------------------------------------------------
@@ -501,35 +689,50 @@ class RapidOcrReader:
         self._options = options
         # Without the angle classifier, which only turns upside-down boxes (video text never is), and
         # without its own score filter: pieces are filtered in lines_from_pieces, alike for every engine.
-        self._engine = RapidOCR(use_cls=False, text_score=0.0, det_unclip_ratio=_RAPIDOCR_UNCLIP)
-        self._finder = RapidOCR(
-            use_cls=False,
-            text_score=0.0,
-            det_unclip_ratio=_RAPIDOCR_UNCLIP,
-            det_limit_side_len=_FINDER_MAX_SIDE,
-            det_limit_type="max",
-        )
-        version = importlib.metadata.version("rapidocr-onnxruntime")
-        self.id = (
-            f"rapidocr-{version}-ppocrv4-unclip{_RAPIDOCR_UNCLIP:g}-find{_FINDER_MIN_SIDE}-"
-            f"{_settings_id(options)}"
-        )
+        # Its detector keeps the size it is given below 960 px (rapidocr's "max" limit), so one engine
+        # serves the finder and the recogniser; the look's detector has its own thresholds.
+        settings = {
+            "use_cls": False,
+            "text_score": 0.0,
+            "det_unclip_ratio": _RAPIDOCR_UNCLIP,
+            "det_limit_side_len": _FINDER_MAX_SIDE,
+            "det_limit_type": "max",
+            "intra_op_num_threads": min(options.threads, os.cpu_count() or 1),
+        }
+        self._engine = RapidOCR(**settings)
+        looker = RapidOCR(**settings, det_thresh=_LOOK_THRESHOLD, det_box_thresh=_LOOK_BOX_THRESHOLD)
+        self._look_detector = looker.text_det  # its recogniser is never used: let it go
+        self.id = _rapidocr_id(options)
 
     def read(self, images: npt.NDArray[np.uint8]) -> list[list[TextLine]]:
         """(n, height, width, 3) uint8 RGB frames -> for each frame its lines, top to bottom."""
         _check_images(images)
-        return [lines_from_pieces(self._pieces(image), self._options.confidence_floor) for image in images]
+        return [self.assemble(self.recognise(image, self.find(image))) for image in images]
 
-    def _pieces(self, image: npt.NDArray[np.uint8]) -> list[TextLine]:
-        boxes, finder_scale = self._find_boxes(image)
+    def look(self, image: npt.NDArray[np.uint8]) -> bool:
+        """Whether the detector finds any text box on the frame at _LOOK_SIDE px on its long side."""
+        scale = _LOOK_SIDE / max(image.shape[0], image.shape[1])
+        small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])  # BGR, as OpenCV's
+        boxes, _ = self._look_detector(small)
+        return boxes is not None and len(boxes) > 0
+
+    def find(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
+        """Text boxes found on a small copy of the frame (see _FINDER_MIN_SIDE), top to bottom, in the
+        frame's pixels."""
+        height, width = image.shape[:2]
+        scale = min(max(1.0, _FINDER_MIN_SIDE / min(height, width)), _FINDER_MAX_SIDE / max(height, width))
+        small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
+        boxes, _ = self._engine.auto_text_det(small)
+        return [np.asarray(box, dtype=np.float32) / scale for box in (boxes if boxes is not None else [])]
+
+    def recognise(self, image: npt.NDArray[np.uint8], boxes: Sequence[Quad]) -> list[TextLine]:
+        """Each box read on the frame enlarged to ``min_side``: detecting again at that size would cost
+        most of the time and find the same boxes."""
         if not boxes:
             return []
         scale = _scale(image.shape[0], image.shape[1], self._options)
-        # RapidOCR takes arrays as OpenCV's BGR. The boxes found on the small copy are read on the enlarged
-        # frame: detecting again at that size would cost most of the time and find the same boxes.
         bgr = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
-        ratio = scale / finder_scale
-        enlarged = [np.asarray(box, dtype=np.float32) * ratio for box in boxes]
+        enlarged = [np.asarray(box, dtype=np.float32) * scale for box in boxes]
         crops = self._engine.get_crop_img_list(bgr, enlarged)
         read, _ = self._engine.text_rec(crops)
         return [
@@ -537,14 +740,19 @@ class RapidOcrReader:
             for box, (text, score) in zip(enlarged, read, strict=True)
         ]
 
-    def _find_boxes(self, image: npt.NDArray[np.uint8]) -> tuple[list[Any], float]:
-        """Text boxes found on a small copy of the frame (see _FINDER_MIN_SIDE), top to bottom, in the copy's
-        pixels, and the copy's scale."""
-        height, width = image.shape[:2]
-        scale = min(max(1.0, _FINDER_MIN_SIDE / min(height, width)), _FINDER_MAX_SIDE / max(height, width))
-        small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
-        boxes, _ = self._finder.auto_text_det(small)
-        return (list(boxes) if boxes is not None else []), scale
+    def assemble(self, pieces: Sequence[TextLine]) -> list[TextLine]:
+        return lines_from_pieces(pieces, self._options.confidence_floor)
+
+
+def _rapidocr_id(options: OcrOptions) -> str:
+    try:
+        version = importlib.metadata.version("rapidocr-onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        raise OcrError(
+            f"the rapidocr OCR engine needs rapidocr-onnxruntime; install it: {ENGINES['rapidocr'].install}"
+        ) from None
+    finder = f"unclip{_RAPIDOCR_UNCLIP:g}-find{_FINDER_MIN_SIDE}"
+    return f"rapidocr-{version}-ppocrv4-{finder}-{_settings_id(options)}"
 
 
 def _load_rapidocr(options: OcrOptions) -> TextReader:

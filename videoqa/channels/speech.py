@@ -610,42 +610,69 @@ def split_at_pauses(words: list[Any]) -> list[SpeechSegment]:
     return segments
 
 
-def _load_faster_whisper(
-    options: SpeechOptions, on_fetch_progress: models.ProgressCallback | None
-) -> Transcriber:
+@dataclass(frozen=True)
+class _Resolved:
+    """A faster-whisper model as it would be loaded: its name, folder, device and computation type."""
+
+    label: str
+    folder: Path
+    device: str
+    compute_type: str
+
+
+def _resolve(options: SpeechOptions, on_fetch_progress: models.ProgressCallback | None) -> _Resolved:
     label, folder = _model_folder(options.model, on_fetch_progress)
     device = _device(options.device)
-    compute_type = _compute_type(options.compute_type, device)
-    from faster_whisper import WhisperModel
+    return _Resolved(label, folder, device, _compute_type(options.compute_type, device))
 
-    try:
-        model = WhisperModel(
-            str(folder),
-            device=device,
-            compute_type=compute_type,
-            cpu_threads=options.cpu_threads,
-            num_workers=1,
-        )
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise SpeechError(f"{label}: cannot load the speech model ({_first_line(exc)})") from None
-    if options.language is not None and options.language not in model.supported_languages:
-        raise SpeechError(
-            f"{label} does not know language {options.language!r}; it knows "
-            f"{', '.join(model.supported_languages[:12])}"
-            f"{', ...' if len(model.supported_languages) > 12 else ''}"
-        )
-    transcriber_id = ":".join(
+
+def _faster_whisper_id(resolved: _Resolved, options: SpeechOptions) -> str:
+    return ":".join(
         (
             options.backend,
-            f"{label}@{models.folder_fingerprint(folder)}",
-            compute_type,
+            f"{resolved.label}@{models.folder_fingerprint(resolved.folder)}",
+            resolved.compute_type,
             f"beam{options.beam_size}",
             "vad" if options.vad else "novad",
             options.language or "default",
             f"v{_DECODING_VERSION}",
         )
     )
-    return FasterWhisperTranscriber(model, transcriber_id, options)
+
+
+def transcriber_id(
+    options: SpeechOptions | None = None, on_fetch_progress: models.ProgressCallback | None = None
+) -> str:
+    """The id ``load_transcriber(options)`` would give its transcriber, without loading the model (a
+    model-store model not installed yet is pulled first): what keys cached transcripts, so a video whose
+    transcript is cached is answered without loading the speech model. Raises SpeechError as loading."""
+    options = options or SpeechOptions()
+    return _BACKEND_IDS[options.backend](options, on_fetch_progress)
+
+
+def _load_faster_whisper(
+    options: SpeechOptions, on_fetch_progress: models.ProgressCallback | None
+) -> Transcriber:
+    resolved = _resolve(options, on_fetch_progress)
+    from faster_whisper import WhisperModel
+
+    try:
+        model = WhisperModel(
+            str(resolved.folder),
+            device=resolved.device,
+            compute_type=resolved.compute_type,
+            cpu_threads=options.cpu_threads,
+            num_workers=1,
+        )
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise SpeechError(f"{resolved.label}: cannot load the speech model ({_first_line(exc)})") from None
+    if options.language is not None and options.language not in model.supported_languages:
+        raise SpeechError(
+            f"{resolved.label} does not know language {options.language!r}; it knows "
+            f"{', '.join(model.supported_languages[:12])}"
+            f"{', ...' if len(model.supported_languages) > 12 else ''}"
+        )
+    return FasterWhisperTranscriber(model, _faster_whisper_id(resolved, options), options)
 
 
 def _model_folder(name: str, on_fetch_progress: models.ProgressCallback | None) -> tuple[str, Path]:
@@ -729,4 +756,8 @@ def _first_line(exc: BaseException) -> str:
 # Backends by name: each takes the options and a fetch-progress callback and imports what it needs.
 BACKENDS: dict[str, Callable[[SpeechOptions, models.ProgressCallback | None], Transcriber]] = {
     "faster-whisper": _load_faster_whisper,
+}
+# Each backend's transcriber id, made without loading the model (``transcriber_id``).
+_BACKEND_IDS: dict[str, Callable[[SpeechOptions, models.ProgressCallback | None], str]] = {
+    "faster-whisper": lambda options, fetch: _faster_whisper_id(_resolve(options, fetch), options),
 }

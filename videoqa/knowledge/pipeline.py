@@ -7,10 +7,10 @@
   fed to the streaming SceneTilling, and when a scene closes, what it holds — the speech said in it
   (audio transcribed a chunk ahead), the text on screen, its keyframe — is handed on at once.
 
-Both modes sample frames with the same ``IndexOptions``, cut scenes with the same SceneTilling settings,
-and read screen text with the same ``ScreenTextPass`` (full-size frames at the same times within each
-scene), so a caption written while the video plays rests on the same material as one written from the
-index.
+Both modes decode each frame once, sample frames with the same ``IndexOptions``, cut scenes with the
+same SceneTilling settings, and read screen text with the same ``ScreenTextPass`` on the same frames (each
+sampled frame's detail copy, looked at and read by the same rules), so a caption written while the video
+plays rests on the same material as one written from the index.
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from videoqa.channels.ocr import DEFAULT_EVERY_S, ScreenTextPass
-from videoqa.knowledge.build import Readers, StageProgress, VideoKnowledge, build_knowledge
+from videoqa.channels.ocr import ScreenTextPass
+from videoqa.knowledge.build import (
+    IndexReport,
+    Readers,
+    StageProgress,
+    VideoKnowledge,
+    build_knowledge,
+)
 from videoqa.media.source import VideoSource, open_video
 from videoqa.media.video import SamplingOptions, plan_times, read_frames
 from videoqa.types import FrameBatch, Scene
@@ -65,10 +71,10 @@ class Pipeline:
         options: IndexOptions,
         cache: IndexCache,
         progress: StageProgress | None = None,
+        on_report: Callable[[IndexReport], None] | None = None,
     ) -> None:
         self.embedder, self.readers, self.options = embedder, readers, options
-        self.cache, self.progress = cache, progress
-        self.screen_every_s = DEFAULT_EVERY_S  # screen text: a frame this often within a scene
+        self.cache, self.progress, self.on_report = cache, progress, on_report
 
     def open(self, video: str | os.PathLike[str] | VideoSource) -> VideoSource:
         """The door: the file checked and fingerprinted once; every stage after takes the source."""
@@ -79,7 +85,13 @@ class Pipeline:
     def knowledge(self, video: str | os.PathLike[str] | VideoSource) -> VideoKnowledge:
         """The video indexed, or what earlier runs cached of it."""
         return build_knowledge(
-            self.open(video), self.embedder, self.readers, self.options, self.cache, self.progress
+            self.open(video),
+            self.embedder,
+            self.readers,
+            self.options,
+            self.cache,
+            self.progress,
+            self.on_report,
         )
 
     def scenes(self, known: VideoKnowledge, keyframes: bool) -> Iterator[SceneContent]:
@@ -116,11 +128,14 @@ class Pipeline:
         transcriber = self.readers.transcriber() if self.readers.transcriber is not None else None
         speech = _SpeechAhead(info, transcriber, speech_chunk_s)
         reader = self.readers.screen_reader() if self.readers.screen_reader is not None else None
-        screen = ScreenTextPass(info, reader, self.screen_every_s) if reader is not None else None
+        screen = (
+            ScreenTextPass(reader, info.duration_s, self.readers.look_every_s) if reader is not None else None
+        )
+        detail = self.readers.screen_detail if screen is not None else None
 
         def content(scene: Scene) -> SceneContent:
             frames = window.close(scene)
-            shown = screen.read([(scene.start_s, scene.end_s, scene.keyframe_s)]) if screen else []
+            shown = screen.shown_between(scene.start_s, scene.end_s) if screen else []
             return SceneContent(
                 scene,
                 speech.said(scene.start_s, scene.end_s),
@@ -128,8 +143,11 @@ class Pipeline:
                 frames.pixels[scene.keyframe - scene.first_frame] if keyframes else None,
             )
 
-        for batch in read_frames(info, plan_times(info, self.options.sampling), self.options.sampling):
+        sampling = self.options.sampling
+        for batch in read_frames(info, plan_times(info, sampling), sampling, detail):
             window.add(batch)
+            if screen is not None:  # before the tiller: a scene that closes has its frames read
+                screen.add(batch)
             for scene in tiller.push(self.embedder.embed_images(batch.pixels), batch.timestamps_s):
                 yield content(scene)
             if on_progress is not None:

@@ -2,8 +2,10 @@
 
 A decoder is given sorted target times (seconds from the first frame) and yields, in order, the frames
 shown at those times (the last frame whose presentation time is <= the target), each frame once, upright
-(as a player shows it), resized to the requested size. ``video.py`` picks decoders and falls back from one
-to the next.
+(as a player shows it), resized to the requested size. Asked for a detail copy too, it gives each frame
+at a second, larger size from the same decoded picture (``DetailedBatch``): the index embeds the small
+copy and the screen-text reader reads the large one, so neither decodes the video again. ``video.py``
+picks decoders and falls back from one to the next.
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ class DecodeRequest:
     info: VideoInfo
     size: tuple[int, int] | None  # upright (width, height) of the output; None keeps the full size
     batch_size: int
+    detail: bool = False  # also a second copy of every frame, made from the same decoded picture
+    detail_size: tuple[int, int] | None = None  # its upright (width, height); None keeps the full size
+    threads: int | None = None  # decoding threads; None: one per available core
+
+
+@dataclass(frozen=True, eq=False)
+class DetailedBatch(FrameBatch):
+    """A FrameBatch whose frames also come at a larger size: ``detail`` is (n, height, width, 3) uint8 RGB,
+    the same frames as ``pixels``, upright."""
+
+    detail: npt.NDArray[np.uint8]
+
+    def kept(self, keep: npt.NDArray[np.bool_]) -> DetailedBatch:
+        return DetailedBatch(self.timestamps_s[keep], self.pixels[keep], self.detail[keep])
 
 
 class FrameDecoder(Protocol):
@@ -83,7 +99,7 @@ class PyAVDecoder:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             # FFmpeg's automatic count (cores + 1) oversubscribes small machines: 25 % slower on 2 cores.
-            stream.codec_context.thread_count = available_cores()
+            stream.codec_context.thread_count = request.threads or available_cores()
             cursor = _PyAVCursor(container, stream, request.info)
             try:
                 yield from self._frames(cursor, times_s)
@@ -92,9 +108,8 @@ class PyAVDecoder:
 
     def _frames(self, cursor: _PyAVCursor, times_s: npt.NDArray[np.float64]) -> Iterator[FrameBatch]:
         request = self._request
-        width, height = _stored_size(request)
-        interpolation = "AREA" if request.size else None
-        turns = (request.info.rotation_deg // 90) % 4
+        small = _Converter(request.info, request.size)
+        detail = _Converter(request.info, request.detail_size) if request.detail else None
         batch = _BatchBuilder(request.batch_size)
         for target_s in times_s:
             frame = cursor.frame_at(float(target_s) + request.info.start_s)
@@ -103,10 +118,24 @@ class PyAVDecoder:
             time_s = float(frame.time) - request.info.start_s
             if batch.already_has(time_s):
                 continue
-            pixels = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=interpolation)
-            # Players turn the picture counter-clockwise by the display rotation.
-            yield from batch.add(time_s, np.rot90(pixels, k=turns) if turns else pixels)
+            yield from batch.add(time_s, small.pixels(frame), detail.pixels(frame) if detail else None)
         yield from batch.finish()
+
+
+class _Converter:
+    """Turns a decoded PyAV frame into upright RGB pixels of one size."""
+
+    def __init__(self, info: VideoInfo, size: tuple[int, int] | None) -> None:
+        self._width, self._height = _stored_size(info, size)
+        self._interpolation = "AREA" if size else None
+        self._turns = (info.rotation_deg // 90) % 4
+
+    def pixels(self, frame: Any) -> npt.NDArray[np.uint8]:
+        pixels: npt.NDArray[np.uint8] = frame.to_ndarray(
+            format="rgb24", width=self._width, height=self._height, interpolation=self._interpolation
+        )
+        # Players turn the picture counter-clockwise by the display rotation.
+        return np.rot90(pixels, k=self._turns) if self._turns else pixels
 
 
 class _DamageTally:
@@ -283,9 +312,8 @@ class DecordDecoder:
         times_s = times_s[times_s <= starts_s[-1] + 2 * self._frame_interval_s()]
         indices = np.searchsorted(starts_s, times_s + _TIME_EPSILON_S, side="right") - 1
         indices = np.unique(np.clip(indices, 0, len(starts_s) - 1))
-        frame_bytes = 3 * math.prod(
-            self._request.size or (self._request.info.width, self._request.info.height)
-        )
+        info = self._request.info
+        frame_bytes = 3 * math.prod(self._decoded_size() or (info.width, info.height))
         per_batch = max(1, min(self._request.batch_size, MAX_BATCH_BYTES // frame_bytes))
         for first in range(0, len(indices), per_batch):
             chunk = indices[first : first + per_batch]
@@ -295,7 +323,30 @@ class DecordDecoder:
                 raise DecoderFailure(
                     f"decord stopped near {starts_s[chunk[0]]:.1f} s: {_first_line(exc)}"
                 ) from exc
-            yield FrameBatch(timestamps_s=starts_s[chunk].astype(np.float64), pixels=pixels)
+            yield self._batch(starts_s[chunk].astype(np.float64), pixels)
+
+    def _decoded_size(self) -> tuple[int, int] | None:
+        """The size decord decodes to: the output's, or with a detail copy the larger of the two (both
+        copies are shrunk from it)."""
+        request = self._request
+        if not request.detail:
+            return request.size
+        if request.size is None or request.detail_size is None:
+            return None
+        return max(request.size, request.detail_size, key=math.prod)
+
+    def _batch(self, times_s: npt.NDArray[np.float64], pixels: npt.NDArray[np.uint8]) -> FrameBatch:
+        request = self._request
+        if not request.detail:
+            return FrameBatch(timestamps_s=times_s, pixels=pixels)
+        # decord decodes at one size: the copies are shrunk from it (box filter, as FFmpeg's area
+        # scaling), so a fallback read gives nearly, not exactly, PyAV's pixels.
+        decoded = self._decoded_size()
+        small, detail = (
+            pixels if size in (None, decoded) else _shrunk(pixels, size)
+            for size in (request.size, request.detail_size)
+        )
+        return DetailedBatch(timestamps_s=times_s, pixels=small, detail=detail)
 
     def _frame_interval_s(self) -> float:
         fps = self._request.info.fps
@@ -305,14 +356,14 @@ class DecordDecoder:
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
-        width, height = self._request.size or (-1, -1)
+        width, height = self._decoded_size() or (-1, -1)
         try:
             return decord.VideoReader(
                 self._request.path,
                 ctx=decord.cpu(0),
                 width=width,
                 height=height,
-                num_threads=available_cores(),
+                num_threads=self._request.threads or available_cores(),
             )
         except Exception as exc:  # decord raises bare DECORDError/RuntimeError subclasses
             raise DecoderFailure(f"decord cannot open the file: {_first_line(exc)}") from exc
@@ -335,12 +386,21 @@ class DecordDecoder:
         return starts_s
 
 
-def _stored_size(request: DecodeRequest) -> tuple[int, int]:
-    """Output size in the orientation the frames are stored in (before the display rotation)."""
-    if request.size is None:
-        return request.info.coded_width, request.info.coded_height
-    width, height = request.size
-    return (height, width) if request.info.rotation_deg in (90, 270) else (width, height)
+def _stored_size(info: VideoInfo, size: tuple[int, int] | None) -> tuple[int, int]:
+    """Output ``size`` (upright; None: full) in the orientation the frames are stored in (before the
+    display rotation)."""
+    if size is None:
+        return info.coded_width, info.coded_height
+    width, height = size
+    return (height, width) if info.rotation_deg in (90, 270) else (width, height)
+
+
+def _shrunk(pixels: npt.NDArray[np.uint8], size: tuple[int, int]) -> npt.NDArray[np.uint8]:
+    """Frames (n, h, w, 3) shrunk to (width, height) with a box filter."""
+    from PIL import Image
+
+    resample = Image.Resampling.BOX
+    return np.stack([np.asarray(Image.fromarray(frame).resize(size, resample)) for frame in pixels])
 
 
 DECODERS: dict[str, Callable[[DecodeRequest], FrameDecoder]] = {
@@ -350,35 +410,55 @@ DECODERS: dict[str, Callable[[DecodeRequest], FrameDecoder]] = {
 
 
 class _BatchBuilder:
-    """Writes frames straight into FrameBatch-sized arrays (one copy, no stacking), dropping repeats."""
+    """Writes frames straight into FrameBatch-sized arrays (one copy, no stacking), dropping repeats; with
+    detail copies, into a DetailedBatch (both copies count against the batch's bytes)."""
 
     def __init__(self, batch_size: int) -> None:
         self._size = batch_size
         self._times: list[float] = []
         self._pixels: npt.NDArray[np.uint8] | None = None
+        self._detail: npt.NDArray[np.uint8] | None = None
         self._last_time_s: float | None = None
 
     def already_has(self, time_s: float) -> bool:
         return self._last_time_s is not None and time_s <= self._last_time_s + _TIME_EPSILON_S
 
-    def add(self, time_s: float, pixels: npt.NDArray[np.uint8]) -> Iterator[FrameBatch]:
-        if self._pixels is None or self._pixels.shape[1:] != pixels.shape:
+    def add(
+        self, time_s: float, pixels: npt.NDArray[np.uint8], detail: npt.NDArray[np.uint8] | None = None
+    ) -> Iterator[FrameBatch]:
+        if self._pixels is None or not self._fits(pixels, detail):
             yield from self.finish()
-            capacity = max(1, min(self._size, MAX_BATCH_BYTES // pixels.nbytes))
+            frame_bytes = pixels.nbytes + (detail.nbytes if detail is not None else 0)
+            capacity = max(1, min(self._size, MAX_BATCH_BYTES // frame_bytes))
             self._pixels = np.empty((capacity, *pixels.shape), dtype=np.uint8)
-        self._pixels[len(self._times)] = pixels
+            self._detail = np.empty((capacity, *detail.shape), dtype=np.uint8) if detail is not None else None
+        count = len(self._times)
+        self._pixels[count] = pixels
+        if self._detail is not None and detail is not None:
+            self._detail[count] = detail
         self._times.append(time_s)
         self._last_time_s = time_s
         if len(self._times) == len(self._pixels):
             yield from self.finish()
 
+    def _fits(self, pixels: npt.NDArray[np.uint8], detail: npt.NDArray[np.uint8] | None) -> bool:
+        """Whether a frame of these shapes goes into the arrays being filled (a size change starts anew)."""
+        assert self._pixels is not None
+        if detail is None or self._detail is None:
+            same_detail = detail is None and self._detail is None
+        else:
+            same_detail = self._detail.shape[1:] == detail.shape
+        return self._pixels.shape[1:] == pixels.shape and same_detail
+
     def finish(self) -> Iterator[FrameBatch]:
         if self._times and self._pixels is not None:
-            yield FrameBatch(
-                timestamps_s=np.asarray(self._times, dtype=np.float64),
-                pixels=self._pixels[: len(self._times)],
-            )
-        self._times, self._pixels = [], None
+            count = len(self._times)
+            times = np.asarray(self._times, dtype=np.float64)
+            if self._detail is not None:
+                yield DetailedBatch(times, self._pixels[:count], self._detail[:count])
+            else:
+                yield FrameBatch(timestamps_s=times, pixels=self._pixels[:count])
+        self._times, self._pixels, self._detail = [], None, None
 
 
 T = TypeVar("T")

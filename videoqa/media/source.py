@@ -34,6 +34,10 @@ class VideoSource:
         """The probe, made the first time a stage asks for it."""
         return probe(self.path)
 
+    def knows(self, info: VideoInfo) -> None:
+        """Take ``info`` (kept with a cached index) as the probe, unless the file was probed already."""
+        self.__dict__.setdefault("info", info)
+
     def __repr__(self) -> str:
         return f"VideoSource({str(self.path)!r}, {self.content!r})"
 

@@ -27,6 +27,7 @@ from videoqa.media.decoders import (
     DecodeRequest,
     DecoderFailure,
     DecoderStalled,
+    DetailedBatch,
     run_with_watchdog,
 )
 from videoqa.types import AudioInfo, FrameBatch, VideoInfo
@@ -72,6 +73,7 @@ class SamplingOptions:
     batch_size: int = 16  # frames per FrameBatch (fewer for big frames: a batch holds at most 8 MiB)
     backend: str = "auto"  # "auto", "pyav" or "decord"
     stall_timeout_s: float = 60.0  # give up on a decoder that yields nothing for this long
+    threads: int | None = None  # decoding threads; None: one per available core
 
     def __post_init__(self) -> None:
         if not (self.fps > 0 and math.isfinite(self.fps)):
@@ -88,6 +90,19 @@ class SamplingOptions:
             raise OptionsError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.stall_timeout_s <= 0:
             raise OptionsError(f"stall_timeout_s must be positive, got {self.stall_timeout_s}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise OptionsError(f"threads must be a whole number of at least 1, got {self.threads!r}")
+
+
+@dataclass(frozen=True)
+class Detail:
+    """A second, larger copy of every sampled frame, made from the same decoded picture (``read_frames``)."""
+
+    max_side: int | None = None  # shrink so the longer side is at most this (None: full size)
+
+    def __post_init__(self) -> None:
+        if self.max_side is not None and (not isinstance(self.max_side, int) or self.max_side < 16):
+            raise OptionsError(f"max_side must be at least 16 pixels, got {self.max_side!r}")
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:
@@ -456,15 +471,26 @@ def frame_at(
 
 
 def read_frames(
-    info: VideoInfo, times_s: npt.NDArray[np.float64], options: SamplingOptions
+    info: VideoInfo,
+    times_s: npt.NDArray[np.float64],
+    options: SamplingOptions,
+    detail: Detail | None = None,
 ) -> Iterator[FrameBatch]:
     """Yield the frames shown at sorted ``times_s``, upright, each once, falling back between decoders.
 
+    With ``detail`` the batches are ``DetailedBatch``es: each frame also at the detail size, converted
+    from the same decoded picture (one decode feeds the index and the screen-text reader).
     A decoder that fails or stalls hands the remaining times to the next one with one warning; when the
     last one fails the error is a VideoError. Frames that end early (a truncated file) give a warning.
     """
     request = DecodeRequest(
-        path=info.path, info=info, size=_output_size(info, options.max_side), batch_size=options.batch_size
+        path=info.path,
+        info=info,
+        size=_output_size(info, options.max_side),
+        batch_size=options.batch_size,
+        detail=detail is not None,
+        detail_size=_output_size(info, detail.max_side) if detail is not None else None,
+        threads=options.threads,
     )
     order = AUTO_ORDER if options.backend == "auto" else (options.backend,)
     last_time_s = -math.inf
@@ -494,7 +520,11 @@ def read_frames(
 
 def _after(batch: FrameBatch, time_s: float) -> FrameBatch:
     keep = batch.timestamps_s > time_s + 1e-6
-    return batch if keep.all() else FrameBatch(batch.timestamps_s[keep], batch.pixels[keep])
+    if keep.all():
+        return batch
+    if isinstance(batch, DetailedBatch):
+        return batch.kept(keep)
+    return FrameBatch(batch.timestamps_s[keep], batch.pixels[keep])
 
 
 def _warn_if_cut_short(info: VideoInfo, times_s: npt.NDArray[np.float64], last_time_s: float) -> None:

@@ -5,6 +5,10 @@ batch. The cache key holds what changes the frame embeddings (content, embedder,
 is kept only if the file still holds that content once its frames are read; the scene
 options only change the cheap scene cut, so a different ``SceneOptions`` re-cuts the cached embeddings
 instead of decoding the video again.
+
+``index_video`` decodes the frames itself; the knowledge pipeline instead feeds a ``FrameIndexer`` from
+the one decoding pass that also feeds the screen-text reader, and stores its entry with ``store_index``.
+Both make the same entry under the same key (the same frames, decoded the same way).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from videoqa.errors import VideoError
 from videoqa.media.source import VideoSource, open_video
 from videoqa.media.video import SamplingOptions, plan_times, read_frames
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
-from videoqa.types import AudioInfo, Scene, VideoIndex, VideoInfo
+from videoqa.types import AudioInfo, FrameBatch, Scene, VideoIndex, VideoInfo
 from videoqa.visual.scenes import SceneOptions, segment
 
 if TYPE_CHECKING:
@@ -57,15 +61,47 @@ def index_video(
     cache = cache or IndexCache()
     source = open_video(video, cache)
     # The key needs only the content, so a warm cache answers without probing or decoding the video.
-    key = entry_key(source.content, {"embedder": embedder.id, "sampling": _sampling_recipe(options.sampling)})
+    key = index_key(source.content, embedder, options)
 
     def build() -> CacheEntry:
-        built = _build_entry(source.info, embedder, options, on_progress)
+        indexer = FrameIndexer(source.info, embedder, options, on_progress)
+        for batch in read_frames(source.info, plan_times(source.info, options.sampling), options.sampling):
+            indexer.add(batch)
+        built = indexer.entry()
         # the frames read must be of the content the key names
         cache.check_unchanged(source.path, source.content)
         return built
 
     entry, cached = cache.get_or_build(key, build)
+    return _finish(entry, source, options, cache, key, cached)
+
+
+def index_key(content: str, embedder: ImageEmbedder, options: IndexOptions) -> str:
+    """The cache key of a video's index: its content, the embedder, and how frames are sampled."""
+    return entry_key(content, {"embedder": embedder.id, "sampling": sampling_recipe(options.sampling)})
+
+
+def cached_index(
+    source: VideoSource, embedder: ImageEmbedder, options: IndexOptions, cache: IndexCache
+) -> VideoIndex | None:
+    """The video's index from the cache, without reading the video; None when it is not there."""
+    key = index_key(source.content, embedder, options)
+    entry = cache.load(key)
+    return None if entry is None else _finish(entry, source, options, cache, key, cached=True)
+
+
+def store_index(
+    source: VideoSource, entry: CacheEntry, options: IndexOptions, cache: IndexCache, key: str
+) -> VideoIndex:
+    """Save an entry a ``FrameIndexer`` made (the caller has checked the file is unchanged) under its
+    key and give its index."""
+    cache.save(key, entry)
+    return _finish(entry, source, options, cache, key, cached=False)
+
+
+def _finish(
+    entry: CacheEntry, source: VideoSource, options: IndexOptions, cache: IndexCache, key: str, cached: bool
+) -> VideoIndex:
     # The probe stored with the entry, but for this file's path (a renamed file hits the cache).
     info = replace(_stored_info(entry), path=str(source.path))
     if entry.header.get("scene_options") != asdict(options.scenes):
@@ -88,7 +124,7 @@ def _stored_info(entry: CacheEntry) -> VideoInfo:
     return VideoInfo(**video, audio=AudioInfo(**audio) if audio else None)
 
 
-def _sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:
+def sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:
     """The sampling options that change which pixels are embedded (not how they are decoded)."""
     return {
         name: value
@@ -97,33 +133,49 @@ def _sampling_recipe(sampling: SamplingOptions) -> dict[str, Any]:
     }
 
 
-def _build_entry(
-    info: VideoInfo, embedder: ImageEmbedder, options: IndexOptions, on_progress: ProgressCallback | None
-) -> CacheEntry:
-    times_s = plan_times(info, options.sampling)
-    stamps, rows = [], []
-    for batch in read_frames(info, times_s, options.sampling):
-        rows.append(np.asarray(embedder.embed_images(batch.pixels), dtype=np.float32))
-        stamps.append(batch.timestamps_s)
-        if on_progress is not None:
-            on_progress(float(batch.timestamps_s[-1]), info.duration_s)
-    if not rows:
-        raise VideoError(f"{info.path}: no frame could be decoded to index")
-    if on_progress is not None:
-        on_progress(info.duration_s, info.duration_s)
-    entry = CacheEntry(
-        header={
-            "embedder": embedder.id,
-            "sampling": _sampling_recipe(options.sampling),
-            "video": asdict(info),
-        },
-        arrays={
-            "timestamps_s": np.concatenate(stamps),
-            # half precision halves the cache; cosine scores move by ~1e-3
-            "frame_embeddings": np.concatenate(rows).astype(np.float16),
-        },
-    )
-    return _with_scenes(entry, info, options.scenes)
+class FrameIndexer:
+    """Embeds sampled frames as they are decoded and makes the index's cache entry from them."""
+
+    def __init__(
+        self,
+        info: VideoInfo,
+        embedder: ImageEmbedder,
+        options: IndexOptions,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.info, self.embedder, self.options = info, embedder, options
+        self._on_progress = on_progress
+        self._stamps: list[npt.NDArray[np.float64]] = []
+        self._rows: list[npt.NDArray[np.float32]] = []
+
+    def add(self, batch: FrameBatch) -> None:
+        """Embed one batch of frames (the index's sampling: its times and its size)."""
+        self._rows.append(np.asarray(self.embedder.embed_images(batch.pixels), dtype=np.float32))
+        self._stamps.append(batch.timestamps_s)
+        if self._on_progress is not None:
+            self._on_progress(float(batch.timestamps_s[-1]), self.info.duration_s)
+
+    def entry(self) -> CacheEntry:
+        """The entry: probe, timestamps, half-precision frame embeddings, scenes; VideoError when no frame
+        could be decoded."""
+        info = self.info
+        if not self._rows:
+            raise VideoError(f"{info.path}: no frame could be decoded to index")
+        if self._on_progress is not None:
+            self._on_progress(info.duration_s, info.duration_s)
+        entry = CacheEntry(
+            header={
+                "embedder": self.embedder.id,
+                "sampling": sampling_recipe(self.options.sampling),
+                "video": asdict(info),
+            },
+            arrays={
+                "timestamps_s": np.concatenate(self._stamps),
+                # half precision halves the cache; cosine scores move by ~1e-3
+                "frame_embeddings": np.concatenate(self._rows).astype(np.float16),
+            },
+        )
+        return _with_scenes(entry, info, self.options.scenes)
 
 
 def _with_scenes(entry: CacheEntry, info: VideoInfo, scene_options: SceneOptions) -> CacheEntry:

@@ -9,10 +9,13 @@ middle of a task is retried; a bad address and a missing Ray are one line and ex
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -184,12 +187,31 @@ def test_entries_sent_back_when_the_worker_cannot_see_the_cache(
     assert entries == plain
 
 
-def test_an_unreachable_address_is_one_line_and_quick(tmp_path: Path) -> None:
+@pytest.fixture
+def not_ray() -> Iterator[str]:
+    """An address where something accepts connections and says nothing: no Ray cluster."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_an_unreachable_address_is_one_line_and_quick(tmp_path: Path, not_ray: str) -> None:
     pytest.importorskip("ray")
     (tmp_path / "lib").mkdir()
     for address, fragment in (
         ("127.0.0.1:1", "no Ray cluster answers there"),  # nothing listens: refused at once
-        ("192.0.2.1:6379", "no Ray cluster answers there"),  # TEST-NET-1: never answers
+        ("192.0.2.1:6379", "no Ray cluster"),  # TEST-NET-1: never answers (or a proxy does)
+        (not_ray, "no Ray cluster accepted this driver within 10 s"),  # answers, but is no Ray
         ("nonsense", "HOST:PORT"),
     ):
         started = time.monotonic()

@@ -31,6 +31,7 @@ no gain. Workers are reused across tasks, so each worker process loads the model
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
@@ -70,6 +71,8 @@ _THREADS_ENV = "OMP_NUM_THREADS"
 # Entries are files named by a 32-digit hex key; a result naming anything else is not written.
 _ENTRY_NAME_CHARS = frozenset("0123456789abcdef")
 _ENTRY_KEY_LENGTH = 32
+# Ray's setting for how many seconds a driver tries to reach the cluster's GCS (ray/_private/node.py)
+_GCS_TRIES_ENV = "RAY_gcs_server_port_wait_time_s"
 # A TCP connection to the cluster's address: refused or unanswered within this many seconds is reported
 # at once, rather than after Ray's own retries (a minute and more).
 _PROBE_TIMEOUT_S = 5.0
@@ -88,7 +91,9 @@ class RayOptions:
     cpus_per_task: float = 1.0  # CPUs Ray reserves for one video's indexing
     gpus_per_task: float = 0.0  # GPUs reserved for one video: set it when the models run on CUDA
     max_retries: int = 3  # further tries of a video whose worker died or raised an unexpected error
-    connect_timeout_s: float = 30.0  # longest wait for the cluster to accept this driver
+    # longest wait for the cluster to accept this driver (Ray alone retries for 20 s and more; a
+    # cluster that answers takes a second or two)
+    connect_timeout_s: float = 10.0
     cache_transfer: str = "auto"  # one of CACHE_TRANSFERS
 
     def __post_init__(self) -> None:
@@ -235,13 +240,56 @@ def _join_within(ray: ModuleType, address: str, timeout_s: float, quiet: dict[st
             failure.append(exc)
 
     thread = threading.Thread(target=join, name="videoqa-ray-connect", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        raise RayError(f"--ray {address}: the cluster did not accept this driver within {timeout_s:.0f} s")
+    # Ray's own tries to reach the cluster's GCS, one a second (20 by default): fewer than our time-out,
+    # so a join that cannot succeed ends by itself and the command exits at once, not when Ray gives up.
+    tries = {_GCS_TRIES_ENV: str(max(1, int(timeout_s) - 2))} if _GCS_TRIES_ENV not in os.environ else {}
+    with _native_stderr_muted() as keep_muted, _environment(tries):
+        thread.start()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            keep_muted()
+            # Ray's exit hook would wait for the abandoned join (it holds Ray's lock), for as long as
+            # Ray goes on trying; there is nothing to shut down, as nothing was joined.
+            atexit.unregister(ray.shutdown)
+            raise RayError(
+                f"--ray {address}: no Ray cluster accepted this driver within {timeout_s:.0f} s "
+                "(something answers there: is it the cluster's address?)"
+            )
     if failure:
         reason = str(failure[0]).splitlines()[0] if str(failure[0]) else type(failure[0]).__name__
         raise RayError(f"--ray {address}: cannot join the Ray cluster ({reason})")
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` set in the environment for the block only."""
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            os.environ.pop(name, None)
+
+
+@contextmanager
+def _native_stderr_muted() -> Iterator[Callable[[], None]]:
+    """Send file descriptor 2 to /dev/null for the block: while it joins, Ray's C++ client logs a line a
+    second to it ("Failed to get cluster ID from GCS server") when the address answers but is no Ray
+    cluster. Calling what it yields keeps descriptor 2 muted afterwards (a join left hanging goes on
+    logging) and gives Python's ``sys.stderr`` a copy of the real one, for the error line."""
+    sys.stderr.flush()
+    saved, muted = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(muted, 2)
+    os.close(muted)
+    keep = []
+    try:
+        yield lambda: keep.append(True)
+    finally:
+        if keep:
+            sys.stderr = os.fdopen(saved, "w", buffering=1)
+        else:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def plan_jobs(videos: Sequence[tuple[str, Path, str]]) -> tuple[list[VideoJob], list[str]]:

@@ -136,7 +136,7 @@ def test_ray_cache_is_the_plain_cache_and_a_rerun_skips(
     cache = tmp_path / "cache"
     result = run_cli("index", str(library), "--device", "cpu", "--ray", cluster, env=_env(cache))
     assert result.code == 0, result.stderr
-    assert result.stdout.strip().endswith("3 indexed, 0 unchanged, 0 removed, 1 skipped"), result.stdout
+    assert result.stdout.splitlines() == [f"{library}: 3 indexed, 0 unchanged, 0 removed, 1 skipped"]
     assert "ray: 3 videos indexed on 1 host" in result.stderr, result.stderr
     assert any(line.startswith("warning: skipped broken.mp4") for line in result.stderr_lines)
     assert_same_cache(plain_cache, cache)
@@ -159,6 +159,9 @@ def test_a_killed_worker_is_retried_and_the_index_completes(
     result = run_cli("index", str(library), "--device", "cpu", "--ray", env=env)
     assert killed.exists()  # a worker did die
     assert result.code == 0, result.stderr
+    # Ray's note of the death and the retry goes to stderr: stdout holds the summary alone
+    assert result.stdout.splitlines() == [f"{library}: 3 indexed, 0 unchanged, 0 removed, 1 skipped"]
+    assert "A worker died" in result.stderr
     assert "ray: 3 videos indexed on 1 host" in result.stderr and "0 failed" in result.stderr
     assert_same_cache(plain_cache, cache)
 

@@ -279,17 +279,17 @@ def _index_on_ray(folder: Path, choices: IndexChoices, address: str | None, cpus
     )
     cache = IndexCache()
     bar = LibraryBar()
-    with distributed.connect(options), bar:
-        started = time.perf_counter()
-        indexer = choices(cache)
-        models = indexer.index_models()  # the keys' model ids: every worker must have the same
-        videos = _videos_to_index(folder, indexer)
-        jobs, _unreadable = distributed.plan_jobs(videos)  # bad files are reported by the sync below
-        report = distributed.index_on_ray(jobs, choices, models, cache, options, bar.library(len(jobs)))
+    with bar:
+        with distributed.connect(options):
+            started = time.perf_counter()
+            indexer = choices(cache)
+            models = indexer.index_models()  # the keys' model ids: every worker must have the same
+            videos = _videos_to_index(folder, indexer)
+            jobs, _unreadable = distributed.plan_jobs(videos)  # bad files are reported by the sync below
+            progress = bar.library(len(jobs))
+            report = distributed.index_on_ray(jobs, choices, models, cache, options, progress)
         _say_ray_report(report, time.perf_counter() - started)
-        assistant = indexer.assistant
-        refused = dict(report.failed)
-        _index_folder(folder, assistant, choices.visual_only, bar, refused)
+        _index_folder(folder, indexer.assistant, choices.visual_only, bar, dict(report.failed))
 
 
 def _videos_to_index(folder: Path, indexer: ChoicesIndexer) -> list[tuple[str, Path, str]]:

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -207,7 +207,10 @@ def connect(options: RayOptions) -> Iterator[None]:
         _check_reachable(options.address)
         _join_within(ray, options.address, options.connect_timeout_s, quiet)
     try:
-        yield
+        # Ray prints a worker's death and the retry it makes to stdout ("(raylet) A worker died ...");
+        # stdout is for the command's result, so while connected they go to stderr.
+        with redirect_stdout(sys.stderr):
+            yield
     finally:
         ray.shutdown()
 

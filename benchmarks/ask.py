@@ -3,17 +3,29 @@
 Each length gets a narrated story (``videoqa.testmedia.story``: real sample footage, a planted fact, sign or
 before/after pair every 30 s, filler narration between them), rendered once and cached under
 ~/.cache/videoqa/bench. Each length runs in a fresh process with an empty index cache, so "first" is what
-a user's first question about a new video costs: indexing every channel, then answering. Stage times
-come from the progress callbacks. The narration is spoken by espeak-ng, Piper's neural voice (quiet noise
-under it), or each in turn (``--voice both``: the same story, one row per length and voice).
+a user's first question about a new video costs: loading the speech and OCR models, indexing every
+channel, then answering (the answering and text models are loaded before, once per session). The
+narration is spoken by espeak-ng, Piper's neural voice (quiet noise under it), or each in turn
+(``--voice both``: the same story, one row per length and voice).
+
+The stage breakdown comes from the pipeline's report (``knowledge.build.IndexReport``): the frames and
+speech run side by side in one pass, so their wall seconds overlap; "look+read CPU s" is what the screen
+text cost of the frame side, and "looks / reads" how many frames were looked at and read. The load
+average of the machine before each row is printed with it (a figure taken on a busy machine is slower).
 
     python benchmarks/ask.py [--minutes 10 30 60] [--questions 12] [--no-screen-text] [--voice both]
+    python benchmarks/ask.py --seed-method [--minutes 10 60]   # the seed's frame loop, timed on 2 minutes
+
+``--seed-method`` times the seed's way of indexing frames (every frame decoded at full size and given to
+the default image model one at a time) on the first 2 minutes of the story and scales it to each length.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -38,27 +50,19 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
     story = build_story(
         StoryOptions(duration_s=minutes * 60, seed=1, footage=footage, voice=voice), BENCH_DIR / "stories"
     )
-    stage_s: dict[str, float] = {}
-
-    def progress(label: str) -> Any:
-        started = time.perf_counter()
-
-        def update(done: float, total: float) -> None:
-            stage_s[label] = time.perf_counter() - started
-
-        return update
-
+    reports: list[Any] = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as cache_dir:
         options = AssistantOptions(device="cpu") if screen_text else AssistantOptions(device="cpu", ocr=None)
-        assistant = Assistant(options, cache=IndexCache(Path(cache_dir)), progress=progress)
+        assistant = Assistant(options, cache=IndexCache(Path(cache_dir)), on_report=reports.append)
         for load in (lambda: assistant.llm, lambda: assistant.text_embedder):
             load()  # model loading is counted apart: it is paid once per session, not per video
         picked = [q for q in story.questions if q.answers][:questions] + [
             q for q in story.questions if not q.answers
         ]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         first = assistant.ask(story.path, picked[0].question)
-        first_s = time.perf_counter() - started
+        first_s, first_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
         started = time.perf_counter()
         assistant.ask(story.path, picked[1].question)
         second_s = time.perf_counter() - started
@@ -66,15 +70,18 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
         for question in picked:
             answer = first if question is picked[0] else assistant.ask(story.path, question.question)
             right += answer_matches(answer.text, question.answers) if question.answers else answer.abstained
+    report = dataclasses.asdict(reports[0])
     return {
         "minutes": minutes,
         "voice": voice,
         "first_s": first_s,
+        "first_cpu_s": first_cpu_s,
         "second_s": second_s,
-        "stages_s": stage_s,
+        "report": report,
         "accuracy": right / len(picked),
         "questions": len(picked),
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load": load,
     }
 
 
@@ -89,23 +96,70 @@ def main() -> None:
         default=None,
         help="who narrates (default: both when piper-tts is installed, else espeak)",
     )
+    parser.add_argument(
+        "--seed-method", action="store_true", help="time the seed's frame loop on 2 minutes, scaled"
+    )
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # a child process's single run
     args = parser.parse_args()
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.questions, not args.no_screen_text, args.voice or "espeak")))
         return
+    if args.seed_method:
+        seed_method(args.minutes)
+        return
     rows = [_child(minutes, voice, args) for minutes in args.minutes for voice in _voices(args.voice)]
     print(
-        "| video | voice | first answer s | frames s | speech s | screen text s | second answer s |"
-        " peak MiB | accuracy |\n|---|---|---|---|---|---|---|---|---|"
+        "| video | voice | first answer s | its CPU s | pass s | frames side s | speech side s |"
+        " look+read CPU s | looks / reads | passages s | second answer s | peak MiB | accuracy | load |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for row in rows:
-        stages = row["stages_s"]
+        report = row["report"]
+        screen = report["screen"]
         print(
-            f"| {row['minutes']:g} min | {row['voice']} | {row['first_s']:.1f} | "
-            f"{stages.get('frames', 0):.1f} | {stages.get('speech', 0):.1f} | "
-            f"{stages.get('screen text', 0):.1f} | {row['second_s']:.2f} | {row['peak_mib']:.0f} | "
-            f"{row['accuracy']:.0%} of {row['questions']} |"
+            f"| {row['minutes']:g} min | {row['voice']} | {row['first_s']:.1f} | {row['first_cpu_s']:.0f} | "
+            f"{report['pass_s']:.1f} | "
+            f"{report['frames_s']:.1f} | {report['speech_s']:.1f} | {report['screen_cpu_s']:.1f} | "
+            f"{screen['looks']} / {screen['reads']} | {report['passages_s']:.1f} | {row['second_s']:.2f} | "
+            f"{row['peak_mib']:.0f} | {row['accuracy']:.0%} of {row['questions']} | {row['load']:.1f} |"
+        )
+
+
+SEED_PREFIX_S = 120.0
+
+
+def seed_method(lengths: list[float]) -> None:
+    """The seed's loop: every frame of the first SEED_PREFIX_S seconds decoded at full size and embedded
+    alone by the default image model; its cost scaled to each length (it is the same for every frame)."""
+    import av
+
+    from videoqa.store.registry import DEFAULT_IMAGE_EMBEDDER
+    from videoqa.testmedia.samples import sample_path
+    from videoqa.testmedia.story import StoryOptions, build_story
+    from videoqa.visual.embed import load_embedder
+
+    footage = tuple(str(sample_path(name)) for name in FOOTAGE)
+    story = build_story(
+        StoryOptions(duration_s=min(lengths) * 60, seed=1, footage=footage), BENCH_DIR / "stories"
+    )
+    embedder = load_embedder(DEFAULT_IMAGE_EMBEDDER)
+    frames = 0
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    with av.open(str(story.path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= SEED_PREFIX_S:
+                break
+            embedder.embed_images(frame.to_ndarray(format="rgb24")[None])
+            frames += 1
+    seconds = time.perf_counter() - started
+    print(
+        f"seed method ({embedder.id}, batch 1): {frames} frames of the first {SEED_PREFIX_S:g} s in "
+        f"{seconds:.1f} s ({1000 * seconds / frames:.1f} ms a frame; load {load:.1f})"
+    )
+    for minutes in lengths:
+        print(
+            f"  {minutes:g} min: {seconds * minutes * 60 / SEED_PREFIX_S:.0f} s for the frames alone, scaled"
         )
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,7 +27,9 @@ from videoqa.channels.speech import (
     decode_audio,
     load_transcriber,
     transcribe_video,
+    transcriber_id,
 )
+from videoqa.host.cores import ThreadPlan, thread_plan
 from videoqa.media.video import probe
 from videoqa.store import models
 from videoqa.testmedia.synth import SpokenLine, SynthSpec, SynthVideo, pattern_scenes, render
@@ -119,6 +122,18 @@ def test_the_sentence_is_transcribed_where_it_is_spoken(narrated: SynthVideo, wh
 def test_the_id_names_the_model_its_files_and_what_changes_the_text(whisper: Transcriber) -> None:
     assert whisper.id.startswith("faster-whisper:whisper-tiny.en@")
     assert ":int8:beam5:vad:" in whisper.id
+
+
+def test_the_id_is_known_without_loading_the_model(
+    whisper: Transcriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faster_whisper
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", None)  # loading would fail
+    options = SpeechOptions(model=whisper.id.split(":")[1].split("@")[0], device="cpu")
+    assert transcriber_id(options) == whisper.id
+    assert transcriber_id(replace(options, beam_size=1)) != whisper.id
+    assert transcriber_id(replace(options, cpu_threads=2)) == whisper.id  # threads do not change the text
 
 
 @pytest.mark.parametrize(("which", "offset_s"), [("late audio", 1.5), ("late picture", -1.5)])
@@ -355,8 +370,11 @@ def test_options_are_checked_when_made(options: dict[str, object], message: str)
         SpeechOptions(**options)  # type: ignore[arg-type]
 
 
-def test_cpu_threads_default_to_the_cores_this_process_may_use() -> None:
-    assert SpeechOptions().cpu_threads == len(os.sched_getaffinity(0))
+def test_cpu_threads_default_to_speech_s_share_of_the_cores_this_process_may_use() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert SpeechOptions().cpu_threads == thread_plan().speech == max(1, cores // 2)
+    assert thread_plan(2) == ThreadPlan(speech=1, frames=1) and thread_plan(1) == ThreadPlan(1, 1)
+    assert thread_plan(16) == ThreadPlan(speech=8, frames=8) and thread_plan(3) == ThreadPlan(1, 2)
 
 
 @pytest.fixture

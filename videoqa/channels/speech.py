@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import OptionsError, VideoqaError
-from videoqa.host.cores import available_cores
+from videoqa.host.cores import thread_plan
 from videoqa.media.decoders import DecoderStalled, run_with_watchdog
 from videoqa.media.timefmt import format_clock
 from videoqa.store import models
@@ -118,7 +118,9 @@ class SpeechOptions:
     language: str | None = None  # ISO 639-1 code, e.g. "en"; None: the model's own (detected if multilingual)
     vad: bool = True  # skip stretches without speech (Silero VAD): faster, and no text invented in silence
     beam_size: int = 5  # beams searched while decoding; 1 is greedy
-    cpu_threads: int = field(default_factory=available_cores)  # CTranslate2 threads on CPU
+    # CTranslate2 threads on CPU: speech's share of the cores, as indexing recognises speech while the
+    # frames are read beside it (host/cores.py); more would oversubscribe them
+    cpu_threads: int = field(default_factory=lambda: thread_plan().speech)
     stall_timeout_s: float = 60.0  # give up on audio decoding that yields nothing for this long
 
     def __post_init__(self) -> None:

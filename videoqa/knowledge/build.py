@@ -124,7 +124,6 @@ class IndexReport:
     speech_s: float = 0.0  # wall seconds of the speech side (audio decoding and recognition)
     embed_cpu_s: float = 0.0  # CPU seconds of the image model (its thread)
     screen_cpu_s: float = 0.0  # CPU seconds of the screen-text pass (its thread)
-    speech_cpu_s: float = 0.0  # CPU seconds of recognition (its thread; its runtime's own threads not)
     passages_s: float = 0.0  # wall seconds embedding the passages
     screen: ScreenStats = field(default_factory=ScreenStats)
 
@@ -415,7 +414,7 @@ class _SpeechThread:
                 on_progress(done_s, total_s)
 
         def work() -> None:
-            started, cpu_started = time.perf_counter(), time.thread_time()
+            started = time.perf_counter()
             try:
                 self._result = transcribe_video(info, on_progress=progress, transcriber=transcriber)
             except _Stopped:
@@ -423,7 +422,6 @@ class _SpeechThread:
             except BaseException as exc:  # handed to the caller's thread, which re-raises it
                 self._error = exc
             report.speech_s = time.perf_counter() - started
-            report.speech_cpu_s = time.thread_time() - cpu_started
 
         self._thread: threading.Thread | None = threading.Thread(
             target=work, name="videoqa-speech", daemon=True

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from videoqa.library import distributed
 from videoqa.library.distributed import RayOptions
 from videoqa.store.cache import IndexCache
 from videoqa.testmedia.synth import SpokenLine, SynthScene, SynthSpec, TextCard, render
+from videoqa.types import Passage
 
 from helpers import assert_one_line_error, run_cli
 
@@ -244,3 +247,49 @@ def test_ray_needs_a_folder(tmp_path: Path) -> None:
     video.write_bytes(b"\0" * 100)
     result = run_cli("index", str(video), "--ray", env=_env(tmp_path / "cache"))
     assert_one_line_error(result, "--ray indexes a folder")
+
+
+def test_a_large_library_is_not_saved_after_every_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver's sync after the tasks adds every video at once: saving the whole index after each
+    one made that quadratic. Saves are spaced by what they cost; the last one holds every video, and a
+    run stopped part way resumes with each video either kept or indexed again."""
+    from videoqa.library.passages import PassageLibrary
+
+    folder, cache = tmp_path / "library", IndexCache(tmp_path / "cache")
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    known: dict[str, Any] = {}
+    for number in range(150):
+        (folder / f"v{number:03d}.mp4").write_bytes(f"stand-in {number}".encode())
+        vectors = rng.standard_normal((20, 32)).astype(np.float32)
+        known[f"v{number:03d}.mp4"] = SimpleNamespace(
+            visual=SimpleNamespace(info=SimpleNamespace(duration_s=60.0), timestamps_s=range(60), scenes=()),
+            passages=tuple(Passage("speech", i, i + 1.0, f"sentence {number} {i}") for i in range(20)),
+            passage_vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+        )
+    models = {"text": "stand-in", "speech": "off", "screen": "off"}
+    saves: list[float] = []
+    save = PassageLibrary._save
+
+    def counted(self: PassageLibrary) -> None:
+        time.sleep(0.02)  # as a large index takes to write
+        save(self)
+        saves.append(time.perf_counter())
+
+    monkeypatch.setattr(PassageLibrary, "_save", counted)
+
+    def stop_at_100(path: Path) -> Any:
+        if path.name == "v100.mp4":
+            raise KeyboardInterrupt
+        return known[path.name]
+
+    with pytest.raises(KeyboardInterrupt):
+        PassageLibrary(folder, models, cache).sync(stop_at_100)
+    assert 1 <= len(saves) < 50
+    report = PassageLibrary(folder, models, cache).sync(lambda path: known[path.name])
+    assert report.interrupted == "v100.mp4"
+    assert sorted((*report.indexed, *report.unchanged)) == sorted(known) and report.failed == ()
+    assert "v000.mp4" in report.unchanged  # the first video is always saved
+    assert set(PassageLibrary(folder, models, cache).videos) == set(known)

@@ -191,8 +191,8 @@ def require_ray() -> ModuleType:
 def connect(options: RayOptions) -> Iterator[None]:
     """Join the cluster at ``options.address`` (or start a local one) for the block, then leave it.
 
-    An address nothing answers at, or a cluster that does not accept the driver within
-    ``connect_timeout_s``, is a RayError at once: Ray itself would retry for minutes.
+    An address nothing answers at (within 5 s), or one that does not accept the driver within
+    ``connect_timeout_s``, is a RayError: Ray alone would retry for 20 s and more, logging each try.
     """
     ray = require_ray()
     quiet = {

@@ -126,6 +126,39 @@ def test_grounding(reply: str, grounded: bool) -> None:
     assert is_grounded(reply, ["Tom bought seventeen apples at the market."], "How many apples?") is grounded
 
 
+def test_a_reply_in_the_questions_words_inflected_is_grounded() -> None:
+    # "opened" answers "did the museum open": the question's own word, inflected, adds nothing to check.
+    assert is_grounded(
+        "The museum opened in 1873.", ["MUSEUM - EST. 1873"], "In which year did the museum open?"
+    )
+    assert not is_grounded("The museum opened in 1874.", ["MUSEUM - EST. 1873"], "In which year did it open?")
+
+
+def test_a_reply_about_someone_the_cited_passage_does_not_name_abstains() -> None:
+    # Asked about Clara, the model restates Peter's purchase as hers: every added word is grounded, but
+    # the passage it rests on is about somebody else.
+    found = _found(_evidence("Peter bought 61 tickets at the bakery.", 20.0), best=0.55)
+    always = AnswerOptions(min_relevance=0.0)  # past the relevance model, which doubts it already
+    result = answer(
+        "How many tickets did Clara buy?", found, ScriptedLlm("Clara bought 61 tickets."), always, MODELS
+    )
+    assert result.abstained and result.model_reply == "Clara bought 61 tickets."
+    kept = answer(
+        "How many tickets did Peter buy?", found, ScriptedLlm("Peter bought 61 tickets."), always, MODELS
+    )
+    assert not kept.abstained and kept.text == "Peter bought 61 tickets (at 0:20)."
+
+
+def test_a_name_held_only_by_the_anchor_of_an_after_question_is_grounded() -> None:
+    found = _found(
+        _evidence("Jack finished the yoga class.", 10.0, role="anchor"),
+        _evidence("After that, he went to the cinema.", 15.0, role="after"),
+        relation="after",
+    )
+    result = _ask("Jack went to the cinema.", found, "What does Jack do after the yoga class?")
+    assert not result.abstained and not result.quoted and "cinema" in result.text
+
+
 def test_tokenize_folds_number_words_and_drops_stop_words() -> None:
     assert tokenize("The gate is forty-two, not Twenty one!") == ["gate", "42", "not", "21"]
     assert tokenize("seventeen apples") == tokenize("17 apples")

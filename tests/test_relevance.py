@@ -108,3 +108,15 @@ def test_near_misses_are_not_answered_by_any_passage() -> None:
     for asked in found.questions:
         if asked.family == "near miss":
             assert not any(set(content_words(asked.question)) <= words for words in texts)
+
+
+def test_no_two_facts_of_a_set_are_asked_the_same_way() -> None:
+    # A spoken "train to Berlin leaves from platform 2" and a sign "PLATFORM 37 - TRAINS TO BERLIN" in one
+    # set would make "Where do I catch the train to Berlin?" ambiguous; and a near miss that is another
+    # fact's own question ("When was the bookshop established?") is answerable.
+    for seed in range(6):
+        found = question_set(seed, facts=30)
+        by_question: dict[str, set[int | None]] = {}
+        for asked in found.questions:
+            by_question.setdefault(asked.question, set()).add(asked.passage)
+        assert all(len(passages) == 1 for passages in by_question.values()), seed

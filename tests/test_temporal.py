@@ -69,6 +69,9 @@ def test_phrasings(question: str, relation: str, anchor: str | None, rest: str) 
         ("What did he do as soon as the meeting was over?", "after", "the meeting"),
         ("What word is written after LOCKER on the sign?", "none", None),
         ("Which name is listed after the teacher?", "none", None),
+        # "since" asking for a date is not "after": the answer is the date, not what followed
+        ("Since what year has the museum been open?", "none", None),
+        ("What has she done since the accident?", "after", "the accident"),
     ],
 )
 def test_the_end_of_an_event_and_position_words(question: str, relation: str, anchor: str | None) -> None:

@@ -10,10 +10,12 @@ The decisions that keep answers honest are made around the model, not left to it
   for it: the small default models said it mostly when the notes did answer (benchmarks/answers.py), so
   a custom prompt (``prompts/``) for a capable model may.
 * **Check grounding**: every number in the reply, and most of the other words it adds to the question,
-  must occur in the evidence. A reply that fails — an invented date, a misread sign — is replaced by the
-  best evidence line quoted with its time, which is always true to the video; but when the evidence was
-  only moderately likely to answer (below ``quote_above``), the failed reply is taken as a second sign
-  that it does not, and the answer abstains instead.
+  must occur in the evidence, and the question's names and numbers that the reply repeats must occur
+  in the items it rests on. A reply that fails — an invented date, a misread sign, somebody else's
+  purchase told as the asked person's — is replaced by the best evidence line quoted with its time,
+  which is always true to the video; but when the evidence was only moderately likely to answer (below
+  ``quote_above``), the failed reply is taken as a second sign that it does not, and the answer
+  abstains instead.
 * **Cite what the reply rests on**: of the items the model was shown, the answer keeps the ones whose
   words the reply uses (and the anchor of "after X"), and states the time of the first when the reply
   does not.
@@ -30,7 +32,7 @@ from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message, TextGenerator
 from videoqa.media.timefmt import format_clock
 from videoqa.respond.prompt import load_prompt
-from videoqa.retrieval.relevance import MIN_PROBABILITY, measure
+from videoqa.retrieval.relevance import MIN_PROBABILITY, measure, named_words
 from videoqa.retrieval.retrieve import Evidence, EvidenceSet
 from videoqa.retrieval.textindex import tokenize, word_list
 
@@ -146,7 +148,11 @@ def answer(
     if says_not_in_video(reply):
         return replace(abstained, model_reply=reply)
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
-    if options.check_grounding and not is_grounded(reply, shown, question, clock_words(found.items)):
+    cited = citations(reply, found)
+    grounded = is_grounded(reply, shown, question, clock_words(found.items)) and not names_elsewhere(
+        reply, question, cited
+    )
+    if options.check_grounding and not grounded:
         if likely < options.quote_above:
             return replace(abstained, model_reply=reply)
         best = _best(found)
@@ -154,7 +160,6 @@ def answer(
         return replace(
             abstained, text=quote(best), evidence=cited, abstained=False, quoted=True, model_reply=reply
         )
-    cited = citations(reply, found)
     return replace(abstained, text=with_time(reply, cited), evidence=cited, abstained=False)
 
 
@@ -261,11 +266,15 @@ def is_grounded(
     reply: str, evidence_texts: Sequence[str], question: str, allowed: frozenset[str] = frozenset()
 ) -> bool:
     """Whether the reply says something beyond the question and what it adds comes from the evidence:
-    every number, and most other words, that the reply has and the question has not. ``allowed`` are
-    more words a faithful reply may use freely."""
+    every number, and most other words, that the reply has and the question has not (nor an inflection
+    of them). ``allowed`` are more words a faithful reply may use freely."""
     asked = set(tokenize(question))
     known = {token for text in evidence_texts for token in tokenize(text)}
-    added = [t for t in tokenize(reply) if t not in _REPLY_WORDS and t not in allowed and t not in asked]
+    added = [
+        t
+        for t in tokenize(reply)
+        if t not in _REPLY_WORDS and t not in allowed and not any(_same_word(t, q) for q in asked)
+    ]
     if not added:  # "the colour of Daniel is Daniel" answers nothing
         return False
     if any(t.isdigit() and t not in known for t in added):
@@ -279,6 +288,15 @@ def is_grounded(
         or supported / len(words) >= _MIN_GROUNDED_SHARE
         or (supported >= _PARAPHRASE_SUPPORT and len(words) - supported <= 1)
     )
+
+
+def names_elsewhere(reply: str, question: str, cited: Sequence[Evidence]) -> bool:
+    """Whether the reply repeats a name or number of the question that the items it rests on (``cited``,
+    with the anchor of "after X") do not hold: asked how many tickets Clara bought, "Clara bought 61
+    tickets" resting on a note that Peter did is about somebody else, however well grounded its words."""
+    names = named_words(question)
+    known = {token for item in cited for token in tokenize(item.text or "")}
+    return any(t in names and not any(_same_word(t, k) for k in known) for t in tokenize(reply))
 
 
 def _same_word(a: str, b: str) -> bool:

@@ -67,12 +67,13 @@ _RULES = (
         r" (?:ended|finished|was over|were over|had ended|had finished|stopped|was done|were done)\b",
     ),
     _rule("after", r"\bwhat (?:follows|comes after|came after) ", "after"),
-    # Not "written after LOCKER" or "listed after the name": there "after" is about position, not time.
+    # Not "written after LOCKER" or "listed after the name": there "after" is about position, not time;
+    # nor "since what year has it been open": there "since" asks for a date, not what followed.
     _rule(
         "after",
         r"(?<!written )(?<!printed )(?<!shown )(?<!listed )(?<!displayed )(?<!appears )"
         r"(?<!appear )(?<!comes )\b(?:(?:right|just|immediately|shortly|soon) )?"
-        r"(?:after|following|once|since) ",
+        r"(?:after|following|once|since(?! (?:what|which|when|how)\b)) ",
         "after",
     ),
     _rule("before", r"\bwhat (?:precedes|preceded|comes before|came before) ", "after"),

@@ -489,7 +489,11 @@ def question_set(seed: int, facts: int = 60) -> QuestionSet:
             )
         kind = ("speech", "screen", "after", "speech", "terse sign")[i % 5]
         if kind == "after":
-            sentences, questions, answers = ordered_pair(rng, SEQUEL_FORMS[(i // 5) % len(SEQUEL_FORMS)])
+            form = SEQUEL_FORMS[(i // 5) % len(SEQUEL_FORMS)]
+            sentences, questions, answers = ordered_pair(rng, form)
+            while not seen.isdisjoint(questions):  # the same person after the same activity twice
+                sentences, questions, answers = ordered_pair(rng, form)
+            seen.update(questions)
             spots = [say("speech", text) for text in sentences]
             asked += [AskedQuestion(q, answers, spots[-1], n, "after") for n, q in enumerate(questions)]
             continue
@@ -519,14 +523,22 @@ def question_set(seed: int, facts: int = 60) -> QuestionSet:
         for _ in range(3)
     }
     asked += [AskedQuestion(q, (), None, 0, "absent") for q in sorted(absent)]
-    # A near miss that another passage happens to answer (the other person's colour is said too) is dropped.
+    # A near miss that another passage happens to answer (the other person's colour is said too, or the
+    # near miss "when was the bookshop established" is another fact's own question) is dropped.
     said = [_words(text) for _, text, _, _ in passages]
-    kept = [q for q in asked if q.answers or not any(_words(q.question) <= words for words in said)]
+    answered = {q.question for q in asked if q.answers}
+    kept = [
+        q
+        for q in asked
+        if q.answers
+        or (q.question not in answered and not any(_words(q.question) <= words for words in said))
+    ]
     return QuestionSet(tuple(passages), tuple(kept))
 
 
 def _new_fact(kind: str, rng: random.Random, seen: set[str]) -> Fact:
-    """A fact whose question no earlier fact of the set answers too (else the question is ambiguous);
+    """A fact none of whose questions an earlier fact of the set is asked with too ("Where do I catch the
+    train to Berlin?" of a spoken platform and of a sign's: the question would be ambiguous);
     a spoken one when the signs' questions run out (their pools are small)."""
     for _ in range(100):
         fact = (
@@ -536,8 +548,8 @@ def _new_fact(kind: str, rng: random.Random, seen: set[str]) -> Fact:
             if kind == "screen"
             else terse_sign_fact(rng)
         )
-        if fact.question not in seen:
-            seen.add(fact.question)
+        if seen.isdisjoint(fact.phrasings):
+            seen.update(fact.phrasings)
             return fact
     if kind != "speech":
         return _new_fact("speech", rng, seen)

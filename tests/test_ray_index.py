@@ -211,6 +211,36 @@ def not_ray() -> Iterator[str]:
         connection.close()
 
 
+@pytest.mark.slow
+def test_a_worker_without_the_video_or_with_other_models_refuses_it(
+    library: Path, cluster: str, tmp_path: Path
+) -> None:
+    """Both are the video's failure, with its reason, before any work: not retried, never fatal."""
+    from videoqa.cli.index import IndexChoices
+
+    cache = IndexCache(tmp_path / "cache")
+    choices = IndexChoices("pixel", "cpu", 1.0, "whisper-tiny.en", screen_text=True, visual_only=False)
+    models = choices(cache).index_models()
+    station = library / "station.mp4"
+    real = distributed.VideoJob("station.mp4", str(station), cache.fingerprint(station), 10.0)
+    ghost = distributed.VideoJob("ghost.mp4", str(tmp_path / "elsewhere" / "ghost.mp4"), real.content, 10.0)
+    options = RayOptions(address=cluster)
+
+    missing = distributed.index_on_ray([ghost], choices, models, cache, options)
+    assert missing.indexed == () and [name for name, _ in missing.failed] == ["ghost.mp4"]
+    assert "not readable on this worker" in missing.failed[0][1]
+    assert "every node must see the videos at the same path" in missing.failed[0][1]
+
+    other = {**models, "speech": "faster-whisper:some-other-model"}
+    refused = distributed.index_on_ray([real], choices, other, cache, options)
+    assert refused.indexed == () and [name for name, _ in refused.failed] == ["station.mp4"]
+    reason = refused.failed[0][1]
+    assert "indexes speech with faster-whisper:" in reason
+    assert "the driver with faster-whisper:some-other-model" in reason
+    assert "install the same models on every node" in reason
+    assert not list(cache.root.glob("*.npz"))  # refused before any work
+
+
 def test_an_unreachable_address_is_one_line_and_quick(tmp_path: Path, not_ray: str) -> None:
     pytest.importorskip("ray")
     (tmp_path / "lib").mkdir()

@@ -241,6 +241,17 @@ def test_a_worker_without_the_video_or_with_other_models_refuses_it(
     assert not list(cache.root.glob("*.npz"))  # refused before any work
 
 
+@pytest.mark.slow
+def test_a_local_cluster_that_cannot_start_is_a_user_error(cluster: str) -> None:
+    """Here Ray refuses a second cluster in a process that is already in one (the module's)."""
+    refused = pytest.raises(distributed.RayError, match=r"^cannot start a local Ray cluster \(")
+    with refused, distributed.connect(RayOptions(local_cpus=1)):
+        pytest.fail("joined a second cluster")
+    import ray
+
+    assert ray.is_initialized()  # the module's cluster is untouched
+
+
 def test_an_unreachable_address_is_one_line_and_quick(tmp_path: Path, not_ray: str) -> None:
     pytest.importorskip("ray")
     (tmp_path / "lib").mkdir()

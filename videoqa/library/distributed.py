@@ -202,7 +202,11 @@ def connect(options: RayOptions) -> Iterator[None]:
     }
     if options.address is None:
         # Ray starts its processes from the main thread only; a local start needs no time-out.
-        ray.init(num_cpus=options.local_cpus, include_dashboard=False, **quiet)
+        try:
+            ray.init(num_cpus=options.local_cpus, include_dashboard=False, **quiet)
+        except (RuntimeError, ConnectionError, OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RayError(f"cannot start a local Ray cluster ({reason})") from None
     else:
         _check_reachable(options.address)
         _join_within(ray, options.address, options.connect_timeout_s, quiet)

@@ -58,9 +58,10 @@ RAY_MISSING = 'Ray is not installed; install it with: pip install "videoqa[ray]"
 # How the entries a task makes reach the driver's cache: "auto" finds out per worker, "shared" requires
 # the worker to see the cache folder, "send" always sends them back (as when nothing is shared).
 CACHE_TRANSFERS = ("auto", "shared", "send")
-# Test-only hook: a path. The first task (across the whole cluster) that reaches the stage after its
-# frames creates this file and kills its own worker process, so the tests can check a killed worker's
-# video is retried and finishes. Never set it otherwise.
+# Test-only hook: a path. The first task (across the whole cluster) that starts a stage other than its
+# frames (speech or screen text: models loaded, the video being read) creates this file and kills its own
+# worker process, so the tests can check a killed worker's video is retried and finishes. Never set it
+# otherwise.
 TEST_KILL_ENV = "VIDEOQA_TEST_RAY_KILL"
 # Ray sets this to a task's CPU count (1 by default) in a worker where it is unset, before the task's
 # code is even loaded. It changes numerics: numpy's BLAS and the speech model's OpenMP use it, and with 1

@@ -11,6 +11,7 @@ from videoqa.respond.answer import (
     AnswerOptions,
     answer,
     citations,
+    counts_something_else,
     evidence_line,
     is_grounded,
     says_not_in_video,
@@ -138,7 +139,8 @@ def test_a_reply_about_someone_the_cited_passage_does_not_name_abstains() -> Non
     # Asked about Clara, the model restates Peter's purchase as hers: every added word is grounded, but
     # the passage it rests on is about somebody else.
     found = _found(_evidence("Peter bought 61 tickets at the bakery.", 20.0), best=0.55)
-    always = AnswerOptions(min_relevance=0.0)  # past the relevance model, which doubts it already
+    # past the relevance model (which doubts it already), and with quotes for any ungrounded reply
+    always = AnswerOptions(min_relevance=0.0, quote_above=0.0)
     result = answer(
         "How many tickets did Clara buy?", found, ScriptedLlm("Clara bought 61 tickets."), always, MODELS
     )
@@ -402,3 +404,44 @@ def test_an_after_question_is_answered_from_the_anchor_sentence_itself() -> None
         ("after", "Henry rode a bicycle to the market", True),
         ("after", "Nobody said much on the way home.", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "evidence", "elsewhere"),
+    [
+        (
+            "How many books did Jack buy?",
+            "Jack bought 68 books.",
+            "Jack bought 68 blankets at the bakery.",
+            True,
+        ),
+        (
+            "How many blankets did Jack buy?",
+            "Jack bought 68 blankets.",
+            "Jack bought sixty-eight blankets.",
+            False,
+        ),
+        (
+            "What number of apples did Tom purchase?",
+            "Tom purchased 5 apples.",
+            "Tom bought five red apples.",
+            False,
+        ),
+        ("How many apples are on the sign?", "The sign says 17.", "APPLES: 17", False),
+        ("How many chairs are there?", "There are 4 chairs.", "Room 4 has tables.", True),
+        ("Which platform does the train leave from?", "Platform 7.", "PLATFORM 7 - TRAINS TO OSLO", False),
+    ],
+)
+def test_a_count_must_be_of_the_thing_the_question_counts(
+    question: str, reply: str, evidence: str, elsewhere: bool
+) -> None:
+    assert counts_something_else(reply, question, [_evidence(evidence, 3.0)]) is elsewhere
+
+
+def test_a_count_of_something_else_abstains() -> None:
+    found = _found(_evidence("Jack bought 68 blankets at the bakery.", 20.0), best=0.55)
+    always = AnswerOptions(min_relevance=0.0, quote_above=0.0)  # a quote would not answer either
+    result = answer(
+        "How many books did Jack buy?", found, ScriptedLlm("Jack bought 68 books."), always, MODELS
+    )
+    assert result.abstained and result.model_reply == "Jack bought 68 books."

@@ -10,12 +10,14 @@ The decisions that keep answers honest are made around the model, not left to it
   for it: the small default models said it mostly when the notes did answer (benchmarks/answers.py), so
   a custom prompt (``prompts/``) for a capable model may.
 * **Check grounding**: every number in the reply, and most of the other words it adds to the question,
-  must occur in the evidence, and the question's names and numbers that the reply repeats must occur
-  in the items it rests on. A reply that fails — an invented date, a misread sign, somebody else's
-  purchase told as the asked person's — is replaced by the best evidence line quoted with its time,
-  which is always true to the video; but when the evidence was only moderately likely to answer (below
-  ``quote_above``), the failed reply is taken as a second sign that it does not, and the answer
-  abstains instead.
+  must occur in the evidence. A reply that fails — an invented date, a misread sign — is replaced by the
+  best evidence line quoted with its time, which is always true to the video; but when the evidence was
+  only moderately likely to answer (below ``quote_above``), the failed reply is taken as a second sign
+  that it does not, and the answer abstains instead.
+* **Check the reply is about what was asked**: the question's names and numbers that the reply repeats
+  must occur in the items it rests on, and a count must be of the thing the question counts. A reply
+  that tells somebody else's purchase as the asked person's, or 68 blankets as 68 books, rests on a
+  passage about something else, so the answer abstains (a quote of that passage would not answer either).
 * **Cite what the reply rests on**: of the items the model was shown, the answer keeps the ones whose
   words the reply uses (and the anchor of "after X"), and states the time of the first when the reply
   does not.
@@ -60,6 +62,9 @@ _NOT_IN_VIDEO = re.compile(
     re.IGNORECASE,
 )
 _CLOCK = re.compile(r"\b\d{1,2}:\d{2}\b")
+# What a count question counts: "how many books", "what number of apples", "the quantity of tickets".
+_COUNTED = re.compile(r"\b(?:how many|number of|quantity of)\s+([a-z]+)")
+_COUNT_REACH = 2  # words between a count and the thing counted ("68 red blankets", "APPLES: 17")
 # The notes a model that sees is given when no speech or screen text matched the question.
 _NO_NOTES = "(no speech or on-screen text matched the question)"
 
@@ -149,9 +154,11 @@ def answer(
         return replace(abstained, model_reply=reply)
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
     cited = citations(reply, found)
-    grounded = is_grounded(reply, shown, question, clock_words(found.items)) and not names_elsewhere(
-        reply, question, cited
-    )
+    if options.check_grounding and (
+        names_elsewhere(reply, question, cited) or counts_something_else(reply, question, cited)
+    ):  # the passage it rests on is about someone or something else: quoting it would not answer either
+        return replace(abstained, model_reply=reply)
+    grounded = is_grounded(reply, shown, question, clock_words(found.items))
     if options.check_grounding and not grounded:
         if likely < options.quote_above:
             return replace(abstained, model_reply=reply)
@@ -288,6 +295,27 @@ def is_grounded(
         or supported / len(words) >= _MIN_GROUNDED_SHARE
         or (supported >= _PARAPHRASE_SUPPORT and len(words) - supported <= 1)
     )
+
+
+def counts_something_else(reply: str, question: str, cited: Sequence[Evidence]) -> bool:
+    """Whether a count question ("how many books…", "what number of apples…") is answered with a number
+    that the items it rests on give as a count of something else: "Jack bought 68 books" from "Jack
+    bought 68 blankets". Each number the reply states must stand next to the counted thing (within two
+    words before or after it) somewhere in those items."""
+    counted = _COUNTED.search(question.lower())
+    if counted is None or not (thing := tokenize(counted.group(1))):
+        return False
+    texts = [tokenize(item.text or "") for item in cited if item.text is not None]
+    for number in {t for t in tokenize(reply) if t.isdigit()}:
+        beside = [
+            words[max(0, i - _COUNT_REACH) : i + _COUNT_REACH + 1]
+            for words in texts
+            for i, word in enumerate(words)
+            if word == number
+        ]
+        if beside and not any(_same_word(thing[0], word) for near in beside for word in near):
+            return True
+    return False
 
 
 def names_elsewhere(reply: str, question: str, cited: Sequence[Evidence]) -> bool:

@@ -1,8 +1,9 @@
 """``videoqa index DIR --ray``: each video indexed as a Ray task, on a local Ray cluster started inside
 the test, with the real offline models on small generated narrated videos.
 
-The cache a Ray run leaves must be the cache a plain run leaves, file for file and byte for byte, with
-two exceptions that differ between two plain runs as well (see ``_cache_files``). A worker killed in the
+The cache a Ray run leaves must be the cache a plain run leaves, file for file and byte for byte (the
+libraries' usearch graphs included), but for the memo of file hashes, which differs between two plain runs
+as well (see ``MEMO_FILES``). A worker killed in the
 middle of a task is retried; a bad address and a missing Ray are one line and exit 2.
 """
 
@@ -35,10 +36,9 @@ from helpers import assert_one_line_error, run_cli
 # - fingerprints.json: the memo of file hashes (store/cache.py), a speed-up; its records are in the order
 #   the processes hashed the videos, which on a cluster depends on which task ran first.
 MEMO_FILES = frozenset({"fingerprints.json"})
-# - the frames library's usearch graph (library/folder.py): usearch links a batch of vectors in several
-#   threads, so the graph's bytes differ between two plain runs too. These files are compared by what
-#   they hold, key by key, instead.
-FRAMES_GRAPH = "vectors.usearch"
+# Both libraries' usearch graphs (library/folder.py, library/passages.py) are compared byte for byte too:
+# their vectors are added with one thread, so the graphs are reproducible.
+GRAPH = "vectors.usearch"
 
 
 def _spec(first: str, second: str, line: str, card: str | None = None) -> SynthSpec:
@@ -107,28 +107,14 @@ def _cache_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def _graph_contents(path: Path) -> dict[int, bytes]:
-    from usearch.index import Index
-
-    index = Index.restore(str(path))
-    keys = np.asarray(index.keys, dtype=np.uint64)
-    return {int(key): np.asarray(index.get(key)).tobytes() for key in keys}
-
-
 def assert_same_cache(plain: Path, other: Path) -> None:
-    """Same files, same bytes; the frames library's graph holding the same vectors under the same keys."""
+    """Same files, same bytes: the frames library's and the passage library's graphs too."""
     mine, theirs = _cache_files(plain), _cache_files(other)
     assert sorted(mine) == sorted(theirs)
-    frame_graphs = [
-        name
-        for name in mine
-        if name.endswith(FRAMES_GRAPH) and not Path(name).parent.name.startswith("passages-")
-    ]
-    assert len(frame_graphs) == 1, sorted(mine)
-    differing = [name for name in mine if mine[name] != theirs[name] and name not in frame_graphs]
+    graphs = [name for name in mine if name.endswith(GRAPH)]
+    assert len(graphs) == 2 and sum("/passages-" in name for name in graphs) == 1, sorted(mine)
+    differing = [name for name in mine if mine[name] != theirs[name]]
     assert differing == []
-    graph = frame_graphs[0]
-    assert _graph_contents(plain / graph) == _graph_contents(other / graph)
     assert sum(name.endswith(".npz") for name in mine) >= 4 * len(VIDEOS)  # every stage of every video
 
 

@@ -144,9 +144,13 @@ class Library:
         first_key = int(self._manifest["next_key"])
         count = len(index.timestamps_s)
         if count:
+            # One thread: usearch links a batch in several threads in a racing order, so the graph's
+            # bytes would differ from run to run; with one, a library's file is reproducible byte for byte
+            # (a --ray run leaves the file a plain run leaves).
             vectors.add(
                 np.arange(first_key, first_key + count, dtype=np.uint64),
                 index.frame_embeddings.astype(np.float32),
+                threads=1,
             )
         self._manifest["videos"][name] = {
             "fingerprint": content,

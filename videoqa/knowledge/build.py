@@ -44,6 +44,7 @@ from videoqa.channels.passages import build_passages
 from videoqa.channels.speech import SpeechSegment, Transcript, audio_problem, transcribe_video
 from videoqa.channels.text_embedder import embedding_text
 from videoqa.host.cores import thread_plan
+from videoqa.host.memory import Trimmer, release_freed_memory
 from videoqa.media.source import VideoSource, open_video
 from videoqa.media.video import Detail, plan_times, read_frames
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
@@ -278,6 +279,7 @@ class _OnePass:
             if speech is not None:
                 speech.stop()
         self.report.pass_s = time.perf_counter() - started
+        release_freed_memory()
         # Everything read must be of the content the keys name; nothing is kept otherwise.
         self.cache.check_unchanged(self.source.path, self.source.content)
         self._keep(parts, visual_entry, transcript, screen)
@@ -335,8 +337,10 @@ class _OnePass:
         screen = self._screen_pass(info) if need_screen else None
         on_screen = self._stage("screen text") if need_screen else None
         detail = self.readers.screen_detail if need_screen else None
+        trim = Trimmer()  # keeps resident memory flat in the video's length (host/memory.py)
         with _torch_threads(thread_plan().frames if concurrent else None):
             for batch in read_frames(info, plan_times(info, sampling), sampling, detail):
+                trim()
                 if indexer is not None:
                     with _cpu(self.report, "embed_cpu_s"):
                         indexer.add(batch)
@@ -407,9 +411,12 @@ class _SpeechThread:
         self._error: BaseException | None = None
         self._report = report
 
+        trim = Trimmer()
+
         def progress(done_s: float, total_s: float) -> None:
             if self._stop.is_set():
                 raise _Stopped
+            trim()
             if on_progress is not None:
                 on_progress(done_s, total_s)
 

@@ -4,9 +4,8 @@ fragments; screen text as one passage per showing; transcripts cached with their
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -18,16 +17,18 @@ from videoqa.channels.speech import (
     SpeechOptions,
     SpeechSegment,
     SpeechWord,
+    Transcript,
     load_transcriber,
     transcribe_video,
 )
-from videoqa.channels.text_embedder import TextEmbedder
-from videoqa.knowledge.build import Readers, _transcript
+from videoqa.knowledge.build import Readers, build_knowledge
 from videoqa.media.video import probe
 from videoqa.store import models
 from videoqa.store.cache import CacheEntry, IndexCache, entry_key
 from videoqa.testmedia.synth import SpokenLine, SynthSpec, pattern_scenes, render
-from videoqa.types import VideoIndex
+from videoqa.visual.index import IndexOptions
+
+from helpers import ThumbnailEmbedder
 
 WORD_S = 0.3  # each fake word lasts this long ...
 GAP_S = 0.05  # ... with this much silence before the next
@@ -195,27 +196,36 @@ class WordyTranscriber:
         return [segment(words[:6]), segment(words[6:])]
 
 
-def speech_only(transcriber: WordyTranscriber) -> Readers:
-    def no_embedder() -> TextEmbedder:
-        raise AssertionError("no passages are embedded here")
+class ConstantTextEmbedder:
+    """Passage vectors of no meaning: these tests look at the transcript only."""
 
-    return Readers(transcriber=lambda: transcriber, screen_reader=None, text_embedder=no_embedder)
+    id = "fake-text-1"
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+
+def speech_only(transcriber: WordyTranscriber) -> Readers:
+    return Readers(transcriber=lambda: transcriber, screen_reader=None, text_embedder=ConstantTextEmbedder)
 
 
 @pytest.fixture(scope="module")
-def quiet_video(tmp_path_factory: pytest.TempPathFactory) -> VideoIndex:
-    """What ``_transcript`` reads of an index: the probed 3-s video with a silent audio track."""
+def quiet_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-s video with a silent audio track: the transcript comes from the fake transcriber."""
     spec = SynthSpec(scenes=pattern_scenes([3.0]), width=160, height=90, fps=10.0)
-    path = render(spec, tmp_path_factory.mktemp("quiet") / "quiet.mp4").path
-    return cast(VideoIndex, SimpleNamespace(info=probe(path)))
+    return render(spec, tmp_path_factory.mktemp("quiet") / "quiet.mp4").path
 
 
-def test_a_cached_transcript_keeps_its_words(quiet_video: VideoIndex, tmp_path: Path) -> None:
+def transcript_of(video: Path, transcriber: WordyTranscriber, cache: IndexCache) -> Transcript:
+    known = build_knowledge(video, ThumbnailEmbedder(), speech_only(transcriber), IndexOptions(), cache)
+    return known.transcript
+
+
+def test_a_cached_transcript_keeps_its_words(quiet_video: Path, tmp_path: Path) -> None:
     transcriber = WordyTranscriber()
     cache = IndexCache(tmp_path)
-    content = cache.fingerprint(quiet_video.info.path)
-    made = _transcript(quiet_video, content, speech_only(transcriber), cache, None)
-    again = _transcript(quiet_video, content, speech_only(transcriber), cache, None)
+    made = transcript_of(quiet_video, transcriber, cache)
+    again = transcript_of(quiet_video, transcriber, cache)
     assert transcriber.calls == 1 and again == made
     assert [len(s.words) for s in again.segments] == [6, 5]
     assert [s.text for s in sentences(again.segments)] == [
@@ -224,16 +234,17 @@ def test_a_cached_transcript_keeps_its_words(quiet_video: VideoIndex, tmp_path: 
     ]
 
 
-def test_a_cache_entry_without_words_still_loads(quiet_video: VideoIndex, tmp_path: Path) -> None:
+def test_a_cache_entry_without_words_still_loads(quiet_video: Path, tmp_path: Path) -> None:
     transcriber = WordyTranscriber()
     cache = IndexCache(tmp_path)
-    key = entry_key("content", {"channel": "speech", "transcriber": transcriber.id})
+    content = cache.fingerprint(quiet_video)
+    key = entry_key(content, {"channel": "speech", "transcriber": transcriber.id})
     old = [
         {"start_s": 1.0, "end_s": 2.0, "text": "The conference"},
         {"start_s": 2.1, "end_s": 4.0, "text": "is in Sydney. Tickets are free."},
     ]
     cache.save(key, CacheEntry(header={"segments": old, "transcriber": transcriber.id}, arrays={}))
-    loaded = _transcript(quiet_video, "content", speech_only(transcriber), cache, None)
+    loaded = transcript_of(quiet_video, transcriber, cache)
     assert transcriber.calls == 0 and all(s.words == () for s in loaded.segments)
     assert [s.text for s in sentences(loaded.segments)] == [
         "The conference is in Sydney.",

@@ -1,7 +1,9 @@
-"""Library mode: a folder of videos in one vector index; syncing indexes only what changed."""
+"""Library mode: a folder of videos in one vector index; syncing indexes only what changed; a bad file is
+remembered and not probed again until it changes."""
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +12,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from videoqa.library import badfiles
+from videoqa.library import folder as folder_module
 from videoqa.library.folder import Library, LibraryError, find_videos
+from videoqa.media.source import VideoSource
 from videoqa.media.video import frame_at
 from videoqa.store.cache import IndexCache
 from videoqa.testmedia.synth import SynthVideo
@@ -77,6 +82,35 @@ def test_a_bad_file_is_reported_and_the_rest_indexed(folder: Path, tmp_path: Pat
     assert [name for name, _ in report.failed] == ["broken.mp4"]
     assert "not a video file" in report.failed[0][1]
     assert len(report.indexed) == 2
+
+
+def test_a_bad_file_is_remembered_until_it_changes(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = folder / "broken.mp4"
+    bad.write_text("this is not a video\n" * 20)
+    cache = IndexCache(tmp_path / "c")
+    reason = dict(Library(folder, ThumbnailEmbedder(), cache=cache).sync().failed)["broken.mp4"]
+    indexed: list[str] = []
+
+    def index_nothing(source: VideoSource, *args: object) -> None:
+        indexed.append(source.path.name)
+        raise AssertionError(f"{source.path} indexed again")
+
+    with monkeypatch.context() as patched:  # neither indexed nor probed again: said since when
+        patched.setattr(folder_module, "index_video", index_nothing)
+        patched.setattr(badfiles, "probe", index_nothing)
+        again = Library(folder, ThumbnailEmbedder(), cache=cache).sync()
+    since = datetime.date.today().isoformat()
+    assert again.failed == (("broken.mp4", f"known bad since {since}: {reason}"),) and indexed == []
+    assert again.unchanged == ("narrated.mp4", "trips/bikes.mp4")
+
+    bad.write_text("other bytes, still no video\n")  # changed: tried again, and its reason said in full
+    changed = Library(folder, ThumbnailEmbedder(), cache=cache).sync()
+    assert [name for name, _ in changed.failed] == ["broken.mp4"]
+    assert "not a video file" in changed.failed[0][1] and "known bad" not in changed.failed[0][1]
+    bad.unlink()
+    assert Library(folder, ThumbnailEmbedder(), cache=cache).sync().failed == ()
 
 
 def test_search_needs_a_positive_top_k(folder: Path, tmp_path: Path) -> None:

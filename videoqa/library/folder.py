@@ -4,7 +4,8 @@ Each video is indexed through the per-video cache (``index.py``); the library ad
 over all their frame embeddings, with a manifest that maps vector keys back to (video, frame). A sync
 indexes only videos that are new or whose content changed, and drops the vectors of videos that were
 removed or changed. usearch is embedded (no server), keeps float16 vectors, supports adding and
-removing by key, and saves to one file; both files are replaced atomically under a lock.
+removing by key, and saves to one file; both files are replaced atomically under a lock. Files that are
+no video are remembered in the manifest (``badfiles.py``) and not probed again until they change.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from videoqa.errors import VideoqaError
+from videoqa.library.badfiles import BadFiles
 from videoqa.media.formats import VIDEO_SUFFIXES
 from videoqa.media.source import VideoSource
 from videoqa.store.cache import IndexCache
@@ -117,12 +119,22 @@ class Library:
     def _sync_videos(self, vectors: Any, on_video: Callable[[Path], Any] | None) -> SyncReport:
         present = {str(path.relative_to(self.folder)): path for path in find_videos(self.folder)}
         videos: dict[str, Any] = self._manifest["videos"]
+        bad = BadFiles(self._manifest)
+        bad.keep_only(present)
         indexed, unchanged, removed, failed = [], [], [], []
         for name in sorted(set(videos) - set(present)):
             self._drop(vectors, name)
             removed.append(name)
         for name, path in present.items():
-            content = self._cache.fingerprint(path)
+            try:
+                content = self._cache.fingerprint(path)
+            except (OSError, VideoqaError) as exc:
+                failed.append((name, str(exc)))
+                continue
+            known_bad = bad.known(name, content)
+            if known_bad is not None:  # not probed again until the file changes
+                failed.append((name, known_bad))
+                continue
             if name in videos and videos[name]["fingerprint"] == content:
                 unchanged.append(name)
                 continue
@@ -135,7 +147,9 @@ class Library:
                 index = index_video(source, self._embedder, self._options, self._cache, progress)
             except VideoqaError as exc:
                 failed.append((name, str(exc)))
+                bad.judge(name, content, path, str(exc))
                 continue
+            bad.forget(name)
             self._add(vectors, name, content, index)
             indexed.append(name)
         return SyncReport(tuple(indexed), tuple(unchanged), tuple(removed), tuple(failed))

@@ -10,7 +10,8 @@ whose content or models changed is indexed again.
 A sync saves the manifest and the vectors as it goes (after each video, unless that would make writing
 them a large part of the sync: see ``_SAVE_RATIO``), and names the video it is working on before it
 starts, so a run that crashes or is killed keeps what it saved: the next run skips those, and says which
-video the last run stopped in. A file that cannot be indexed is reported and left out, never fatal.
+video the last run stopped in. A file that cannot be indexed is reported and left out, never fatal; one
+that is no video at all is remembered (``badfiles.py``) and not probed again until it changes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy.typing as npt
 
 from videoqa.errors import VideoqaError
 from videoqa.knowledge.build import VideoKnowledge
+from videoqa.library.badfiles import BadFiles
 from videoqa.library.folder import LibraryError, find_videos
 from videoqa.retrieval.retrieve import Evidence
 from videoqa.retrieval.textindex import tokenize
@@ -95,6 +97,7 @@ class PassageLibrary:
             self._cache.root / "libraries" / f"passages-{hashlib.sha256(recipe.encode()).hexdigest()[:24]}"
         )
         self._manifest = self._load_manifest()
+        self._bad = BadFiles(self._manifest)  # files that are no video, not probed again (badfiles.py)
         self._vectors: Any = None  # the usearch index while a sync runs; None until a video has passages
         self._saved_at = 0.0  # time.perf_counter() when the last save ended
         self._save_cost_s = 0.0  # what the last save took
@@ -113,22 +116,25 @@ class PassageLibrary:
             raise self._unwritable(exc) from None
         try:
             self._manifest = self._load_manifest()
+            self._bad = BadFiles(self._manifest)
             return self._sync_videos(know, on_video or (lambda _name: None))
         finally:
             lock.release()
 
     def pending(self) -> list[tuple[str, Path, str]]:
         """(name, path, fingerprint) of each video a sync would index now: new, changed, or indexed with
-        other models. Files that cannot be fingerprinted are left out (a sync reports them)."""
+        other models. Files that cannot be fingerprinted, and files known to be bad that did not change,
+        are left out (a sync reports them)."""
         self._manifest = self._load_manifest()
         found = []
+        bad = BadFiles(self._manifest)
         for path in find_videos(self.folder):
             name = path.relative_to(self.folder).as_posix()
             try:
                 content = self._cache.fingerprint(path)
             except (OSError, VideoqaError):
                 continue
-            if not self._is_current(name, content):
+            if not self._is_current(name, content) and bad.known(name, content) is None:
                 found.append((name, path, content))
         return found
 
@@ -141,12 +147,17 @@ class PassageLibrary:
         removed = sorted(set(videos) - set(present))
         for name in removed:
             self._drop(name)
+        self._bad.keep_only(present)
         indexed, unchanged, failed = [], [], []
         for name, path in present.items():
             try:
                 content = self._cache.fingerprint(path)
             except (OSError, VideoqaError) as exc:
                 failed.append((name, str(exc)))
+                continue
+            known_bad = self._bad.known(name, content)
+            if known_bad is not None:  # not probed again until the file changes
+                failed.append((name, known_bad))
                 continue
             if self._is_current(name, content):
                 unchanged.append(name)
@@ -181,7 +192,9 @@ class PassageLibrary:
         with suppress(OSError):  # at worst the next run names a video that finished
             marker.unlink(missing_ok=True)
         if known is None:
+            self._bad.judge(name, content, path, reason)
             return reason
+        self._bad.forget(name)
         self._add(name, content, known)
         if time.perf_counter() - self._saved_at >= _SAVE_RATIO * self._save_cost_s:
             self._save()

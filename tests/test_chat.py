@@ -4,14 +4,17 @@ input, with the offline default models or a scripted fake behind the same protoc
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from videoqa.assistant import Assistant, AssistantOptions
+from videoqa.assistant import Assistant, AssistantOptions, LibraryAnswer
 from videoqa.cli.chat import _LineHistory, _repl
-from videoqa.respond.chat import ChatOptions, ChatSession
+from videoqa.errors import InputError, OptionsError
+from videoqa.library.passages import LibraryEvidence
+from videoqa.respond.answer import Answer
+from videoqa.respond.chat import ChatOptions, ChatSession, LibraryChatSession
 from videoqa.store.cache import IndexCache
 from videoqa.testmedia.synth import SynthVideo
 
@@ -169,3 +172,110 @@ def test_and_after_that_moves_on_from_what_the_last_answer_rests_on(installed_mo
         f"What happens after {said[1].rstrip('.')}?", passages, vectors, embedder, (), RetrievalOptions()
     )
     assert [(e.start_s, e.role) for e in found.items] == [(10.0, "anchor"), (20.0, "after"), (30.0, "after")]
+
+
+# --- a chat about a library ---------------------------------------------------------------------------
+
+
+class _Library:
+    """A library assistant stand-in behind the chat's protocol: replies from a script of (video or None,
+    text, evidence text), each call recorded as (question, search, within)."""
+
+    def __init__(self, *replies: tuple[str | None, str, str]) -> None:
+        self.replies = list(replies)
+        self.asked: list[tuple[str, str | None, str | None]] = []
+        self.histories: list[int] = []
+        self.llm = ScriptedLlm()  # counts the history's tokens
+        self.indexed: dict[str, object] = {"garden.mp4": {}, "harbour.mp4": {}}
+
+    def knowledge(self, video: object) -> object:
+        raise AssertionError("the chat reads no knowledge of its own to answer")
+
+    def library(self, folder: object) -> object:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(videos=self.indexed)
+
+    def ask_library(
+        self,
+        folder: object,
+        question: str,
+        feed: object = None,
+        history: Sequence[object] = (),
+        search: str | None = None,
+        system: str | None = None,
+        within: str | None = None,
+    ) -> LibraryAnswer:
+        self.asked.append((question, search, within))
+        self.histories.append(len(history))
+        video, text, said = self.replies.pop(0)
+        evidence = (
+            ()
+            if video is None
+            else (LibraryEvidence("speech", 1.0, 3.0, said, 0, 0.7, 0.03, "match", video=video),)
+        )
+        reply = Answer(
+            question=question,
+            text=text,
+            evidence=evidence,
+            abstained=video is None,
+            quoted=False,
+            relation="none",
+            best_similarity=0.7,
+            model_reply=None,
+            models={},
+        )
+        return LibraryAnswer(video=video, answer=reply, searched=len(self.indexed))
+
+
+def test_a_library_follow_up_stays_in_the_video_the_last_answer_came_from() -> None:
+    assistant = _Library(
+        ("garden.mp4", "In garden.mp4: Tomatoes (at 0:01).", "My grandmother planted tomatoes."),
+        ("garden.mp4", "In garden.mp4: She painted the fence (at 0:05).", "She painted the fence blue."),
+        ("harbour.mp4", "In harbour.mp4: At nine (at 0:01).", "The ferry leaves at nine."),
+        (None, "None of the 2 indexed videos seems to show or say this.", ""),
+        (None, "None of the 2 indexed videos seems to show or say this.", ""),
+    )
+    session = LibraryChatSession(assistant, Path("lib"))
+    session.ask("What did the grandmother plant in the garden?")
+    assert session.current == "garden.mp4"
+    session.ask("and after that?")  # in the garden video, after what the last answer rests on
+    after = "What happens after My grandmother planted tomatoes?"
+    assert assistant.asked[1] == (after, after, "garden.mp4")
+    session.ask("When does the ferry to the island leave?")  # a question of its own: the whole library
+    assert assistant.asked[2][2] is None and session.current == "harbour.mp4"
+    session.ask("Who is the submarine captain?")  # found nowhere: no video to follow up in
+    assert session.current is None
+    session.ask("and what did he do then?")
+    assert assistant.asked[4] == (
+        "and what did he do then?",
+        "Who is the submarine captain? and what did he do then?",
+        None,
+    )
+    assert assistant.histories == [0, 2, 4, 6, 8]  # every earlier turn, within the token budget
+    assert session.transcript().video == Path("lib") and len(session.turns) == 5
+
+
+def test_a_library_follow_up_that_finds_nothing_stays_on_the_video() -> None:
+    assistant = _Library(
+        ("garden.mp4", "In garden.mp4: Tomatoes (at 0:01).", "My grandmother planted tomatoes."),
+        (None, "In garden.mp4: The video does not seem to show or say this.", ""),
+        ("garden.mp4", "In garden.mp4: Blue (at 0:05).", "She painted the fence blue."),
+    )
+    session = LibraryChatSession(assistant, Path("lib"))
+    session.ask("What did the grandmother plant in the garden?")
+    session.ask("and what came before?")
+    assert assistant.asked[1][2] == "garden.mp4" and session.current == "garden.mp4"
+    session.ask("what colour was it?")
+    assert assistant.asked[2][2] == "garden.mp4"
+    session.clear()
+    assert session.current is None and session.turns == []
+    with pytest.raises(InputError, match="no answer has named one yet"):
+        session.scenes()
+
+
+def test_a_library_without_indexed_videos_says_how_to_index_it() -> None:
+    assistant = _Library()
+    assistant.indexed = {}
+    with pytest.raises(OptionsError, match="no indexed videos; index them first: videoqa index lib"):
+        LibraryChatSession(assistant, Path("lib")).prepare()

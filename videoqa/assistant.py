@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from videoqa.library.passages import PassageLibrary, PassageSyncReport
     from videoqa.llm import TextGenerator, VisualGenerator
     from videoqa.memory.recurrent import MemoryBridge
-    from videoqa.respond.chat import ChatOptions, ChatSession
+    from videoqa.respond.chat import ChatOptions, ChatSession, LibraryChatSession
     from videoqa.respond.videollm import VideoMemory
     from videoqa.types import SceneHit
     from videoqa.visual.embed import ImageEmbedder
@@ -404,12 +404,23 @@ class Assistant:
         """Index every video of ``folder`` that is new or changed into its passage index."""
         return self.library(folder).sync(self.knowledge, on_video)
 
-    def ask_library(self, folder: str | os.PathLike[str], question: str) -> LibraryAnswer:
+    def ask_library(
+        self,
+        folder: str | os.PathLike[str],
+        question: str,
+        feed: Feed | None = None,
+        history: Sequence[Message] = (),
+        search: str | None = None,
+        system: str | None = None,
+        within: str | None = None,
+    ) -> LibraryAnswer:
         """Answer a question from whichever indexed video of ``folder`` holds the answer.
 
         The passage index gives the candidate videos (dense and lexical); each candidate's evidence is
         chosen as ``ask`` chooses it (temporal relations, fusion, relevance), and the answer rests on the
         candidate whose evidence is likeliest to answer, or abstains when none is likely enough.
+        ``within`` (a video's path relative to the folder) asks that video alone: a chat's follow-up.
+        ``feed``, ``history``, ``search`` and ``system`` are as for ``ask``.
         """
         from videoqa.library.passages import tag_evidence
 
@@ -417,16 +428,22 @@ class Assistant:
         library = self.library(folder)
         if not library.videos:
             raise OptionsError(f"{folder}: no indexed videos; index them first: videoqa index {folder}")
-        chosen = self._best_candidate(library, question)
+        query = search or question
+        chosen = (
+            self._best_candidate(library, query)
+            if within is None
+            else self._library_video(library, within, query)
+        )
         if chosen is None:  # every indexed video has no speech or screen text
             raise OptionsError(f"{folder}: no indexed video has speech or screen text to answer from")
         name, known, found = chosen
         found = replace(found, items=tag_evidence(found.items, name))
+        asking = Asking(history=tuple(history), system=system, feed=feed)
         if is_visual(self.llm):
-            reply = self._ask_looking(known, question, found, Asking())
+            reply = self._ask_looking(known, question, found, asking)
         else:
-            reply = answer(question, found, self.llm, self.options.answering, self.model_names())
-        if reply.abstained:
+            reply = answer(question, found, self.llm, self.options.answering, self.model_names(), asking)
+        if reply.abstained and within is None:
             count = len(library.videos)
             text = f"None of the {count} indexed video{'s' if count != 1 else ''} seems to show or say this."
         else:
@@ -450,6 +467,23 @@ class Assistant:
             if best is None or likely > best[0]:
                 best = (likely, candidate.name, known, found)
         return None if best is None else best[1:]
+
+    def _library_video(
+        self, library: PassageLibrary, name: str, question: str
+    ) -> tuple[str, VideoKnowledge, EvidenceSet]:
+        if name not in library.videos:
+            raise OptionsError(f"{name}: not an indexed video of {library.folder}")
+        known = self.knowledge(library.folder / name)
+        return name, known, self._evidence_in(known, question)
+
+    def chat_library(
+        self, folder: str | os.PathLike[str], options: ChatOptions | None = None
+    ) -> LibraryChatSession:
+        """A conversation about every indexed video of ``folder``: each answer names its video, and a
+        follow-up is asked of the video the last answer came from."""
+        from videoqa.respond.chat import LibraryChatSession
+
+        return LibraryChatSession(self, folder, options)
 
     def caption(
         self,

@@ -1,8 +1,10 @@
-"""A conversation about one video: the index and the memory are reused across turns, and earlier turns
-are part of each question's context, newest first, within ``history_tokens``.
+"""A conversation about one video, or about a library of videos: the index and the memory are reused
+across turns, and earlier turns are part of each question's context, newest first, within
+``history_tokens``.
 
 A follow-up such as "and after that?" says too little to search the video with, so a question with few
-words of its own is searched for together with the question before it.
+words of its own is searched for together with the question before it. In a library, a follow-up stays
+in the video the last answer came from: "and after that?" moves on in time within that video.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from videoqa.store.paths import replace_atomically
 
 if TYPE_CHECKING:
     from videoqa.knowledge.build import VideoKnowledge
+    from videoqa.library.passages import PassageLibrary
     from videoqa.llm import TextGenerator
     from videoqa.types import Scene
 
@@ -117,46 +120,54 @@ class Answerer(Protocol):
     ) -> Answer: ...
 
 
-class ChatSession:
-    """Questions about one video, each answered with the earlier turns in mind."""
+class LibraryReply(Protocol):
+    """An answer from a library (``assistant.LibraryAnswer`` is one)."""
 
-    def __init__(
-        self, assistant: Answerer, video: str | os.PathLike[str], options: ChatOptions | None = None
-    ) -> None:
-        self.assistant = assistant
-        self.video = check_file(video)
+    @property
+    def video(self) -> str | None: ...  # the video it rests on, relative to the library; None: abstained
+
+    @property
+    def answer(self) -> Answer: ...
+
+
+class LibraryAnswerer(Protocol):
+    """What a chat about a library needs from the assistant behind it (``videoqa.Assistant`` is one)."""
+
+    @property
+    def llm(self) -> TextGenerator: ...
+
+    def knowledge(self, video: str | os.PathLike[str]) -> VideoKnowledge: ...
+
+    def library(self, folder: str | os.PathLike[str]) -> PassageLibrary: ...
+
+    def ask_library(
+        self,
+        folder: str | os.PathLike[str],
+        question: str,
+        feed: Feed | None = None,
+        history: Sequence[Message] = (),
+        search: str | None = None,
+        system: str | None = None,
+        within: str | None = None,
+    ) -> LibraryReply: ...
+
+
+class Chat:
+    """What every chat shares: the turns, the history given to the model, follow-ups, transcripts."""
+
+    def __init__(self, llm_owner: Answerer | LibraryAnswerer, subject: Path, options: ChatOptions | None):
+        self._llm_owner = llm_owner
+        self.subject = subject  # the video, or the library's folder: what a saved transcript names
         self.options = options or ChatOptions()
         self.turns: list[Turn] = []
 
-    def prepare(self) -> None:
-        """Index the video now (or read its index), rather than at the first question."""
-        self.assistant.knowledge(self.video)
-
-    def ask(self, question: str, feed: Feed | None = None) -> Answer:
-        """Answer ``question``; the turn is remembered only once the answer is complete."""
-        check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
-        search = self.search_text(question)
-        # A follow-up resolved to a full question ("what happens after <the last answer>?") is asked in
-        # those words: a small model given just "and after that?" tends to repeat its last answer.
-        asked = search if search.startswith("What happens") and search != question else question
-        answer = self.assistant.ask(
-            self.video,
-            asked,
-            feed,
-            history=self.history(),
-            search=search,
-            system=load_prompt("chat").section("system"),
-        )
-        self.turns.append(Turn(question, answer))
-        return answer
-
     def clear(self) -> None:
-        """Forget the conversation; the video's index and memory stay."""
+        """Forget the conversation; the index and memory stay."""
         self.turns.clear()
 
     def history(self) -> list[Message]:
         """The latest turns, oldest first, that fit ``history_tokens``."""
-        llm = self.assistant.llm
+        llm = self._llm_owner.llm
         kept: list[Message] = []
         used = 0
         for turn in reversed(self.turns):
@@ -182,20 +193,19 @@ class ChatSession:
             return f"What happens {direction} {_what_was_found(last)}?"
         return f"{last.question} {question}"
 
-    def scenes(self) -> list[SceneNote]:
-        known = self.assistant.knowledge(self.video)
-        notes = []
-        for scene in known.visual.scenes:
-            inside = [p.text for p in known.passages if scene.start_s <= p.start_s < scene.end_s]
-            words = " ".join(inside).split()
-            text = " ".join(words[:_SCENE_NOTE_WORDS]) + (" …" if len(words) > _SCENE_NOTE_WORDS else "")
-            notes.append(SceneNote(scene, text))
-        return notes
+    def _asked(self, question: str) -> tuple[str, str]:
+        """(what the model is asked, what the video is searched for). A follow-up resolved to a full
+        question ("what happens after <the last answer>?") is asked in those words: a small model given
+        just "and after that?" tends to repeat its last answer."""
+        check_question(question)  # empty, or longer than MAX_QUESTION_CHARS: QuestionError
+        search = self.search_text(question)
+        asked = search if search.startswith("What happens") and search != question else question
+        return asked, search
 
     # --- transcripts -------------------------------------------------------------------------------
 
     def transcript(self) -> Conversation:
-        return Conversation(self.video, tuple(self.turns))
+        return Conversation(self.subject, tuple(self.turns))
 
     def as_markdown(self) -> str:
         return writer("markdown").render(self.transcript())
@@ -215,3 +225,104 @@ class ChatSession:
         text = chosen.writer.render(self.transcript())
         replace_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
         return chosen.name
+
+
+class ChatSession(Chat):
+    """Questions about one video, each answered with the earlier turns in mind."""
+
+    def __init__(
+        self, assistant: Answerer, video: str | os.PathLike[str], options: ChatOptions | None = None
+    ) -> None:
+        self.video = check_file(video)
+        super().__init__(assistant, self.video, options)
+        self.assistant = assistant
+
+    def prepare(self) -> None:
+        """Index the video now (or read its index), rather than at the first question."""
+        self.assistant.knowledge(self.video)
+
+    def ask(self, question: str, feed: Feed | None = None) -> Answer:
+        """Answer ``question``; the turn is remembered only once the answer is complete."""
+        asked, search = self._asked(question)
+        answer = self.assistant.ask(
+            self.video,
+            asked,
+            feed,
+            history=self.history(),
+            search=search,
+            system=load_prompt("chat").section("system"),
+        )
+        self.turns.append(Turn(question, answer))
+        return answer
+
+    def scenes(self) -> list[SceneNote]:
+        return scene_notes(self.assistant.knowledge(self.video))
+
+
+class LibraryChatSession(Chat):
+    """Questions about every indexed video of a folder: each answer rests on one video and names it; a
+    follow-up is asked of the video the last answer came from."""
+
+    def __init__(
+        self, assistant: LibraryAnswerer, folder: str | os.PathLike[str], options: ChatOptions | None = None
+    ) -> None:
+        self.folder = Path(folder)
+        super().__init__(assistant, self.folder, options)
+        self.assistant = assistant
+        self.current: str | None = None  # the video the conversation is on: where the last answer came from
+
+    def videos(self) -> dict[str, Any]:
+        """The library manifest's record of each indexed video, by its path relative to the folder."""
+        return self.assistant.library(self.folder).videos
+
+    def prepare(self) -> None:
+        """Check the folder has indexed videos (OptionsError saying how to index them, if not)."""
+        if not self.videos():
+            raise OptionsError(
+                f"{self.folder}: no indexed videos; index them first: videoqa index {self.folder}"
+            )
+
+    def ask(self, question: str, feed: Feed | None = None) -> Answer:
+        """Answer ``question`` from the likeliest video, or, for a follow-up, from the video the last
+        answer came from; the turn is remembered only once the answer is complete."""
+        asked, search = self._asked(question)
+        within = self.current if search != question else None
+        reply = self.assistant.ask_library(
+            self.folder,
+            asked,
+            feed,
+            history=self.history(),
+            search=search,
+            system=load_prompt("chat").section("system"),
+            within=within,
+        )
+        # A follow-up that found nothing in the video keeps the conversation on it; a new question that
+        # found nothing anywhere leaves no video to follow up in.
+        if reply.video is not None or within is None:
+            self.current = reply.video
+        self.turns.append(Turn(question, reply.answer))
+        return reply.answer
+
+    def clear(self) -> None:
+        """Forget the conversation and the video it was about; the library stays indexed."""
+        super().clear()
+        self.current = None
+
+    def scenes(self) -> list[SceneNote]:
+        """The scenes of the video the last answer came from."""
+        if self.current is None:
+            raise InputError(
+                "/scenes lists the scenes of the video the last answer came from; no answer has named one yet"
+            )
+        return scene_notes(self.assistant.knowledge(self.folder / self.current))
+
+
+def scene_notes(known: VideoKnowledge) -> list[SceneNote]:
+    """Each scene with the first words said or shown in it."""
+    notes = []
+    for scene in known.visual.scenes:
+        inside = [p.text for p in known.passages if scene.start_s <= p.start_s < scene.end_s]
+        words = " ".join(inside).split()
+        text = " ".join(words[:_SCENE_NOTE_WORDS]) + (" …" if len(words) > _SCENE_NOTE_WORDS else "")
+        notes.append(SceneNote(scene, text))
+    return notes

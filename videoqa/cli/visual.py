@@ -33,6 +33,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("videoqa")
 
+# The relevance cut-off of search's text hits (speech, screen text), measured on seeded question sets
+# (tests/test_search.py::test_the_cut_off_keeps_what_a_query_asks_for): a passage is listed when it holds
+# one of the query's words or its sentence similarity reaches MIN_TEXT_SIMILARITY (the passage a question
+# asks about had at least 0.38 in 99 % of them), and when its similarity or its BM25 is at least
+# RELATIVE_CUT of the best passage's: hits far below the best one on both are not listed.
+MIN_TEXT_SIMILARITY = 0.35
+RELATIVE_CUT = 0.5
+
 
 def embedder_option(command: Any) -> Any:
     return click.option(
@@ -152,8 +160,10 @@ Examples:
   videoqa search "a dog on a beach" holiday.mp4 --embedder checkpoints/clip-vit-b32 --save-frame best.jpg
 \b
 What is said (speech) and written on screen is searched by meaning and by word; with a CLIP or SigLIP
-model (--embedder) the pictures are too, and the channels' rankings are fused. Each video is indexed the
-first time (as ask does, sharing its cache); --library indexes the folder's videos that are not yet.
+model (--embedder) the pictures are too, and the channels' rankings are fused. Passages far below the
+best match (and unrelated ones) are not listed, so there may be fewer than --top-k. Each video is indexed
+the first time (as ask does, sharing its cache); --library indexes the folder's videos that are not yet,
+then searches the likeliest videos, found through the library's passage index.
 """
 
 
@@ -166,7 +176,11 @@ first time (as ask does, sharing its cache); --library indexes the folder's vide
     help="Search every video in this folder instead of one video.",
 )
 @click.option(
-    "--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="How many moments to show."
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many moments to show at most (fewer when fewer match well).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.option(
@@ -194,17 +208,23 @@ def search(
     from videoqa.respond.writers import SearchResults, writer
 
     _check_query(query)
-    targets = _targets(video, library)
+    target = _target(video, library)
     with VideoProgress() as stages, FetchProgress() as fetches:
         labels = _StageLabels(stages)
         assistant = Assistant(
             _search_options(embedder, device, fps), progress=labels, fetch_progress=fetches.update
         )
         assistant.load_index_models()  # a wrong model name fails now, not after indexing
-        searched = _knowledge_of(targets, assistant, labels)
-    found = rank_moments(query, searched, assistant.text_embedder, assistant.embedder)[:top_k]
+        if isinstance(target, Target):
+            searched = _knowledge_of([target], assistant, labels, alone=True)
+        else:
+            searched = library_candidates(target, query, assistant, labels, top_k)
+    ranked = rank_moments(query, searched, assistant.text_embedder, assistant.embedder)
+    found = cut_off(ranked)[:top_k]
     if save_frame is not None and found:
         _save_frame(found[0].path, found[0].hit.frame_s, save_frame)
+    if not found and not as_json:
+        click.echo(f'nothing matches "{query}" closely enough', err=True)
     click.echo(
         writer("json" if as_json else "text").render(SearchResults(tuple(m.hit for m in found))), nl=False
     )
@@ -245,27 +265,18 @@ def _check_query(query: str) -> None:
         )
 
 
-def _targets(video: str | None, library: Path | None) -> list[Target]:
-    if video is not None and library is None:
-        return [_one_video(video)]
-    if library is not None and video is None:
-        return _library_videos(library)
-    raise UserError("give either a VIDEO or --library FOLDER (one of them)")
-
-
-def _one_video(video: str) -> Target:
+def _target(video: str | None, library: Path | None) -> Target | Path:
+    """The video to search, or the library folder (checked: a folder that holds videos)."""
+    from videoqa.library.folder import find_videos
     from videoqa.media.video import check_file
 
-    return Target(check_file(video), video)
-
-
-def _library_videos(folder: Path) -> list[Target]:
-    from videoqa.library.folder import find_videos
-
-    videos = find_videos(folder)
-    if not videos:
-        raise UserError(f"{folder}: no videos in this folder")
-    return [Target(path, str(path.relative_to(folder))) for path in videos]
+    if video is not None and library is None:
+        return Target(check_file(video), video)
+    if library is not None and video is None:
+        if not find_videos(library):  # not a folder: LibraryError, one line
+            raise UserError(f"{library}: no videos in this folder")
+        return library
+    raise UserError("give either a VIDEO or --library FOLDER (one of them)")
 
 
 def _search_options(embedder: str, device: str, fps: float) -> AssistantOptions:
@@ -286,16 +297,64 @@ class _StageLabels:
         return self._progress.track(f"{stage}: {self.video}")
 
 
-def _knowledge_of(targets: Sequence[Target], assistant: Assistant, labels: _StageLabels) -> list[Searched]:
+def library_candidates(
+    folder: Path, query: str, assistant: Assistant, labels: _StageLabels, top_k: int
+) -> list[Searched]:
+    """The videos of a library likeliest to hold the best moments, with their knowledge.
+
+    The library's videos that are new or changed are indexed first (as ``ask --library`` does, skipping
+    the files known to be bad); then its passage index (one vector index over every video's passages,
+    and each video's words) gives the candidates, and with an image-text model the frames library gives
+    the videos of the best scenes too. Only the candidates' knowledge is read, not every video's.
+    """
+    from videoqa.assistant import LIBRARY_CANDIDATES
+
+    def on_video(name: str) -> None:
+        labels.video = Path(name).name
+
+    report = assistant.sync_library(folder, on_video)
+    for name, reason in report.failed:
+        log.warning("skipped %s: %s", name, reason)
+    library = assistant.library(folder)
+    if not library.videos:
+        raise UserError(f"{folder}: none of its videos could be indexed")
+    # Twice as many videos as moments shown: the fused ranking can lift a moment that neither channel
+    # alone put among the first top_k.
+    limit = max(2 * top_k, LIBRARY_CANDIDATES)
+    vectors = assistant.text_embedder.embed([query])
+    names = [candidate.name for candidate in library.candidates(vectors, query, limit)]
+    names += _scene_candidates(folder, query, assistant, limit)
+    targets = [Target(library.folder / name, str(Path(name))) for name in dict.fromkeys(names)]
+    return _knowledge_of(targets, assistant, labels)
+
+
+def _scene_candidates(folder: Path, query: str, assistant: Assistant, limit: int) -> list[str]:
+    """With an image-text model, the videos of the library's best scenes by picture (the frames library,
+    brought up to date); none with an image model that reads no text."""
+    from videoqa.library.folder import Library
+    from videoqa.visual.embed import EmbedderError
+
+    try:
+        vector = assistant.embedder.embed_texts([query])[0]
+    except EmbedderError:
+        return []
+    frames = Library(folder, assistant.embedder, assistant.options.index)
+    frames.sync()  # the videos' frames are in the cache already: only the library's index is written
+    return [Path(hit.video).relative_to(frames.folder).as_posix() for hit in frames.search(vector, limit)]
+
+
+def _knowledge_of(
+    targets: Sequence[Target], assistant: Assistant, labels: _StageLabels, alone: bool = False
+) -> list[Searched]:
     """Each video's knowledge, from the cache or built now; in a library, a video that cannot be read is
-    skipped with a warning (one given alone fails the command)."""
+    skipped with a warning (a video given ``alone`` fails the command)."""
     searched = []
     for target in targets:
         labels.video = target.path.name
         try:
             searched.append(Searched(target, assistant.knowledge(target.path)))
         except VideoqaError as exc:
-            if len(targets) == 1:
+            if alone:
                 raise
             log.warning("skipped %s: %s", target.label, exc)
     return searched
@@ -330,6 +389,28 @@ def rank_moments(
     fused = rrf(channels, RetrievalOptions().rrf_k)
     order = np.argsort(-fused, kind="stable")
     return [Moment(replace(moments[i].hit, score=float(fused[i])), moments[i].path) for i in order]
+
+
+def cut_off(moments: Sequence[Moment]) -> list[Moment]:
+    """The moments worth listing, in their order: a text hit (speech, screen text) that holds none of the
+    query's words needs a sentence similarity of MIN_TEXT_SIMILARITY, and every text hit a similarity or
+    a BM25 of at least RELATIVE_CUT of the best text hit's. Visual hits (a CLIP model's scenes) are all
+    kept: image-text similarities sit in a narrow band whose spread depends on the model, and no CLIP
+    model was at hand to measure a rule on; --top-k bounds them."""
+    texts = [m.hit for m in moments if m.hit.channel != "visual"]
+    best_dense = max((hit.similarity for hit in texts), default=0.0)
+    best_lexical = max((hit.lexical or 0.0 for hit in texts), default=0.0)
+
+    def listed(hit: SearchHit) -> bool:
+        if hit.channel == "visual":
+            return True
+        lexical = hit.lexical or 0.0
+        if lexical <= 0 and hit.similarity < MIN_TEXT_SIMILARITY:
+            return False
+        near_by_meaning = hit.similarity >= RELATIVE_CUT * best_dense
+        return near_by_meaning or (lexical > 0 and lexical >= RELATIVE_CUT * best_lexical)
+
+    return [m for m in moments if listed(m.hit)]
 
 
 def _padded(

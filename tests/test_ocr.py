@@ -108,11 +108,11 @@ def test_screen_text_places_the_card_in_time(default_reader: TextReader, narrate
     cards = [text for text in texts if squeezed(text.text) == squeezed(CARD)]
     assert len(cards) == 1, texts
     card = cards[0]
-    # Frames at 0.5, 1.5, ... s; a changed frame is looked at 2 s after the last look: 4.5 s (blue, no
-    # card), 6.5 s (the card), 8.5 s (colour bars). So the card is read at 6.5 s and stands for halfway
-    # to the frames looked at either side.
+    # Frames at 0.5, 1.5, ... s; a changed frame is looked at 3 s after the last look: 0.5 and 3.5 s (the
+    # clock), 6.5 s (the card), 9.5 s (colour bars, unchanged after). So the card is read at 6.5 s and
+    # stands for halfway to the frames looked at either side.
     assert card.frame_s == pytest.approx(6.5, abs=0.05)
-    assert card.start_s == pytest.approx(5.5, abs=0.05) and card.end_s == pytest.approx(7.5, abs=0.05)
+    assert card.start_s == pytest.approx(5.0, abs=0.05) and card.end_s == pytest.approx(8.0, abs=0.05)
     # The first scene's test pattern shows a clock; nothing else is read while the card is up.
     assert all(text.end_s <= CARD_START_S or text.start_s >= CARD_END_S for text in texts if text != card)
 
@@ -174,23 +174,23 @@ class ScriptedReader:
 
 
 def test_neighbouring_frames_that_agree_give_one_screen_text(narrated: SynthVideo) -> None:
-    # Looked at: 0.5, 2.5 (clock), 4.5 (blue), 6.5 (card), 8.5 (bars; 9.5-11.5 unchanged, not read again).
+    # Looked at: 0.5, 3.5 (clock), 6.5 (card), 9.5 (bars; 10.5 and 11.5 unchanged, not read again).
     # OCR noise on the last: a space lost, a letter misread; the longer reading is kept.
     reader = ScriptedReader(
-        ["", "", "Platform 9 to Kings Cross", "Platform 9 to Kings Cross", "Platform 9 KingsCr0ss"]
+        ["", "Platform 9 to Kings Cross", "Platform 9 to Kings Cross", "Platform 9 KingsCr0ss"]
     )
     (text,) = read_screen_text(narrated.path, reader)
-    assert reader.frames_read == 5
-    assert (text.start_s, text.end_s, text.text) == (3.5, 12.0, "Platform 9 to Kings Cross")
-    assert text.frame_s == pytest.approx(4.5, abs=0.05)
+    assert reader.frames_read == 4
+    assert (text.start_s, text.end_s, text.text) == (2.0, 12.0, "Platform 9 to Kings Cross")
+    assert text.frame_s == pytest.approx(3.5, abs=0.05)
 
 
 def test_text_that_goes_and_comes_back_gives_two(narrated: SynthVideo) -> None:
-    reader = ScriptedReader(["Exit A", "", "", "", "Exit A"])
+    reader = ScriptedReader(["Exit A", "", "", "Exit A"])
     texts = read_screen_text(narrated.path, reader)
     assert [(text.start_s, text.end_s, text.text) for text in texts] == [
-        (0.0, 1.5, "Exit A"),
-        (7.5, 12.0, "Exit A"),
+        (0.0, 2.0, "Exit A"),
+        (8.0, 12.0, "Exit A"),
     ]
 
 
@@ -207,11 +207,11 @@ def test_a_changing_shot_is_looked_at_every_so_often(narrated: SynthVideo) -> No
 
 
 def test_frames_that_do_not_change_are_read_once(narrated: SynthVideo) -> None:
-    reader = ScriptedReader(["", "", "", "", "Colour bars"])
-    # The still colour bars (8-12 s): the first frame is read, the others take its reading.
+    reader = ScriptedReader(["", "", "", "Colour bars"])
+    # The still colour bars (8-12 s): the frame at 9.5 s is read, the later ones take its reading.
     texts = read_screen_text(narrated.path, reader)
-    assert reader.frames_read == 5
-    assert [(text.start_s, text.end_s, text.text) for text in texts] == [(7.5, 12.0, "Colour bars")]
+    assert reader.frames_read == 4
+    assert [(text.start_s, text.end_s, text.text) for text in texts] == [(8.0, 12.0, "Colour bars")]
 
 
 def test_a_pass_must_look_at_some_pace() -> None:

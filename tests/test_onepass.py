@@ -165,9 +165,9 @@ def test_the_screen_text_key_follows_what_the_pass_reads(
 ) -> None:
     cache = IndexCache(tmp_path)
     build(narrated.path, cache, CountingTranscriber(), RecordingReader())
-    _, report = build(narrated.path, cache, CountingTranscriber(), RecordingReader(), look_every_s=3.0)
+    _, report = build(narrated.path, cache, CountingTranscriber(), RecordingReader(), look_every_s=2.0)
     assert report.built == ("screen text",)
-    _, report = build(narrated.path, cache, CountingTranscriber(), RecordingReader(), look_every_s=3.0)
+    _, report = build(narrated.path, cache, CountingTranscriber(), RecordingReader(), look_every_s=2.0)
     assert report.built == ()
 
 

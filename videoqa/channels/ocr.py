@@ -86,9 +86,10 @@ _FINDER_MAX_SIDE = 960
 _LANGUAGE = re.compile(r"[A-Za-z_]+(\+[A-Za-z_]+)*")
 
 # ScreenTextPass looks at a frame that changed at most this often: at the index's 1 fps, text shown for
-# this long or longer always lands on a frame that is looked at (two frames in a row: one of them), and
-# unchanged frames cost nothing.
-DEFAULT_LOOK_EVERY_S = 2.0
+# this long or longer always lands on a frame that is looked at (of three frames in a row, one), and
+# unchanged frames cost nothing. Every 2 s cost 50 % more looks and reads on the benchmark story
+# (docs/benchmarks.md, issue 16); reading a frame every 3 s within each scene had read text shown 4.5 s.
+DEFAULT_LOOK_EVERY_S = 3.0
 # A frame counts as unchanged when no cell of a 160x90 grid of block means (of the index-size frame)
 # moved by more than this many grey levels: grain and compression on a still shot (x264 crf 28) move them
 # by 3-4, a caption 12 px high drawn on a 1080p frame (3 px in the 448-px copy) by 25 or more.

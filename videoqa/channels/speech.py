@@ -59,15 +59,15 @@ COMPUTE_TYPES = (
 )
 _AUTO_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 # Audio transcribed at a time: bounds memory on long videos. faster-whisper computes the features of a
-# whole chunk at once (its STFT holds several copies of it): with whisper base a 600-s chunk raised the
-# peak by ~235 MiB, a 300-s one by ~175, a 120-s one by ~80, which is what keeps indexing an hour under
-# 1.5 GB beside the other models (docs/benchmarks.md, issue 16). Where chunks are cut shifts Whisper's
-# 30-s windows and so changes the text a little: it is a decoding setting, versioned below.
-CHUNK_S = 120.0
+# whole chunk at once (its STFT holds several copies of it): with whisper base a 600-s chunk raises the
+# peak by ~235 MiB, a 120-s one by ~80; but shorter chunks heard less (on the 10-minute benchmark story,
+# 97 % of the spoken words in 600-s chunks, 96 % in 300-s, 93 % in 120-s ones; docs/benchmarks.md, issue
+# 16). Where chunks are cut shifts Whisper's 30-s windows and so changes the text a little: it is a
+# decoding setting, versioned below.
+CHUNK_S = 600.0
 # Bumped whenever the decoding settings below, or what a transcript holds, change, so transcripts cached
-# under the old id are redone. 2: segments keep their timed words (sentences are cut from them). 3: 120-s
-# chunks (were 600).
-_DECODING_VERSION = 3
+# under the old id are redone. 2: segments keep their timed words (sentences are cut from them).
+_DECODING_VERSION = 2
 # Greedy-or-beam decoding only: Whisper's fallback to sampling at higher temperatures makes transcripts
 # differ from run to run. Not conditioning on the previous window's text is what keeps a window that
 # went wrong from dragging the next ones into the same repetition loop.

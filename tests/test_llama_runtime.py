@@ -120,3 +120,23 @@ def test_the_readme_install_builds_llama_cpp_the_portable_way() -> None:
     assert f'CMAKE_ARGS="{runtime.PORTABLE_CMAKE_ARGS}"' in install
     assert f'"{runtime.LLAMA_CPP_REQUIREMENT}"' in install and "--no-cache-dir" in install
     assert install.index(runtime.LLAMA_CPP_REQUIREMENT) < install.index('-e ".[dev]"')  # built first
+
+
+def test_each_reply_starts_from_an_empty_context() -> None:
+    # Reusing the previous prompt's cached start made one question's greedy reply depend on the question
+    # before it (tests/test_serve_load.py): every completion must start from an empty context.
+    from videoqa.llm import GenerationOptions, LlmOptions, Message, load_llm
+
+    llm = load_llm(models.FAST_LLM, LlmOptions(threads=1), fetch=models.pull)
+    llama = llm._llama  # type: ignore[attr-defined]
+    complete = llama.create_chat_completion
+    seen: list[int] = []
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(llama.n_tokens)
+        return complete(*args, **kwargs)
+
+    llama.create_chat_completion = recording
+    for question in ("Which gate is shown?", "Which gate is shown? Answer briefly."):
+        "".join(llm.generate([Message("user", question)], GenerationOptions(max_tokens=4)))
+    assert seen == [0, 0]

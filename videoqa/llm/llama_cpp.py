@@ -52,7 +52,15 @@ class LlamaCppGenerator:
 
 def stream_chat(llama: Any, chat: list[Any], options: GenerationOptions) -> Iterator[str]:
     """Start a streamed chat completion now (so a prompt llama.cpp refuses raises here) and give its
-    text pieces as they come."""
+    text pieces as they come.
+
+    The context is emptied first: llama-cpp-python otherwise reuses the part of the last prompt this
+    one starts with, and logits computed over a different split of the prompt differ in their last bits,
+    enough to tip a near tie of a greedy reply. The same question then got two answers depending on
+    which question came before it (tests/test_serve_load.py, ten clients at once); re-reading the shared
+    system prompt costs a few tens of milliseconds.
+    """
+    llama.reset()
     stream = llama.create_chat_completion(
         messages=chat,
         max_tokens=options.max_tokens,

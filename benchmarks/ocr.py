@@ -383,7 +383,10 @@ def read_looking(
     """Each frame read only when the reader's look at its index copy finds text (ScreenTextPass)."""
     if not isinstance(reader, BoxReader):
         raise SystemExit(f"error: {reader.id} has no cheap look (it is not a BoxReader)")
-    return [reader.read(frame[None])[0] if reader.look(copy) else [] for frame, copy in zip(pixels, small)]
+    return [
+        reader.read(frame[None])[0] if reader.look(copy) else []
+        for frame, copy in zip(pixels, small, strict=True)
+    ]
 
 
 def batches(cases: list[Case]) -> list[list[Case]]:

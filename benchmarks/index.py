@@ -191,12 +191,14 @@ def _command_seconds(video: Path, model_dir: Path, cache_root: Path) -> float:
     return sorted(runs)[1]
 
 
-# name: (CTranslate2 threads for speech, threads of each frame-side runtime while speech runs beside it)
-THREAD_SETTINGS: dict[str, tuple[int, int]] = {
-    "plan: speech 1, frames 1": (1, 1),
-    "speech 2, frames 1": (2, 1),
-    "speech 1, frames 2": (1, 2),
-    "every runtime 2 (one per core)": (2, 2),
+# name: (CTranslate2 threads for speech, FFmpeg's and torch's threads while speech runs beside them,
+# onnxruntime's threads for the screen-text reader)
+THREAD_SETTINGS: dict[str, tuple[int, int, int]] = {
+    "speech 1, frames 1, OCR 1": (1, 1, 1),
+    "speech 1, frames 1, OCR 2": (1, 1, 2),
+    "speech 2, frames 1, OCR 1": (2, 1, 1),
+    "speech 1, frames 2, OCR 2": (1, 2, 2),
+    "every runtime 2 (one per core)": (2, 2, 2),
 }
 LLAMA_THREADS = (1, 2)
 
@@ -219,13 +221,13 @@ def threads_one(minutes: float, setting: str) -> dict[str, Any]:
     from videoqa.testmedia.samples import sample_path
     from videoqa.testmedia.story import StoryOptions, build_story
 
-    speech, frames = THREAD_SETTINGS[setting]
+    speech, frames, ocr = THREAD_SETTINGS[setting]
     build.thread_plan = lambda cores=None: ThreadPlan(speech=speech, frames=frames)  # this setting's split
     footage = tuple(str(sample_path(name)) for name in FOOTAGE)
     story = build_story(StoryOptions(minutes * 60, seed=1, footage=footage), BENCH_DIR / "stories")
     reports: list[Any] = []
     options = AssistantOptions(
-        device="cpu", speech=SpeechOptions(cpu_threads=speech), ocr=OcrOptions(threads=frames)
+        device="cpu", speech=SpeechOptions(cpu_threads=speech), ocr=OcrOptions(threads=ocr)
     )
     with tempfile.TemporaryDirectory() as cache:
         assistant = Assistant(options, cache=IndexCache(Path(cache)), on_report=reports.append)

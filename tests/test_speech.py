@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -198,6 +199,45 @@ def test_long_audio_is_cut_in_silence_and_chunks_keep_their_times(
     assert len(transcript.segments) == 2 and starts["bakery"] and starts["library"], transcript
     assert abs(starts["bakery"][0] - 26.0) <= TIME_TOLERANCE_S
     assert abs(starts["library"][0] - 33.0) <= TIME_TOLERANCE_S
+
+
+class LanguageScript:
+    """A language-keeping transcriber that hears "de" (sure only when ``sure``) and notes what it is told."""
+
+    id = "language-script"
+
+    def __init__(self, sure: bool) -> None:
+        self.sure = sure
+        self.told: list[str | None] = []
+
+    def transcribe(self, audio: npt.NDArray[np.float32], on_progress: Any = None) -> list[SpeechSegment]:
+        raise AssertionError("transcribe_in is used when a transcriber has it")
+
+    def transcribe_in(
+        self, audio: npt.NDArray[np.float32], language: str | None, on_progress: Any = None
+    ) -> tuple[list[SpeechSegment], str | None]:
+        self.told.append(language)
+        return [SpeechSegment(0.0, 1.0, "Hallo.")], "de" if self.sure else None
+
+
+@pytest.mark.parametrize(("sure", "told"), [(True, [None, "de"]), (False, [None, None])])
+def test_the_language_heard_in_the_first_chunk_is_kept_for_the_others(
+    media_dir: Path, monkeypatch: pytest.MonkeyPatch, sure: bool, told: list[str | None]
+) -> None:
+    info = probe(render_small((SpokenLine(1.0, "Hello there."),), 40.0, media_dir / "two_chunks_lang.mp4"))
+    monkeypatch.setattr(speech, "CHUNK_S", 30.0)
+    transcriber = LanguageScript(sure)
+    transcript = transcribe_video(info, transcriber=transcriber)
+    assert transcriber.told == told and len(transcript.segments) == 2
+    assert isinstance(transcriber, speech.LanguageKeeping)
+
+
+def test_whisper_tells_the_language_it_heard(narrated: SynthVideo, whisper: Transcriber) -> None:
+    assert isinstance(whisper, speech.LanguageKeeping)
+    chunk = next(iter(audio_chunks(probe(narrated.path))))
+    found, heard = whisper.transcribe_in(chunk.samples, None)
+    assert heard == "en" and found == whisper.transcribe(chunk.samples)
+    assert whisper.transcribe_in(chunk.samples, "en")[1] == "en"
 
 
 def test_gaps_become_silence_and_audio_before_the_first_frame_is_dropped() -> None:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -66,8 +66,13 @@ _AUTO_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 # decoding setting, versioned below.
 CHUNK_S = 600.0
 # Bumped whenever the decoding settings below, or what a transcript holds, change, so transcripts cached
-# under the old id are redone. 2: segments keep their timed words (sentences are cut from them).
-_DECODING_VERSION = 2
+# under the old id are redone. 2: segments keep their timed words (sentences are cut from them). 3: the
+# language heard in a video's first chunk is kept for its other chunks.
+_DECODING_VERSION = 3
+# A language detected in a video's first chunk with at least this probability (faster-whisper's own
+# threshold) is kept for its other chunks: detecting it again ran Silero VAD over each whole chunk a second
+# time, about a fifth of the speech stage's CPU with whisper base, and heard the same language.
+_KEEP_LANGUAGE_PROBABILITY = 0.5
 # Greedy-or-beam decoding only: Whisper's fallback to sampling at higher temperatures makes transcripts
 # differ from run to run. Not conditioning on the previous window's text is what keeps a window that
 # went wrong from dragging the next ones into the same repetition loop.
@@ -244,6 +249,21 @@ class Transcriber(Protocol):
         ...
 
 
+@runtime_checkable
+class LanguageKeeping(Protocol):
+    """A Transcriber that can be told which language it hears, and tells which one it heard."""
+
+    def transcribe_in(
+        self,
+        audio: npt.NDArray[np.float32],
+        language: str | None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> tuple[list[SpeechSegment], str | None]:
+        """As ``transcribe``, hearing ``language`` (None: detect it, unless the options name one); also
+        the language heard, when it was given or detected with confidence, else None."""
+        ...
+
+
 def load_transcriber(
     options: SpeechOptions | None = None, on_fetch_progress: models.ProgressCallback | None = None
 ) -> Transcriber:
@@ -289,9 +309,12 @@ def transcribe_video(
     transcriber = transcriber or load_transcriber(options)
     segments: list[SpeechSegment] = []
     done_s = 0.0
+    language: str | None = None  # heard in the first chunk, kept for the others
     try:
         for chunk in audio_chunks(info, CHUNK_S, options.stall_timeout_s):
-            segments += _transcribe_chunk(transcriber, chunk, info.duration_s, on_progress)
+            found, heard = _transcribe_chunk(transcriber, chunk, info.duration_s, on_progress, language)
+            segments += found
+            language = language or heard
             done_s = chunk.end_s
     except AudioError as exc:
         after = f"after {done_s:.0f} s " if done_s else ""
@@ -304,16 +327,26 @@ def transcribe_video(
 
 
 def _transcribe_chunk(
-    transcriber: Transcriber, chunk: AudioChunk, total_s: float, on_progress: ProgressCallback | None
-) -> list[SpeechSegment]:
+    transcriber: Transcriber,
+    chunk: AudioChunk,
+    total_s: float,
+    on_progress: ProgressCallback | None,
+    language: str | None,
+) -> tuple[list[SpeechSegment], str | None]:
+    """The chunk's segments on the video's clock, and the language heard (None when not told)."""
+
     def progress(done_s: float) -> None:
         if on_progress is not None:
             done_s = chunk.start_s + done_s
             on_progress(done_s, max(total_s, done_s))
 
-    found = transcriber.transcribe(chunk.samples, progress)
+    heard = None
+    if isinstance(transcriber, LanguageKeeping):
+        found, heard = transcriber.transcribe_in(chunk.samples, language, progress)
+    else:
+        found = transcriber.transcribe(chunk.samples, progress)
     progress(chunk.end_s - chunk.start_s)
-    return [segment.shifted(chunk.start_s) for segment in found]
+    return [segment.shifted(chunk.start_s) for segment in found], heard
 
 
 def decode_audio(info: VideoInfo, stall_timeout_s: float = 60.0) -> npt.NDArray[np.float32]:
@@ -579,9 +612,17 @@ class FasterWhisperTranscriber:
     def transcribe(
         self, audio: npt.NDArray[np.float32], on_progress: Callable[[float], None] | None = None
     ) -> list[SpeechSegment]:
-        found, _ = self._model.transcribe(
+        return self.transcribe_in(audio, None, on_progress)[0]
+
+    def transcribe_in(
+        self,
+        audio: npt.NDArray[np.float32],
+        language: str | None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> tuple[list[SpeechSegment], str | None]:
+        found, info = self._model.transcribe(
             audio,
-            language=self._options.language,
+            language=self._options.language or language,
             beam_size=self._options.beam_size,
             temperature=_TEMPERATURE,
             condition_on_previous_text=_CONDITION_ON_PREVIOUS_TEXT,
@@ -594,7 +635,8 @@ class FasterWhisperTranscriber:
                 segments += split_at_pauses(segment.words or [])
             if on_progress is not None:
                 on_progress(float(segment.end))
-        return segments
+        sure = info.language_probability >= _KEEP_LANGUAGE_PROBABILITY
+        return segments, str(info.language) if sure else None
 
 
 def split_at_pauses(words: list[Any]) -> list[SpeechSegment]:

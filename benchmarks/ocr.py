@@ -380,13 +380,16 @@ def index_copy(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 def read_looking(
     reader: Any, pixels: npt.NDArray[np.uint8], small: list[npt.NDArray[np.uint8]]
 ) -> list[list[Any]]:
-    """Each frame read only when the reader's look at its index copy finds text (ScreenTextPass)."""
+    """Each frame read only when the reader's look at its index copy finds text, from the boxes
+    ScreenTextPass reads (the look's own on a frame the finder would not see closer)."""
     if not isinstance(reader, BoxReader):
         raise SystemExit(f"error: {reader.id} has no cheap look (it is not a BoxReader)")
-    return [
-        reader.read(frame[None])[0] if reader.look(copy) else []
-        for frame, copy in zip(pixels, small, strict=True)
-    ]
+    readings = []
+    for frame, copy in zip(pixels, small, strict=True):
+        looked = reader.look(copy)
+        boxes = reader.find(frame, looked, copy.shape) if looked else []
+        readings.append(reader.assemble(reader.recognise(frame, boxes)))
+    return readings
 
 
 def batches(cases: list[Case]) -> list[list[Case]]:

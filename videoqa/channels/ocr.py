@@ -109,6 +109,10 @@ _BOX_LEVELS = 12.0
 _LOOK_SIDE = 544
 _LOOK_THRESHOLD = 0.2  # a pixel's text probability (the finder's: 0.3)
 _LOOK_BOX_THRESHOLD = 0.3  # a box's mean probability (the finder's: 0.5)
+# The look's boxes are read as they are when the finder would see the frame at most this much closer (a
+# 360p frame: the finder's 640 px against the look's 544): detecting again cost ~40 ms a frame and read
+# the same (benchmarks/ocr.py: the same figures on both sets, 31 and 29 frames read from the look's boxes).
+_LOOK_BOXES_RATIO = 1.3
 
 
 class OcrError(VideoqaError):
@@ -228,13 +232,21 @@ class BoxReader(TextReader, Protocol):
     recognise only the boxes that changed (``ScreenTextPass``). ``read`` is ``assemble(recognise(image,
     find(image)))`` for each frame."""
 
-    def look(self, image: npt.NDArray[np.uint8]) -> bool:
-        """Whether a small (index-size) copy of a frame may hold text: cheap, and never missing text
-        that ``read`` would find on the frame (checked by benchmarks/ocr.py)."""
+    def look(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
+        """Where a small (index-size) copy of a frame may hold text, in the copy's pixels; [] when
+        nowhere. Cheap, and never passing over text that ``read`` would find on the frame (checked by
+        benchmarks/ocr.py)."""
         ...
 
-    def find(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
-        """The text boxes of one (height, width, 3) uint8 RGB frame, in its pixels, top to bottom."""
+    def find(
+        self,
+        image: npt.NDArray[np.uint8],
+        looked: Sequence[Quad] = (),
+        looked_shape: tuple[int, ...] | None = None,
+    ) -> list[Quad]:
+        """The text boxes of one (height, width, 3) uint8 RGB frame, in its pixels, top to bottom. Given
+        what ``look`` found on a copy of the frame of ``looked_shape``, those boxes may be taken as they
+        are where detecting again would not see the frame closer."""
         ...
 
     def recognise(self, image: npt.NDArray[np.uint8], boxes: Sequence[Quad]) -> list[TextLine]:
@@ -471,11 +483,12 @@ class ScreenTextPass:
         if not isinstance(reader, BoxReader):
             self.stats.reads += 1
             return join_lines(reader.read(large[None])[0])
-        if not reader.look(small):
+        looked = reader.look(small)
+        if not looked:
             self._boxes.clear()
             return ""
         self.stats.reads += 1
-        boxes = reader.find(large)
+        boxes = reader.find(large, looked, small.shape)
         grey = _grey(large)
         kept = [self._boxes.reading(box, grey) for box in boxes]
         fresh = [box for box, piece in zip(boxes, kept, strict=True) if piece is None]
@@ -713,18 +726,29 @@ class RapidOcrReader:
         _check_images(images)
         return [self.assemble(self.recognise(image, self.find(image))) for image in images]
 
-    def look(self, image: npt.NDArray[np.uint8]) -> bool:
-        """Whether the detector finds any text box on the frame at _LOOK_SIDE px on its long side."""
+    def look(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
+        """The boxes the look's detector finds on the frame at _LOOK_SIDE px on its long side, in the
+        frame's pixels."""
         scale = _LOOK_SIDE / max(image.shape[0], image.shape[1])
         small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])  # BGR, as OpenCV's
         boxes, _ = self._look_detector(small)
-        return boxes is not None and len(boxes) > 0
+        return [np.asarray(box, dtype=np.float32) / scale for box in (boxes if boxes is not None else [])]
 
-    def find(self, image: npt.NDArray[np.uint8]) -> list[Quad]:
+    def find(
+        self,
+        image: npt.NDArray[np.uint8],
+        looked: Sequence[Quad] = (),
+        looked_shape: tuple[int, ...] | None = None,
+    ) -> list[Quad]:
         """Text boxes found on a small copy of the frame (see _FINDER_MIN_SIDE), top to bottom, in the
-        frame's pixels."""
+        frame's pixels; or the look's boxes, when the finder's copy would be at most _LOOK_BOXES_RATIO
+        times as large as what the look saw (a 360p video)."""
         height, width = image.shape[:2]
         scale = min(max(1.0, _FINDER_MIN_SIDE / min(height, width)), _FINDER_MAX_SIDE / max(height, width))
+        if looked and looked_shape is not None:
+            looked_scale = _LOOK_SIDE / max(looked_shape[0], looked_shape[1]) * looked_shape[1] / width
+            if scale <= _LOOK_BOXES_RATIO * looked_scale:
+                return [np.asarray(box, dtype=np.float32) * (width / looked_shape[1]) for box in looked]
         small = np.ascontiguousarray(np.asarray(_resized(image, scale))[..., ::-1])
         boxes, _ = self._engine.auto_text_det(small)
         return [np.asarray(box, dtype=np.float32) / scale for box in (boxes if boxes is not None else [])]

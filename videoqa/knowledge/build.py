@@ -72,8 +72,8 @@ StageProgress = Callable[[str], ProgressCallback | None]
 
 # Bump when what the screen-text stage reads, or how, changes (it is part of the entry's key). 2: one pass
 # over the index's frames, a cheap look first, only new or changed boxes read (1 read frames at fixed
-# steps within each scene).
-SCREEN_PASS_VERSION = 2
+# steps within each scene). 3: the look's boxes read as they are where the finder would not see closer.
+SCREEN_PASS_VERSION = 3
 
 
 @dataclass(frozen=True, eq=False)

@@ -109,7 +109,7 @@ def bench_index(count: int, address: str | None) -> None:
         make_videos(folder, count)
         print(f"{count} videos of 20 s; videoqa index DIR --device cpu (default models), wall clock:")
         plain = time_index(folder, cache)
-        rows = [("plain (one process)", plain, None)]
+        rows: list[tuple[str, float, float | None]] = [("plain (one process)", plain, None)]
         if address is not None:
             rows.append((f"--ray {address}", time_index(folder, cache, "--ray", address), None))
         else:
@@ -128,8 +128,8 @@ def bench_index(count: int, address: str | None) -> None:
                         )
                     )
         print(f"{'how':<24} {'time':>8} {'per video':>10} {'vs plain':>9}   cluster start")
-        for how, seconds, up in rows:
-            start = f"{up:.1f} s" if up is not None else "-"
+        for how, seconds, cluster_s in rows:
+            start = f"{cluster_s:.1f} s" if cluster_s is not None else "-"
             print(f"{how:<24} {seconds:7.1f}s {seconds / count:9.1f}s {seconds / plain:8.2f}x   {start}")
 
 
@@ -219,7 +219,7 @@ def time_question(
             known.passage_vectors,
             space,
             (),
-            RetrievalOptions(),  # type: ignore[arg-type]
+            RetrievalOptions(),
         )
         likely = evidence.relevance.probability if evidence.relevance else 0.0
         if best is None or likely > best[0]:

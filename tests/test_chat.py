@@ -4,8 +4,10 @@ input, with the offline default models or a scripted fake behind the same protoc
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,10 +190,10 @@ class _Library:
         self.llm = ScriptedLlm()  # counts the history's tokens
         self.indexed: dict[str, object] = {"garden.mp4": {}, "harbour.mp4": {}}
 
-    def knowledge(self, video: object) -> object:
+    def knowledge(self, video: str | os.PathLike[str]) -> Any:
         raise AssertionError("the chat reads no knowledge of its own to answer")
 
-    def library(self, folder: object) -> object:
+    def library(self, folder: str | os.PathLike[str]) -> Any:
         from types import SimpleNamespace
 
         return SimpleNamespace(videos=self.indexed)

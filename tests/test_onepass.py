@@ -14,6 +14,8 @@ import pytest
 
 import videoqa.channels.speech
 import videoqa.knowledge.build
+import videoqa.media.source
+import videoqa.media.video
 from videoqa.channels.ocr import TextLine
 from videoqa.channels.speech import SpeechSegment
 from videoqa.knowledge.build import IndexReport, Readers, VideoKnowledge, build_knowledge
@@ -89,7 +91,7 @@ def build(
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the pass decodes the frames and the audio."""
     calls = {"frames": 0, "audio": 0}
-    read_frames, audio_chunks = videoqa.knowledge.build.read_frames, videoqa.channels.speech.audio_chunks
+    read_frames, audio_chunks = videoqa.media.video.read_frames, videoqa.channels.speech.audio_chunks
 
     def frames(*args: Any, **kwargs: Any) -> Iterator[FrameBatch]:
         calls["frames"] += 1

@@ -15,9 +15,16 @@ average of the machine before each row is printed with it (a figure taken on a b
 
     python benchmarks/ask.py [--minutes 10 30 60] [--questions 12] [--no-screen-text] [--voice both]
     python benchmarks/ask.py --seed-method [--minutes 10 60]   # the seed's frame loop, timed on 2 minutes
+    python benchmarks/ask.py --minutes 10 60 --before /tmp/old --seed-method   # before/after, one run
 
 ``--seed-method`` times the seed's way of indexing frames (every frame decoded at full size and given to
 the default image model one at a time) on the first 2 minutes of the story and scales it to each length.
+
+``--before CHECKOUT`` runs each length a second time with an earlier videoqa (a checkout of another
+commit, e.g. ``git worktree add /tmp/old 21d9769^``: the last commit before the one-pass indexing), just
+before the current one, each in a fresh process on the same story, and adds a side-by-side table with the
+ratios. The earlier checkout runs its own ``benchmarks/ask.py --one``; only the fields every version
+reports (first and second answer, peak memory, accuracy) are compared.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path.home() / ".cache" / "videoqa" / "bench"
 FOOTAGE = ("bikes.mp4", "vtest.avi", "tree.avi", "Megamind.avi")
 
@@ -55,8 +63,8 @@ def run_one(minutes: float, questions: int, screen_text: bool, voice: str) -> di
     with tempfile.TemporaryDirectory() as cache_dir:
         options = AssistantOptions(device="cpu") if screen_text else AssistantOptions(device="cpu", ocr=None)
         assistant = Assistant(options, cache=IndexCache(Path(cache_dir)), on_report=reports.append)
-        for load in (lambda: assistant.llm, lambda: assistant.text_embedder):
-            load()  # model loading is counted apart: it is paid once per session, not per video
+        for load_model in (lambda: assistant.llm, lambda: assistant.text_embedder):
+            load_model()  # model loading is counted apart: it is paid once per session, not per video
         picked = [q for q in story.questions if q.answers][:questions] + [
             q for q in story.questions if not q.answers
         ]
@@ -99,15 +107,28 @@ def main() -> None:
     parser.add_argument(
         "--seed-method", action="store_true", help="time the seed's frame loop on 2 minutes, scaled"
     )
+    parser.add_argument(
+        "--before", type=Path, metavar="CHECKOUT", help="an earlier videoqa checkout to run side by side"
+    )
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)  # a child process's single run
     args = parser.parse_args()
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.questions, not args.no_screen_text, args.voice or "espeak")))
         return
-    if args.seed_method:
+    if args.before is not None and not (args.before / "benchmarks" / "ask.py").is_file():
+        raise SystemExit(f"error: {args.before} is not a videoqa checkout (it has no benchmarks/ask.py)")
+    if args.seed_method and args.before is None:
         seed_method(args.minutes)
         return
-    rows = [_child(minutes, voice, args) for minutes in args.minutes for voice in _voices(args.voice)]
+    pairs = [
+        (
+            _child(minutes, voice, args, args.before) if args.before else None,
+            _child(minutes, voice, args, ROOT),
+        )
+        for minutes in args.minutes
+        for voice in _voices(args.voice)
+    ]
+    rows = [after for _, after in pairs]
     print(
         "| video | voice | first answer s | its CPU s | pass s | frames side s | speech side s |"
         " look+read CPU s | looks / reads | passages s | second answer s | peak MiB | accuracy | load |\n"
@@ -123,6 +144,37 @@ def main() -> None:
             f"{screen['looks']} / {screen['reads']} | {report['passages_s']:.1f} | {row['second_s']:.2f} | "
             f"{row['peak_mib']:.0f} | {row['accuracy']:.0%} of {row['questions']} | {row['load']:.1f} |"
         )
+    if args.before is not None:
+        print_side_by_side([(before, after) for before, after in pairs if before is not None], args.before)
+    if args.seed_method:
+        print()
+        seed_method(args.minutes)
+
+
+def print_side_by_side(pairs: list[tuple[dict[str, Any], dict[str, Any]]], before: Path) -> None:
+    """Each length's figures from the earlier checkout beside this one's, with after/before ratios."""
+    print(
+        f"\nbefore: {before} ({_commit(before)}), after: this checkout ({_commit(ROOT)})\n\n"
+        "| video | voice | first answer s before | after | after/before | second answer s before | after |"
+        " peak MiB before | after | accuracy before | after |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    for old, new in pairs:
+        print(
+            f"| {new['minutes']:g} min | {new['voice']} | {old['first_s']:.1f} | {new['first_s']:.1f} | "
+            f"{new['first_s'] / old['first_s']:.2f} | {old['second_s']:.2f} | {new['second_s']:.2f} | "
+            f"{old['peak_mib']:.0f} | {new['peak_mib']:.0f} | {old['accuracy']:.0%} | {new['accuracy']:.0%} |"
+        )
+
+
+def _commit(checkout: Path) -> str:
+    """The short commit a checkout is at ("unknown" outside git), marked when it has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(checkout), "describe", "--always", "--dirty"], capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() or "unknown"
 
 
 SEED_PREFIX_S = 120.0
@@ -177,12 +229,13 @@ def _voices(choice: str | None) -> tuple[str, ...]:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _child(minutes: float, voice: str, args: argparse.Namespace) -> dict[str, Any]:
-    """One length and voice in a fresh process: its index cache and memory peak are its own."""
+def _child(minutes: float, voice: str, args: argparse.Namespace, checkout: Path) -> dict[str, Any]:
+    """One length and voice in a fresh process running ``checkout``'s videoqa: its index cache and
+    memory peak are its own."""
     extra = ["--no-screen-text"] if args.no_screen_text else []
     command = [
         sys.executable,
-        __file__,
+        str(checkout / "benchmarks" / "ask.py"),
         "--one",
         str(minutes),
         "--questions",
@@ -191,8 +244,11 @@ def _child(minutes: float, voice: str, args: argparse.Namespace) -> dict[str, An
         voice,
         *extra,
     ]
-    child = subprocess.run(command, capture_output=True, text=True, check=True)
-    print(f"done: {minutes:g} min, {voice}", file=sys.stderr)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}  # that checkout's package, not the installed one
+    child = subprocess.run(command, capture_output=True, text=True, env=env)
+    if child.returncode != 0:
+        raise SystemExit(f"error: {minutes:g} min ({checkout}) failed: {child.stderr.strip()[-500:]}")
+    print(f"done: {minutes:g} min, {voice}, {checkout}", file=sys.stderr)
     row: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     return row
 

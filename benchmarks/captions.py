@@ -21,6 +21,7 @@ captioner's own guards:
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import tempfile
 import time
@@ -121,7 +122,40 @@ def judge(model: str, story: Story, scenes: int, cues: list[CaptionEvent], times
     )
 
 
-def run_model(model: str, story: Story, index_cache: Path) -> Row:
+class Refusals(logging.Handler):
+    """The model captions the captioner refused, as it logs them: scene index -> (why, the reply)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.by_scene: dict[int, tuple[str, str]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == REFUSED and isinstance(record.args, tuple):
+            index, fault, reply = record.args
+            self.by_scene[int(index)] = (str(fault), str(reply))  # type: ignore[call-overload]
+
+
+REFUSED = "scene %d: caption refused (%s): %s"  # the captioner's log line (videoqa/respond/captions.py)
+
+
+def show_refused(cues: list[CaptionEvent], refusals: Refusals) -> None:
+    """For each quoted cue, the model's reply that was refused and why; and a count of the reasons."""
+    reasons: Counter[str] = Counter()
+    for cue in cues:
+        if cue.source != "quote":
+            continue
+        first, last = cue.covers
+        for index in range(first, last + 1):
+            if index in refusals.by_scene:
+                fault, reply = refusals.by_scene[index]
+                reasons[fault] += 1
+                print(f"  [{cue.span}] refused ({fault}): {reply!r}\n      speech: {cue.speech!r}")
+                if cue.screen:
+                    print(f"      screen: {cue.screen!r}")
+    print("  refused: " + (", ".join(f"{n} {fault}" for fault, n in reasons.most_common()) or "none"))
+
+
+def run_model(model: str, story: Story, index_cache: Path, show_rejected: bool = False) -> Row:
     from videoqa.assistant import Assistant, AssistantOptions
     from videoqa.cli.caption import scene_captions
     from videoqa.respond.captions import merge_quiet
@@ -135,13 +169,22 @@ def run_model(model: str, story: Story, index_cache: Path) -> Row:
     with tempfile.TemporaryDirectory() as folder:
         captions = IndexCache(Path(folder))
         runs = []
+        refusals = Refusals()
+        logger = logging.getLogger("videoqa")
+        logger.addHandler(refusals)
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
         for _ in ("cold", "warm"):
             started = time.perf_counter()
             cues = list(merge_quiet(scene_captions(assistant, str(story.path), False, captions), quiet_s))
             runs.append(time.perf_counter() - started)
+            logger.removeHandler(refusals)  # the warm run reads the cache: nothing is refused again
+            logger.setLevel(level)
     scenes = len(assistant.knowledge(story.path).visual.scenes)
     for cue in cues:
         print(f"  [{cue.span}] {cue.text}")
+    if show_rejected:
+        show_refused(cues, refusals)
     return judge(model, story, scenes, cues, (models_s, *runs))
 
 
@@ -150,6 +193,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--show-rejected",
+        action="store_true",
+        help="print each quoted cue's refused model caption and the check that refused it",
+    )
     args = parser.parse_args()
 
     from videoqa.assistant import Assistant, AssistantOptions
@@ -173,7 +221,7 @@ def main() -> None:
     for model in args.models:
         models.pull(model)
         print(f"{model}:")
-        rows.append(run_model(model, story, index_cache))
+        rows.append(run_model(model, story, index_cache, args.show_rejected))
         print_table(rows[-1:], args.minutes)  # each model's row as soon as it is known: a run may be long
     if len(rows) > 1:
         print_table(rows, args.minutes)

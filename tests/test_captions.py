@@ -33,6 +33,7 @@ from videoqa.respond.captions import (
     SceneMaterial,
     borrows_names,
     cached_captions,
+    caption_fault,
     denies_scene,
     distinct_readings,
     doubles_screen_text,
@@ -230,6 +231,31 @@ def test_a_name_from_another_scene_is_refused() -> None:
     captioner = Captioner(llm, TrainingFreeBridge())
     assert captioner.caption(_material(0, screen="ALICE - ENGINEER")).source == "model"
     assert captioner.caption(material).source == "quote"  # the grounded share alone lets it through
+
+
+@pytest.mark.parametrize(
+    ("reply", "fault"),
+    [
+        ("", "empty"),
+        ("Anna gives the access code 4471. " * 8, "too long"),
+        ("Speech: Anna gives the access code 4471.", "echoes the prompt"),
+        ("Dragons fly over Rome in 1999.", "not grounded"),
+        ("Anna tells Bob the access code 4471.", "borrows a name"),
+        ("There is no mention of the access code.", "denies the scene"),
+        ("Anna gives the access code 4471.", None),
+    ],
+)
+def test_each_refused_caption_says_which_check_refused_it(reply: str, fault: str | None) -> None:
+    assert caption_fault(reply, _material(0, speech="Anna says the access code is 4471.")) == fault
+    assert caption_fault(f"The 1987 {SIGN}", _material(0, screen=SIGN)) == "doubles a sign"
+
+
+def test_a_refused_caption_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    captioner = Captioner(ScriptedLlm("Dragons fly over Rome in 1999."), TrainingFreeBridge())
+    with caplog.at_level("DEBUG", logger="videoqa"):
+        event = captioner.caption(_material(3, speech="Anna says the access code is 4471."))
+    assert event.source == "quote"
+    assert [r.args for r in caplog.records] == [(3, "not grounded", "Dragons fly over Rome in 1999.")]
 
 
 # --- quiet scenes -----------------------------------------------------------------------------------

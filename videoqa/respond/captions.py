@@ -184,7 +184,10 @@ class Captioner:
 
     def _caption_from_text(self, material: SceneMaterial) -> tuple[str, str]:
         reply = read_caption(self.llm.generate(self._messages(material), self.options.generation))
-        if self.options.check_grounding and not is_fair_caption(reply, material, self._summary):
+        fault = caption_fault(reply, material, self._summary) if self.options.check_grounding else None
+        if fault is not None:
+            # the reply and why it was refused, for whoever tunes the prompt (benchmarks/captions.py)
+            log.debug("scene %d: caption refused (%s): %s", material.scene.index, fault, reply)
             return quote_scene(material), "quote"
         return reply, "model"
 
@@ -244,19 +247,31 @@ def _echoes_prompt(reply: str) -> bool:
     return any(echo in lowered for echo in _PROMPT_ECHOES)
 
 
+def caption_fault(reply: str, material: SceneMaterial, story: str = "") -> str | None:
+    """Why a caption is not worth showing, or None when it is: it must be short, not a copy of the
+    prompt, and built from the scene's own text (the story so far is context, not a source: a caption
+    must be true of this scene), naming no one the scene does not, with its signs quoted once and
+    nothing the scene says denied."""
+    if not reply:
+        return "empty"
+    if len(reply.split()) > _CAPTION_MAX_WORDS:
+        return "too long"
+    if _echoes_prompt(reply):
+        return "echoes the prompt"
+    if not is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS):
+        return "not grounded"
+    if borrows_names(reply, material, story):
+        return "borrows a name"
+    if doubles_screen_text(reply, material):
+        return "doubles a sign"
+    if denies_scene(reply, material):
+        return "denies the scene"
+    return None
+
+
 def is_fair_caption(reply: str, material: SceneMaterial, story: str = "") -> bool:
-    """A caption worth showing: short, not a copy of the prompt, and built from the scene's own text (the
-    story so far is context, not a source: a caption must be true of this scene), naming no one the
-    scene does not, with its signs quoted once and nothing the scene says denied."""
-    return (
-        bool(reply)
-        and len(reply.split()) <= _CAPTION_MAX_WORDS
-        and not _echoes_prompt(reply)
-        and is_grounded(reply, [material.speech, material.screen], "", _CAPTION_WORDS)
-        and not borrows_names(reply, material, story)
-        and not doubles_screen_text(reply, material)
-        and not denies_scene(reply, material)
-    )
+    """Whether ``caption_fault`` finds nothing wrong with the caption."""
+    return caption_fault(reply, material, story) is None
 
 
 # --- loops, doubled signs, denials ------------------------------------------------------------------

@@ -37,6 +37,7 @@ from videoqa.respond.captions import (
     denies_scene,
     distinct_readings,
     doubles_screen_text,
+    fair_sentences,
     merge_quiet,
     scene_material,
     without_repeats,
@@ -256,6 +257,34 @@ def test_a_refused_caption_is_logged_with_its_reason(caplog: pytest.LogCaptureFi
         event = captioner.caption(_material(3, speech="Anna says the access code is 4471."))
     assert event.source == "quote"
     assert [r.args for r in caplog.records] == [(3, "not grounded", "Dragons fly over Rome in 1999.")]
+
+
+def test_a_sentence_about_an_earlier_scene_is_dropped_and_the_true_one_kept() -> None:
+    story = "The marathon will take place in Oslo next Sunday."
+    reply = f"Anna opens the red gate. {story} Anna waves."
+    llm = ScriptedLlm(reply, story)
+    captioner = Captioner(llm, TrainingFreeBridge(), CaptionOptions(memory=False))
+    kept = captioner.caption(_material(0, speech="Anna opens the red gate and waves."))
+    assert (kept.text, kept.source) == ("Anna opens the red gate. Anna waves.", "model")
+    only_earlier = captioner.caption(_material(1, speech="Bob reads the map."))
+    assert (only_earlier.text, only_earlier.source) == ('Speech: "Bob reads the map."', "quote")
+
+
+def test_sentences_kept_must_still_pass_together() -> None:
+    material = _material(0, screen=SIGN)
+    # each sentence says the sign once, together they say it twice
+    assert fair_sentences(f"{SIGN}. {SIGN}.", material) == (f"{SIGN}. {SIGN}.", "doubles a sign")
+    assert fair_sentences("Dragons fly. Over Rome.", material) == ("", "not grounded")
+
+
+def test_a_quoted_scene_joins_the_story_without_the_quote_labels() -> None:
+    llm = ScriptedLlm("Dragons fly over Rome.", "Bob reads the map.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    quoted = captioner.caption(_material(0, speech="Anna opens the red gate.", screen="GATE 42"))
+    assert quoted.text == 'Speech: "Anna opens the red gate." On screen: "GATE 42"'
+    assert captioner.summary == "Anna opens the red gate. GATE 42"
+    captioner.caption(_material(1, speech="Bob reads the map."))
+    assert "The story so far: Anna opens the red gate. GATE 42" in llm.prompts[1][-1].content
 
 
 # --- quiet scenes -----------------------------------------------------------------------------------
@@ -562,6 +591,7 @@ def test_ctrl_c_leaves_valid_subtitle_files(story: Story, installed_models: None
         "--no-screen-text",
         "--device",
         "cpu",
+        "--fast",  # the smaller models: what is checked is the stop, not the captions
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None

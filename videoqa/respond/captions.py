@@ -163,7 +163,7 @@ class Captioner:
         else:
             text, source = self._caption_from_text(material)
         if self.options.memory and source != "empty":
-            self._summary = self._extended_summary(text)
+            self._summary = self._extended_summary(text if source == "model" else _plain_quote(material))
         return CaptionEvent(
             scene.index, scene.start_s, scene.end_s, text, source, material.speech, material.screen
         )
@@ -184,12 +184,14 @@ class Captioner:
 
     def _caption_from_text(self, material: SceneMaterial) -> tuple[str, str]:
         reply = read_caption(self.llm.generate(self._messages(material), self.options.generation))
-        fault = caption_fault(reply, material, self._summary) if self.options.check_grounding else None
+        if not self.options.check_grounding:
+            return reply, "model"
+        caption, fault = fair_sentences(reply, material, self._summary)
         if fault is not None:
             # the reply and why it was refused, for whoever tunes the prompt (benchmarks/captions.py)
             log.debug("scene %d: caption refused (%s): %s", material.scene.index, fault, reply)
             return quote_scene(material), "quote"
-        return reply, "model"
+        return caption, "model"
 
     def _extended_summary(self, caption: str) -> str:
         """The summary with ``caption`` added, shortened by the model when it passes the budget.
@@ -269,9 +271,20 @@ def caption_fault(reply: str, material: SceneMaterial, story: str = "") -> str |
     return None
 
 
-def is_fair_caption(reply: str, material: SceneMaterial, story: str = "") -> bool:
-    """Whether ``caption_fault`` finds nothing wrong with the caption."""
-    return caption_fault(reply, material, story) is None
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def fair_sentences(reply: str, material: SceneMaterial, story: str = "") -> tuple[str, str | None]:
+    """The sentences of ``reply`` that are fair captions of this scene on their own, and what is wrong
+    with them together (None when nothing): a small model given the story so far often adds a sentence
+    about an earlier scene ("The marathon will take place in Oslo next Sunday.") to a true one about
+    this scene, or writes only about earlier scenes. Dropping the sentences this scene does not support
+    keeps the true part; each sentence kept, and the kept ones together, pass every check."""
+    sentences = [s for s in _SENTENCE_END.split(reply.strip()) if s]
+    kept = " ".join(s for s in sentences if caption_fault(s, material, story) is None)
+    if not kept:
+        return "", caption_fault(reply, material, story) or "no sentence fair on its own"
+    return kept, caption_fault(kept, material, story)
 
 
 # --- loops, doubled signs, denials ------------------------------------------------------------------
@@ -462,6 +475,16 @@ def quote_scene(material: SceneMaterial) -> str:
     return " ".join(parts)
 
 
+def _plain_quote(material: SceneMaterial) -> str:
+    """A quoted scene as the story so far carries it: its words without the quote's "Speech:" and "On
+    screen:" labels, which the model, finding them in the story, copied into its next captions."""
+    quoted = quote_scene(material)
+    return " ".join(_QUOTE_LABEL.sub(" ", quoted).replace('"', " ").split())
+
+
+_QUOTE_LABEL = re.compile(r"(?:^|\s)(?:Speech|On screen):\s")
+
+
 def _shortened(text: str) -> str:
     words = text.split()
     return " ".join(words) if len(words) <= _QUOTE_WORDS else " ".join(words[:_QUOTE_WORDS]) + " …"
@@ -548,7 +571,7 @@ def merge_quiet(events: Iterable[CaptionEvent], quiet_merge_s: float) -> Iterato
 # --- cached captions -------------------------------------------------------------------------------
 
 # Bumped when what a caption is made from changes in code (the guards above); prompts are keyed by text.
-_CAPTIONS_VERSION = 3
+_CAPTIONS_VERSION = 4
 _EVENT_FIELDS = ("index", "start_s", "end_s", "text", "source", "speech", "screen")
 
 

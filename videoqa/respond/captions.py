@@ -13,9 +13,11 @@ The captioner carries memory from scene to scene so a caption can follow the sto
 
 A small text model asked to caption a scene with nothing in it, or one it cannot follow, invents; so a
 scene with no speech or screen text gets no model call, and a caption with words the scene's text does
-not support is replaced by a quote of that text (``answer.is_grounded``, as for answers). Small models
-also loop ("X was ... The scene: X was ..."), re-quote a sign around itself and deny what the scene
-says ("no mention of the code"): a loop is cut at its first repeat, and the other two are refused.
+not support is replaced by a quote of that text (``answer.is_grounded``, as for answers); a sentence of
+it that the scene does not support (often one about an earlier scene, from the story so far) is dropped
+and the rest kept (``fair_sentences``). Small models also loop ("X was ... The scene: X was ..."),
+re-quote a sign around itself and deny what the scene says ("no mention of the code"): a loop is cut at
+its first repeat, and the other two are refused. ``caption_fault`` says which check refused a caption.
 
 Scenes with nothing said or shown get no caption of their own: ``QuietMerger`` folds them into the span
 of the caption before them (or, at the start, after them), and a long quiet stretch is one line.

@@ -37,6 +37,7 @@ from videoqa.respond.captions import (
     denies_scene,
     distinct_readings,
     doubles_screen_text,
+    drops_numbers,
     fair_sentences,
     merge_quiet,
     scene_material,
@@ -285,6 +286,27 @@ def test_a_quoted_scene_joins_the_story_without_the_quote_labels() -> None:
     assert captioner.summary == "Anna opens the red gate. GATE 42"
     captioner.caption(_material(1, speech="Bob reads the map."))
     assert "The story so far: Anna opens the red gate. GATE 42" in llm.prompts[1][-1].content
+
+
+def test_a_caption_that_leaves_out_a_number_the_scene_states_is_refused() -> None:
+    material = _material(0, speech="The train to Tokyo leaves from platform eighty-seven.", screen="GATE 12")
+    assert drops_numbers("The train to Tokyo leaves.", material)
+    assert drops_numbers("The train to Tokyo leaves from platform 87.", material)  # the gate's 12 is gone
+    assert not drops_numbers("The Tokyo train leaves from platform 87, gate twelve.", material)
+    assert caption_fault("The train to Tokyo leaves.", material) == "drops a number"
+    llm = ScriptedLlm("The train to Tokyo leaves.", "The Tokyo train uses platform eighty-seven at gate 12.")
+    captioner = Captioner(llm, TrainingFreeBridge())
+    assert captioner.caption(material).source == "quote"
+    assert captioner.caption(material).source == "model"
+
+
+def test_a_number_may_sit_in_any_one_kept_sentence() -> None:
+    material = _material(0, speech="Anna opens gate 42 and waves.")
+    assert fair_sentences("Anna opens gate 42. Anna waves.", material) == (
+        "Anna opens gate 42. Anna waves.",
+        None,
+    )
+    assert fair_sentences("Anna waves. Bob sings.", material) == ("Anna waves.", "drops a number")
 
 
 # --- quiet scenes -----------------------------------------------------------------------------------

@@ -252,10 +252,27 @@ def _echoes_prompt(reply: str) -> bool:
 
 
 def caption_fault(reply: str, material: SceneMaterial, story: str = "") -> str | None:
-    """Why a caption is not worth showing, or None when it is: it must be short, not a copy of the
-    prompt, and built from the scene's own text (the story so far is context, not a source: a caption
-    must be true of this scene), naming no one the scene does not, with its signs quoted once and
-    nothing the scene says denied."""
+    """Why a caption is not worth showing, or None when it is: it must be fair as a sentence is
+    (``_sentence_fault``), and state every number the scene does: a platform, a gate, a code is the fact
+    a viewer most needs, and a summary that leaves it out is worse than the quote ("The train to Tokyo."
+    for "The train to Tokyo leaves from platform 87.")."""
+    fault = _sentence_fault(reply, material, story)
+    if fault is None and drops_numbers(reply, material):
+        return "drops a number"
+    return fault
+
+
+def drops_numbers(reply: str, material: SceneMaterial) -> bool:
+    """Whether the scene's speech or screen text states a number (in digits or words) the reply does not."""
+    stated = {t for t in tokenize(f"{material.speech} {material.screen}") if t.isdigit()}
+    return bool(stated - set(tokenize(reply)))
+
+
+def _sentence_fault(reply: str, material: SceneMaterial, story: str = "") -> str | None:
+    """Why ``reply`` is not fair as a caption or as one sentence of it, or None: it must be short, not a
+    copy of the prompt, and built from the scene's own text (the story so far is context, not a source:
+    a caption must be true of this scene), naming no one the scene does not, with its signs quoted once
+    and nothing the scene says denied."""
     if not reply:
         return "empty"
     if len(reply.split()) > _CAPTION_MAX_WORDS:
@@ -283,7 +300,8 @@ def fair_sentences(reply: str, material: SceneMaterial, story: str = "") -> tupl
     this scene, or writes only about earlier scenes. Dropping the sentences this scene does not support
     keeps the true part; each sentence kept, and the kept ones together, pass every check."""
     sentences = [s for s in _SENTENCE_END.split(reply.strip()) if s]
-    kept = " ".join(s for s in sentences if caption_fault(s, material, story) is None)
+    # a sentence need not hold every number: the caption it is part of must (``caption_fault``)
+    kept = " ".join(s for s in sentences if _sentence_fault(s, material, story) is None)
     if not kept:
         return "", caption_fault(reply, material, story) or "no sentence fair on its own"
     return kept, caption_fault(kept, material, story)

@@ -485,24 +485,24 @@ def _keep_last_tokens(text: str, budget: int, llm: TextGenerator) -> str:
 def quote_scene(material: SceneMaterial) -> str:
     """The scene's own text as its caption: what was said (a loop in the transcript cut at its first
     repeat), then each sign not already said, once."""
-    parts = []
-    if material.speech:
-        parts.append(f'Speech: "{_shortened(without_repeats(material.speech, 1) or material.speech)}"')
-    said = set(tokenize(material.speech))
-    signs = [line for line in material.screen.splitlines() if not (said and set(tokenize(line)) <= said)]
-    if signs:
-        parts.append(f'On screen: "{_shortened(" / ".join(signs))}"')
+    speech, signs = _quoted_parts(material)
+    parts = ([f'Speech: "{speech}"'] if speech else []) + ([f'On screen: "{signs}"'] if signs else [])
     return " ".join(parts)
 
 
 def _plain_quote(material: SceneMaterial) -> str:
     """A quoted scene as the story so far carries it: its words without the quote's "Speech:" and "On
     screen:" labels, which the model, finding them in the story, copied into its next captions."""
-    quoted = quote_scene(material)
-    return " ".join(_QUOTE_LABEL.sub(" ", quoted).replace('"', " ").split())
+    return " ".join(" ".join(part for part in _quoted_parts(material) if part).replace('"', " ").split())
 
 
-_QUOTE_LABEL = re.compile(r"(?:^|\s)(?:Speech|On screen):\s")
+def _quoted_parts(material: SceneMaterial) -> tuple[str, str]:
+    """What a quote of the scene holds: its speech, shortened, and its signs not already said ("" when
+    none)."""
+    speech = _shortened(without_repeats(material.speech, 1) or material.speech) if material.speech else ""
+    said = set(tokenize(material.speech))
+    signs = [line for line in material.screen.splitlines() if not (said and set(tokenize(line)) <= said)]
+    return speech, _shortened(" / ".join(signs)) if signs else ""
 
 
 def _shortened(text: str) -> str:

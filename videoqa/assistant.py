@@ -24,6 +24,7 @@ each only once.
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from videoqa.channels.ocr import OcrOptions
 from videoqa.channels.speech import SpeechOptions
 from videoqa.channels.text_embedder import DEFAULT_TEXT_EMBEDDER
 from videoqa.errors import OptionsError
+from videoqa.host.memory import release_freed_memory
 from videoqa.knowledge.build import IndexReport, Readers, StageProgress, VideoKnowledge
 from videoqa.knowledge.pipeline import Pipeline
 from videoqa.llm import LlmOptions, Message, is_visual
@@ -136,6 +138,7 @@ class Assistant:
         self._bridge: MemoryBridge | None = None
         self._videos: dict[tuple[str, int, int, int, int], VideoKnowledge] = {}
         self._memories: dict[str, VideoMemory] = {}  # a seeing model's memory of each video, by index key
+        self._indexing_many = False  # within sync_library: keep the readers between videos
 
     # --- models, loaded on first use ---------------------------------------------------------------
 
@@ -173,11 +176,12 @@ class Assistant:
         if self._llm is None:
             from videoqa.llm import load_llm
 
-            device = "auto" if self.options.device == "mps" else self.options.device
-            self._llm = load_llm(
-                self.options.llm, LlmOptions(device=device, quantize=self.options.quantize), fetch=self._fetch
-            )
+            self._llm = load_llm(self.options.llm, self._llm_options(), fetch=self._fetch)
         return self._llm
+
+    def _llm_options(self) -> LlmOptions:
+        device = "auto" if self.options.device == "mps" else self.options.device
+        return LlmOptions(device=device, quantize=self.options.quantize)
 
     @property
     def bridge(self) -> MemoryBridge:
@@ -198,6 +202,29 @@ class Assistant:
         _ = self.llm
         self.load_index_models()
         self._check_bridge()
+
+    def check_models(self) -> None:
+        """What to do before a video is indexed and then asked about: the models indexing needs loaded
+        (see ``load_index_models``), the answering model found (fetched when missing) and checked but
+        loaded only by the first answer. A wrong name fails now, and the answering model's memory is
+        not held while the speech and screen-text models are (issue 16: the peak is lower by its size)."""
+        if self._llm is None and self.options.bridge is None:
+            from videoqa.llm import check_llm
+
+            check_llm(self.options.llm, self._llm_options(), fetch=self._fetch)
+        else:  # a bridge is checked against the loaded model's width
+            _ = self.llm
+        self.load_index_models()
+        self._check_bridge()
+
+    def release_readers(self) -> None:
+        """Let go of the speech and screen-text models (loaded again if another video needs them): once
+        a video is indexed they only hold memory, some 270 MiB with the defaults."""
+        if self._transcriber is None and self._reader is None:
+            return
+        self._transcriber = self._reader = None
+        gc.collect()  # the runtimes' sessions are freed when the last reference goes
+        release_freed_memory()
 
     def load_index_models(self) -> None:
         """Load the models every video needs (the image and text embedders), and check the speech and
@@ -298,6 +325,8 @@ class Assistant:
         memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         if memo not in self._videos:
             self._videos[memo] = self.pipeline().knowledge(path)
+            if not self._indexing_many:
+                self.release_readers()
         return self._videos[memo]
 
     def ask(
@@ -402,7 +431,12 @@ class Assistant:
         self, folder: str | os.PathLike[str], on_video: Callable[[str], None] | None = None
     ) -> PassageSyncReport:
         """Index every video of ``folder`` that is new or changed into its passage index."""
-        return self.library(folder).sync(self.knowledge, on_video)
+        self._indexing_many = True  # the readers stay loaded from one video to the next
+        try:
+            return self.library(folder).sync(self.knowledge, on_video)
+        finally:
+            self._indexing_many = False
+            self.release_readers()
 
     def ask_library(
         self,

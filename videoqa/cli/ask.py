@@ -97,13 +97,17 @@ def ask(
             progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
             fetch_progress=fetches.update,
         )
-        assistant.load_models()  # a wrong model name fails now, not after indexing
-        loaded = time.perf_counter()
+        assistant.check_models()  # a wrong model name fails now, not after indexing
+        checked = time.perf_counter()
         assistant.knowledge(video)
         indexed = time.perf_counter()
+        assistant.load_models()  # the answering model, loaded once the indexing models are let go
+        loaded = time.perf_counter()
         result = assistant.ask(video, question)
     timing = Timing(
-        models_s=loaded - started, index_s=indexed - loaded, answer_s=time.perf_counter() - indexed
+        models_s=(checked - started) + (loaded - indexed),
+        index_s=indexed - checked,
+        answer_s=time.perf_counter() - loaded,
     )
     asked = AskResult(video, result, timing)
     output = writer("json" if as_json else "text")
@@ -173,15 +177,19 @@ def _ask_library(
     started = time.perf_counter()
     with VideoProgress() as stages, FetchProgress() as fetches:
         assistant = Assistant(options, progress=stages.track, fetch_progress=fetches.update)
-        assistant.load_models()
-        loaded = time.perf_counter()
+        assistant.check_models()
+        checked = time.perf_counter()
         report = assistant.sync_library(folder)
         indexed = time.perf_counter()
         for name, reason in report.failed:
             log.warning("skipped %s: %s", name, reason)
+        assistant.load_models()
+        loaded = time.perf_counter()
         result = assistant.ask_library(folder, question)
     timing = Timing(
-        models_s=loaded - started, index_s=indexed - loaded, answer_s=time.perf_counter() - indexed
+        models_s=(checked - started) + (loaded - indexed),
+        index_s=indexed - checked,
+        answer_s=time.perf_counter() - loaded,
     )
     asked = AskResult(folder, result.answer, timing)
     output = writer("json" if as_json else "text")

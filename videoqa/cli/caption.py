@@ -69,9 +69,12 @@ def caption(
             progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
             fetch_progress=fetches.update,
         )
-        assistant.load_models()
-        if not stream:
-            assistant.knowledge(video)  # indexing shows its progress; captions then print plainly
+        if stream:  # the captioning model works while the video is read
+            assistant.load_models()
+        else:  # indexing shows its progress; captions then print plainly
+            assistant.check_models()
+            assistant.knowledge(video)
+            assistant.load_models()
     written: list[CaptionEvent] = []
     merger = QuietMerger(options.captioning.quiet_merge_s)
     model = assistant.llm.id

@@ -95,9 +95,10 @@ def _video_session(video: str, choice: ModelChoice) -> ChatSession:
             progress=lambda label: stages.track(f"{label}: {Path(video).name}"),
             fetch_progress=fetches.update,
         )
-        assistant.load_models()
+        assistant.check_models()  # the answering model loads once the video is indexed
         session = assistant.chat(video)
         session.prepare()
+        assistant.load_models()
     scenes = len(session.scenes())
     click.echo(f"chatting about {video} ({scenes} scenes); /help lists the commands", err=True)
     return session

@@ -26,7 +26,7 @@ from videoqa.llm.base import (
     VisualGenerator,
     is_visual,
 )
-from videoqa.llm.loading import load_llm
+from videoqa.llm.loading import check_llm, load_llm
 
 __all__ = [
     "DEFAULT_LLM",
@@ -41,6 +41,7 @@ __all__ = [
     "Message",
     "TextGenerator",
     "VisualGenerator",
+    "check_llm",
     "is_visual",
     "load_llm",
 ]

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from videoqa.llm.base import DEFAULT_LLM, LlmError, LlmOptions, TextGenerator
 from videoqa.store.registry import ANSWER, CHECKPOINTS_DIR
 
 StoreFetcher = Callable[[str], Path]  # a model-store name -> its installed folder
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where a named model is and which backend reads it; nothing loaded yet."""
+
+    vlm_source: str | None  # a transformers VLM's folder or hub id; None for a GGUF model
+    gguf: Path | None = None
+    projector: Path | None = None  # the GGUF model's vision projector, when it sees
 
 
 def load_llm(
@@ -20,28 +30,57 @@ def load_llm(
     a folder under ``checkpoints/`` (or anywhere) holding one — with a vision projector (``mmproj*.gguf``
     beside it, or ``options.mmproj``) it reads pictures too; or a transformers VLM: a folder with a
     ``config.json``, a VLM name from the model registry, or ``hf-hub:ORG/NAME``."""
-    from videoqa.llm.transformers_vlm import load_transformers_vlm, resolve_vlm_source
-    from videoqa.store import models
+    options = options or LlmOptions()
+    found = _find(name_or_path, options, fetch)
+    if found.vlm_source is not None:
+        from videoqa.llm.transformers_vlm import load_transformers_vlm
+
+        return load_transformers_vlm(found.vlm_source, options)
+    assert found.gguf is not None
+    if found.projector is not None:
+        from videoqa.llm.llama_cpp_vision import LlamaCppVisionGenerator
+
+        return LlamaCppVisionGenerator(found.gguf, found.projector, options)
+    from videoqa.llm.llama_cpp import LlamaCppGenerator
+
+    return LlamaCppGenerator(found.gguf, options)
+
+
+def check_llm(
+    name_or_path: str = DEFAULT_LLM, options: LlmOptions | None = None, fetch: StoreFetcher | None = None
+) -> None:
+    """Find the model ``load_llm`` would load and check it as ``load_llm`` does before reading weights
+    (installing a missing store model through ``fetch``), raising the same LlmError: a wrong name fails
+    at once while the weights are loaded only when an answer needs them."""
+    from videoqa.llm.llama_cpp import check_gguf
 
     options = options or LlmOptions()
+    found = _find(name_or_path, options, fetch)
+    if found.vlm_source is not None:
+        from videoqa.llm.transformers_vlm import check_transformers_vlm
+
+        check_transformers_vlm(found.vlm_source, options)
+        return
+    for path in (found.gguf, found.projector):
+        if path is not None:
+            check_gguf(path)
+
+
+def _find(name_or_path: str, options: LlmOptions, fetch: StoreFetcher | None) -> _Found:
+    from videoqa.llm.transformers_vlm import resolve_vlm_source
+    from videoqa.store import models
+
     if name_or_path not in models.REGISTRY:
         source = resolve_vlm_source(name_or_path)
         if source is not None:
-            return load_transformers_vlm(source, options)
+            return _Found(vlm_source=source)
     if options.quantize != "none":
         raise LlmError(
             f"--quantize applies to transformers models; {name_or_path} is a GGUF model, "
             "which is quantised when it is made"
         )
     model = _gguf_path(name_or_path, fetch)
-    projector = _projector(model, options)
-    if projector is not None:
-        from videoqa.llm.llama_cpp_vision import LlamaCppVisionGenerator
-
-        return LlamaCppVisionGenerator(model, projector, options)
-    from videoqa.llm.llama_cpp import LlamaCppGenerator
-
-    return LlamaCppGenerator(model, options)
+    return _Found(vlm_source=None, gguf=model, projector=_projector(model, options))
 
 
 def _projector(model: Path, options: LlmOptions) -> Path | None:

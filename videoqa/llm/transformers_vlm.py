@@ -77,17 +77,18 @@ def resolve_vlm_source(name: str) -> str | None:
     return None
 
 
+def check_transformers_vlm(source: str, options: LlmOptions) -> None:
+    """Everything ``load_transformers_vlm`` checks before it reads weights (the device, the quantisation,
+    the folder and its config; a hub id is downloaded): raises LlmError as it would."""
+    _prepare(source, options)
+
+
 def load_transformers_vlm(source: str, options: LlmOptions) -> TransformersVlm:
     """Load a vision-language model from a folder saved with save_pretrained (a user's checkpoints/NAME/)
     or from a hub id (ORG/NAME). Raises LlmError, as one line saying what to do, when it cannot."""
     import torch
 
-    device = _resolve_device(options.device)
-    dtype = _resolve_dtype(options.dtype, device)
-    quantization = _quantization_config(options.quantize, device, dtype)
-    folder = _model_folder(source)
-    _check_folder(folder)
-    _check_reads_pictures(folder)
+    device, dtype, quantization, folder = _prepare(source, options)
     processor = _load_processor(folder)
     if options.threads:  # 0 leaves torch's own choice: one thread a physical core
         torch.set_num_threads(options.threads)
@@ -96,6 +97,17 @@ def load_transformers_vlm(source: str, options: LlmOptions) -> TransformersVlm:
     text_config = model.config.get_text_config()
     positions = getattr(text_config, "max_position_embeddings", None) or options.context_tokens
     return TransformersVlm(model, processor, model_id, min(options.context_tokens, int(positions)))
+
+
+def _prepare(source: str, options: LlmOptions) -> tuple[str, Any, Any, Path]:
+    """The device, dtype, quantisation config and local folder of a model about to load, each checked."""
+    device = _resolve_device(options.device)
+    dtype = _resolve_dtype(options.dtype, device)
+    quantization = _quantization_config(options.quantize, device, dtype)
+    folder = _model_folder(source)
+    _check_folder(folder)
+    _check_reads_pictures(folder)
+    return device, dtype, quantization, folder
 
 
 class TransformersVlm:

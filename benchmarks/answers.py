@@ -17,7 +17,10 @@ facts, the share whose phrasings all get the same verdict: all right, or all not
 answer the model was asked for, once it is loaded (median and 95th percentile).
 
     python benchmarks/answers.py [--models smollm2-135m-instruct qwen2.5-coder-0.5b-instruct]
-                                 [--seed 1] [--facts 20]
+                                 [--seed 1] [--facts 20] [--without-kind-check]
+
+``--without-kind-check`` judges the same replies (remembered, not asked again) a second time without the
+check that a reply holds the kind of answer asked for, and prints those rows beside the others.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ import argparse
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from videoqa.channels.text_embedder import embedding_text, load_text_embedder
-from videoqa.llm import LlmOptions, TextGenerator, load_llm
+from videoqa.llm import GenerationOptions, LlmOptions, Message, TextGenerator, load_llm
 from videoqa.respond.answer import AnswerOptions, answer
 from videoqa.retrieval.relevance import MIN_PROBABILITY
 from videoqa.retrieval.retrieve import EvidenceSet, RetrievalOptions, find_evidence
@@ -53,10 +57,37 @@ class Verdict:
     relevance: float
 
 
-def judge(asked: AskedQuestion, found: EvidenceSet, llm: TextGenerator) -> Verdict:
+class Replayed:
+    """A model whose replies are remembered, so a second pass over the same questions with other answer
+    checks gets the same replies without asking again."""
+
+    def __init__(self, llm: TextGenerator) -> None:
+        self.llm = llm
+        self._replies: dict[tuple[tuple[str, str], ...], list[str]] = {}
+
+    @property
+    def id(self) -> str:
+        return self.llm.id
+
+    @property
+    def context_tokens(self) -> int:
+        return self.llm.context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return self.llm.count_tokens(text)
+
+    def generate(self, messages: Sequence[Message], options: GenerationOptions) -> Iterator[str]:
+        key = tuple((m.role, m.content) for m in messages)
+        if key not in self._replies:
+            self._replies[key] = list(self.llm.generate(messages, options))
+        return iter(self._replies[key])
+
+
+def judge(asked: AskedQuestion, found: EvidenceSet, llm: TextGenerator, check_kind: bool = True) -> Verdict:
     """The model's answer to one question, asked whatever the evidence's relevance."""
     start = time.perf_counter()
-    result = answer(asked.question, found, llm, AnswerOptions(min_relevance=0.0), {"llm": "benchmark"})
+    options = AnswerOptions(min_relevance=0.0, check_kind=check_kind)
+    result = answer(asked.question, found, llm, options, {"llm": "benchmark"})
     return verdict(
         asked,
         result.abstained,
@@ -127,6 +158,11 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=20)
     parser.add_argument("--show-wrong", action="store_true", help="print each wrong answer")
     parser.add_argument(
+        "--without-kind-check",
+        action="store_true",
+        help="add rows for the same replies judged without the answer-kind check (respond/kinds.py)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -143,8 +179,12 @@ def main() -> None:
     ]
     results: dict[str, list[Verdict]] = {}
     for name in args.models:
-        llm = load_llm(name, LlmOptions(threads=args.threads), fetch=models.pull)
+        llm = Replayed(load_llm(name, LlmOptions(threads=args.threads), fetch=models.pull))
         results[name] = [judge(q, f, llm) for q, f in zip(questions.questions, found, strict=True)]
+        if args.without_kind_check:
+            results[f"{name} without kind check"] = [
+                judge(q, f, llm, check_kind=False) for q, f in zip(questions.questions, found, strict=True)
+            ]
         if args.show_wrong:
             for wrong in (v for v in results[name] if not v.right):
                 print(

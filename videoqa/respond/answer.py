@@ -18,6 +18,8 @@ The decisions that keep answers honest are made around the model, not left to it
   must occur in the items it rests on, and a count must be of the thing the question counts. A reply
   that tells somebody else's purchase as the asked person's, or 68 blankets as 68 books, rests on a
   passage about something else, so the answer abstains (a quote of that passage would not answer either).
+  Likewise a reply that holds none of the kind of answer the question asks for (a time of day, a year,
+  a phone number, a colour, an age, an amount: ``kinds.py``), such as a platform for "what time".
 * **Cite what the reply rests on**: of the items the model was shown, the answer keeps the ones whose
   words the reply uses (and the anchor of "after X"), and states the time of the first when the reply
   does not.
@@ -33,6 +35,7 @@ from typing import Literal
 from videoqa.errors import OptionsError
 from videoqa.llm import VISUAL_SLOT, GenerationOptions, Message, TextGenerator
 from videoqa.media.timefmt import format_clock
+from videoqa.respond.kinds import lacks_kind_asked
 from videoqa.respond.prompt import load_prompt
 from videoqa.retrieval.relevance import MIN_PROBABILITY, measure, named_words
 from videoqa.retrieval.retrieve import Evidence, EvidenceSet
@@ -81,6 +84,7 @@ class AnswerOptions:
     quote_above: float = QUOTE_ABOVE  # see QUOTE_ABOVE; 0 always quotes an ungrounded reply
     generation: GenerationOptions = field(default_factory=lambda: GenerationOptions(max_tokens=96))
     check_grounding: bool = True  # replace replies the evidence does not support by a quote
+    check_kind: bool = True  # abstain on a reply without the kind of answer asked for (kinds.py)
 
     def __post_init__(self) -> None:
         for name in ("min_relevance", "quote_above"):
@@ -155,8 +159,11 @@ def answer(
     shown = [e.text or "" for e in texts if e.role != "anchor"] or [e.text or "" for e in texts]
     cited = citations(reply, found)
     if options.check_grounding and (
-        names_elsewhere(reply, question, cited) or counts_something_else(reply, question, cited)
-    ):  # the passage it rests on is about someone or something else: quoting it would not answer either
+        names_elsewhere(reply, question, cited)
+        or counts_something_else(reply, question, cited)
+        or (options.check_kind and lacks_kind_asked(reply, question))
+    ):  # about someone or something else, or not the kind of answer asked for ("platform 2" for a
+        # time): the passage it rests on does not answer, so quoting it would not either
         return replace(abstained, model_reply=reply)
     grounded = is_grounded(reply, shown, question, clock_words(found.items))
     if options.check_grounding and not grounded:

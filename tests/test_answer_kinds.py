@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videoqa.respond.answer import AnswerOptions, answer
+from videoqa.respond.answer import AnswerOptions, answer, video_times
 from videoqa.respond.kinds import kind_asked, lacks_kind_asked
 from videoqa.retrieval.retrieve import Evidence, EvidenceSet
 
@@ -92,3 +92,36 @@ def test_a_grounded_reply_of_the_wrong_kind_abstains_and_the_right_kind_is_kept(
     assert wrong.abstained and wrong.model_reply == reply
     right = answer("Which platform does the train to Oslo leave from?", found, ScriptedLlm(reply), always, {})
     assert not right.abstained and "platform 2" in right.text
+
+
+def test_the_time_in_the_video_a_reply_gives_is_not_a_time_of_day() -> None:
+    question = "What time does the train to Denver arrive?"
+    reply = "The train to Denver arrives at platform 61 at 1:18."
+    assert lacks_kind_asked(reply, question, video_times=("1:18", "1:21"))
+    assert not lacks_kind_asked("It arrives at 7:30 (seen at 1:18).", question, video_times=("1:18",))
+
+
+def test_a_video_time_that_a_passage_states_is_kept() -> None:
+    sign = Evidence(
+        channel="screen",
+        start_s=450.0,
+        end_s=455.0,
+        text="OPEN UNTIL 7:30",
+        scene=0,
+        similarity=0.6,
+        fused=0.03,
+        role="match",
+    )
+    assert video_times([sign]) == frozenset({"7:35"})  # 7:30 is the sign's own text
+
+
+def test_a_quote_that_holds_no_answer_of_the_kind_asked_abstains() -> None:
+    found = _found("BOOKSHOP - EST. 2004")
+    # the reply invents a time, so it would be replaced by a quote of the sign, which holds none either
+    quoting = AnswerOptions(min_relevance=0.0, quote_above=0.0)
+    result = answer(
+        "What time does the bookshop close?", found, ScriptedLlm("It closes at 6 pm."), quoting, {}
+    )
+    assert result.abstained and not result.quoted
+    asked_year = answer("What year did the bookshop open?", found, ScriptedLlm("In 1999."), quoting, {})
+    assert asked_year.quoted and "2004" in asked_year.text

@@ -161,7 +161,7 @@ def answer(
     if options.check_grounding and (
         names_elsewhere(reply, question, cited)
         or counts_something_else(reply, question, cited)
-        or (options.check_kind and lacks_kind_asked(reply, question))
+        or (options.check_kind and lacks_kind_asked(reply, question, video_times(found.items)))
     ):  # about someone or something else, or not the kind of answer asked for ("platform 2" for a
         # time): the passage it rests on does not answer, so quoting it would not either
         return replace(abstained, model_reply=reply)
@@ -170,6 +170,8 @@ def answer(
         if likely < options.quote_above:
             return replace(abstained, model_reply=reply)
         best = _best(found)
+        if options.check_kind and lacks_kind_asked(best.text or "", question):
+            return replace(abstained, model_reply=reply)  # the quote would not answer either
         cited = tuple(e for e in found.items if e is best or e.role == "anchor" or e.text is None)
         return replace(
             abstained, text=quote(best), evidence=cited, abstained=False, quoted=True, model_reply=reply
@@ -189,6 +191,14 @@ def relevance_of(question: str, found: EvidenceSet) -> float:
 def says_not_in_video(reply: str) -> bool:
     """The model's own abstention, as the answer prompt asks for it ("Not in the video.")."""
     return bool(_NOT_IN_VIDEO.match(reply))
+
+
+def video_times(items: Sequence[Evidence]) -> frozenset[str]:
+    """The items' times in the video as the prompt shows them ("4:20"), but for any that an item's own
+    text states (a clock on a sign is what it says, not when it was seen)."""
+    clocks = {format_clock(t, 0) for e in items for t in (e.start_s, e.end_s)}
+    texts = " ".join(e.text or "" for e in items)
+    return frozenset(clock for clock in clocks if clock not in texts)
 
 
 def clock_words(items: Sequence[Evidence]) -> frozenset[str]:

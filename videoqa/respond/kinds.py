@@ -15,7 +15,7 @@ data (``ANSWER_KINDS``); each is a question pattern and a test of the reply's te
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from videoqa.retrieval.textindex import tokenize, word_list
@@ -106,8 +106,14 @@ def kind_asked(question: str) -> AnswerKind | None:
     return next((kind for kind in ANSWER_KINDS if kind.asked_by.search(lowered)), None)
 
 
-def lacks_kind_asked(reply: str, question: str) -> bool:
+def lacks_kind_asked(reply: str, question: str, video_times: Collection[str] = ()) -> bool:
     """Whether ``question`` asks for a kind of answer that ``reply`` holds none of ("What time does the
-    train arrive?" answered "at platform 2")."""
+    train arrive?" answered "at platform 2"). ``video_times`` are the evidence's times in the video as
+    the model was shown them ("1:18"): a reply that says when something is seen or said holds no time of
+    day by that."""
     kind = kind_asked(question)
-    return kind is not None and not kind.held_by(reply)
+    if kind is None:
+        return False
+    for time in video_times:
+        reply = re.sub(rf"(?<![\d:.]){re.escape(time)}(?![\d:])", " ", reply)
+    return not kind.held_by(reply)

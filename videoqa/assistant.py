@@ -18,7 +18,9 @@ its mmproj) is given the retrieved scenes' pictures and memory tokens over the w
 
 Models are loaded when first needed and kept, and each video's knowledge (index, transcript, screen
 text) is kept in memory after it is built or read from the cache, so a session of questions pays for
-each only once.
+each only once. The speech and screen-text models are the exception: once a video is indexed they are let
+go (``release_readers``), and loaded again if another video needs them, so that they and the answering
+model are not in memory together when ``check_models`` was called instead of ``load_models``.
 """
 
 from __future__ import annotations
